@@ -1,0 +1,62 @@
+"""llmswitch: one API for every LLM backend, cloud and local.
+
+Importing the package is cheap: types and errors load at once, everything that pulls in
+aiohttp, pydantic or a provider SDK loads on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import *  # noqa: F401,F403
+from .errors import __all__ as _errors_all
+from .types import *  # noqa: F401,F403
+from .types import __all__ as _types_all
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "complete": "llmswitch.api",
+    "acomplete": "llmswitch.api",
+    "stream": "llmswitch.api",
+    "astream": "llmswitch.api",
+    "get_provider": "llmswitch.api",
+    "parse_model_ref": "llmswitch.api",
+    "ResponseStream": "llmswitch.streaming",
+    "AsyncBridge": "llmswitch.bridge",
+    "BaseProvider": "llmswitch.providers.base",
+    "LLMProviderProtocol": "llmswitch.providers.base",
+    "add_call_observer": "llmswitch.providers.base",
+    "create_provider": "llmswitch.providers",
+    "ProviderRegistry": "llmswitch.registry",
+    "default_registry": "llmswitch.registry",
+    "LocalRuntime": "llmswitch.local",
+    "OllamaClient": "llmswitch.management.ollama",
+    "LlamaCppClient": "llmswitch.management.llamacpp",
+    "LMStudioClient": "llmswitch.management.lmstudio",
+    "pydantic_ai_model": "llmswitch.integrations.pydantic_ai",
+    "CircuitBreaker": "llmswitch.routing.circuit",
+}
+
+__all__ = sorted({*_errors_all, *_types_all, *_LAZY, "__version__"})
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmswitch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import acomplete, astream, complete, get_provider, parse_model_ref, stream  # noqa: F401
+    from .bridge import AsyncBridge  # noqa: F401
+    from .providers.base import BaseProvider, LLMProviderProtocol, add_call_observer  # noqa: F401
+    from .streaming import ResponseStream  # noqa: F401

@@ -1,0 +1,163 @@
+"""The module-level API: one call for any backend, named by a model reference.
+
+``"provider:model"`` splits on the FIRST colon, so ``ollama:llama3.2:3b`` is provider
+``ollama`` and model ``llama3.2:3b``. The provider part is a provider type or the name of a
+provider in the default registry (loaded from config); ``auto`` picks by detection.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from .bridge import get_bridge
+from .errors import ConfigError
+from .providers import BaseProvider, create_provider, known_types
+from .streaming import ResponseStream
+from .types import Message, Response, StreamEvent, TextDelta, Tool
+
+__all__ = ["parse_model_ref", "get_provider", "acomplete", "astream", "complete", "stream", "SyncResponseStream"]
+
+ModelRef = str | BaseProvider
+MessagesArg = str | Message | Iterable[Message | dict[str, Any]]
+
+_cache: dict[str, BaseProvider] = {}
+_cache_lock = threading.Lock()
+
+
+def parse_model_ref(ref: str) -> tuple[str, str | None]:
+    """``"ollama:llama3.2:3b"`` → ``("ollama", "llama3.2:3b")``; ``"auto"`` → ``("auto", None)``."""
+    if not ref or not isinstance(ref, str):
+        raise ConfigError(f"a model reference looks like 'provider:model', got {ref!r}")
+    provider, sep, model = ref.partition(":")
+    return provider.strip(), (model.strip() or None) if sep else None
+
+
+def _named_provider(name: str) -> BaseProvider | None:
+    try:
+        from .registry import default_registry
+    except ImportError:
+        return None
+    reg = default_registry()
+    return reg.get(name) if name in reg else None
+
+
+def get_provider(ref: ModelRef) -> tuple[BaseProvider, str | None]:
+    """Resolve a reference (not ``auto``) to a provider instance and a model name."""
+    if isinstance(ref, BaseProvider):
+        return ref, None
+    name, model = parse_model_ref(ref)
+    if name == "auto":
+        raise ConfigError("'auto' needs detection; use the async API or llmswitch.auto.resolve_auto()")
+    named = _named_provider(name)
+    if named is not None:
+        return named, model
+    with _cache_lock:
+        provider = _cache.get(name)
+        if provider is None:
+            if name.lower() not in known_types() and name.lower() not in ("openai_compatible", "llama.cpp", "llama-cpp"):
+                raise ConfigError(
+                    f"unknown provider {name!r} in {ref!r}; use one of {', '.join(known_types())} "
+                    "or a provider name from your llmswitch.yaml"
+                )
+            provider = _cache[name] = create_provider(name)
+    return provider, model
+
+
+async def _aresolve(ref: ModelRef) -> tuple[BaseProvider, str | None]:
+    if isinstance(ref, str) and parse_model_ref(ref)[0] == "auto":
+        from .auto import resolve_auto
+
+        return await resolve_auto(parse_model_ref(ref)[1])
+    return get_provider(ref)
+
+
+async def acomplete(
+    model: ModelRef,
+    messages: MessagesArg,
+    *,
+    tools: Sequence[Tool | Callable[..., Any]] | None = None,
+    **params: Any,
+) -> Response:
+    provider, model_name = await _aresolve(model)
+    return await provider.complete(messages, model=model_name, tools=tools, **params)
+
+
+def astream(
+    model: ModelRef,
+    messages: MessagesArg,
+    *,
+    tools: Sequence[Tool | Callable[..., Any]] | None = None,
+    **params: Any,
+) -> ResponseStream:
+    """``async with astream(...) as s: async for text in s.text(): ...; final = await s.final()``."""
+    if not (isinstance(model, str) and parse_model_ref(model)[0] == "auto"):
+        provider, model_name = get_provider(model)
+        return provider.stream(messages, model=model_name, tools=tools, **params)
+
+    async def source():
+        provider, model_name = await _aresolve(model)
+        inner = provider.stream(messages, model=model_name, tools=tools, **params)
+        async for ev in inner:
+            yield ev
+        yield await inner.final()
+
+    return ResponseStream(source())
+
+
+def complete(
+    model: ModelRef,
+    messages: MessagesArg,
+    *,
+    tools: Sequence[Tool | Callable[..., Any]] | None = None,
+    timeout: float | None = None,
+    **params: Any,
+) -> Response:
+    """Blocking ``acomplete``; safe from plain scripts, threads and inside Jupyter's running loop."""
+    return get_bridge().run(acomplete(model, messages, tools=tools, **params), timeout)
+
+
+class SyncResponseStream:
+    """The blocking twin of ResponseStream: iterate events, ``.text()``, ``.final()``."""
+
+    def __init__(self, inner: ResponseStream, timeout: float | None) -> None:
+        self._inner = inner
+        self._timeout = timeout
+        self._iter: Iterator[StreamEvent] | None = None
+
+    def __enter__(self) -> "SyncResponseStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        if self._iter is None:
+            self._iter = get_bridge().iterate(self._inner.__aiter__(), self._timeout)
+        return self._iter
+
+    def text(self) -> Iterator[str]:
+        for ev in self:
+            if type(ev) is TextDelta:
+                yield ev.text
+
+    def final(self) -> Response:
+        for _ in self:
+            pass
+        return get_bridge().run(self._inner.final(), self._timeout)
+
+    def close(self) -> None:
+        if self._iter is not None:
+            self._iter.close()  # type: ignore[attr-defined]
+        get_bridge().run(self._inner.aclose(), 10)
+
+
+def stream(
+    model: ModelRef,
+    messages: MessagesArg,
+    *,
+    tools: Sequence[Tool | Callable[..., Any]] | None = None,
+    timeout: float | None = None,
+    **params: Any,
+) -> SyncResponseStream:
+    return SyncResponseStream(astream(model, messages, tools=tools, **params), timeout)

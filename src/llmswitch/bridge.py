@@ -1,0 +1,118 @@
+"""Sync calls over one background event loop thread.
+
+``asyncio.run`` per call would build a new loop (and so a new connection pool) every time and
+cannot run inside Jupyter's already-running loop. One daemon thread with a long-lived loop
+keeps pooled connections warm and works from any thread, with or without a running loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, AsyncIterator, Coroutine, Iterator, TypeVar
+
+from .errors import ProviderTimeoutError
+
+__all__ = ["AsyncBridge", "get_bridge"]
+
+T = TypeVar("T")
+
+
+class AsyncBridge:
+    def __init__(self, name: str = "llmswitch-bridge") -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            return loop
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                ready = threading.Event()
+                loop = asyncio.new_event_loop()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=run, name=self._name, daemon=True)
+                self._thread.start()
+                ready.wait()
+                self._loop = loop
+        return self._loop  # type: ignore[return-value]
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the bridge loop and wait for it from this thread."""
+        if self._thread is not None and threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("AsyncBridge.run called from inside the bridge loop; await the coroutine instead")
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return fut.result(timeout)
+        except FutureTimeout:
+            fut.cancel()
+            raise ProviderTimeoutError(f"the call did not finish within {timeout}s", hint="raise the timeout") from None
+        except KeyboardInterrupt:
+            fut.cancel()
+            raise
+
+    def iterate(self, agen: AsyncIterator[T], timeout: float | None = None) -> Iterator[T]:
+        """Drive an async iterator from sync code, one item per round trip to the loop."""
+        it = agen.__aiter__()
+        try:
+            while True:
+                try:
+                    yield self.run(it.__anext__(), timeout)  # type: ignore[arg-type]
+                except StopAsyncIteration:
+                    return
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None and self._loop is not None and not self._loop.is_closed():
+                try:
+                    self.run(aclose(), 5)
+                except Exception:
+                    pass
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or loop.is_closed():
+            return
+
+        async def _drain() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(_drain(), loop).result(timeout)
+        except Exception:
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout)
+        if not loop.is_running():
+            loop.close()
+        self._loop = None
+        self._thread = None
+
+
+_bridge: AsyncBridge | None = None
+_bridge_lock = threading.Lock()
+
+
+def get_bridge() -> AsyncBridge:
+    global _bridge
+    if _bridge is None:
+        with _bridge_lock:
+            if _bridge is None:
+                _bridge = AsyncBridge()
+                atexit.register(_bridge.shutdown)
+    return _bridge

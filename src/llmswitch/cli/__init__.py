@@ -1,0 +1,37 @@
+"""The ``llmswitch`` command: a typer + rich front end with no logic the library lacks.
+
+Each command group lives in its own module exposing ``register(app)``; modules that are not
+present (an area not built yet) are simply skipped, so areas never edit each other's files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import typer
+
+COMMAND_MODULES = ("chat", "models", "doctor", "local", "ollama", "usage", "config_cmd", "keys")
+
+app = typer.Typer(
+    name="llmswitch",
+    help="One command line for every LLM backend, cloud and local.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        modname = f"llmswitch.cli.{name}"
+        if importlib.util.find_spec(modname) is None:
+            continue
+        importlib.import_module(modname).register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,60 @@
+"""``llmswitch chat``: stream an answer to the terminal."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from ._common import console, fail, run
+
+
+def _response_json(resp) -> str:
+    d = dataclasses.asdict(resp)
+    d.pop("raw", None)
+    return json.dumps(d, indent=2, default=str)
+
+
+async def _chat(ref: str, prompt: str, system: Optional[str], max_tokens: Optional[int], as_json: bool) -> None:
+    from .. import api
+    from ..types import Message, TextDelta
+
+    messages = ([Message.system(system)] if system else []) + [Message.user(prompt)]
+    params = {"max_tokens": max_tokens} if max_tokens else {}
+    async with api.astream(ref, messages, **params) as stream:
+        async for ev in stream:
+            if not as_json and type(ev) is TextDelta:
+                sys.stdout.write(ev.text)
+                sys.stdout.flush()
+        final = await stream.final()
+    if as_json:
+        print(_response_json(final))
+    else:
+        sys.stdout.write("\n")
+        u = final.usage
+        cost = "unknown" if u.cost is None else f"${u.cost:.6f}"
+        tokens = f"{u.input_tokens} in / {u.output_tokens} out" if u.known else "usage not reported"
+        console.print(
+            f"[dim]{final.provider} · {final.model} · {tokens} · {cost} · {final.latency:.2f}s[/]",
+            highlight=False,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def chat(
+        prompt: str = typer.Argument(..., help="What to ask."),
+        provider: str = typer.Option("auto", "--provider", "-p", help="'provider:model', a provider name, or 'auto'."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model, if not given in --provider."),
+        system: Optional[str] = typer.Option(None, "--system", "-s", help="System prompt."),
+        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Cap on generated tokens."),
+        as_json: bool = typer.Option(False, "--json", help="Print the final Response as JSON instead of streaming."),
+    ) -> None:
+        """Stream an answer from a provider (default: the first one that is running)."""
+        ref = provider if (model is None or ":" in provider) else f"{provider}:{model}"
+        if model and ":" in provider:
+            fail(ValueError("give the model either in --provider 'p:model' or with --model, not both"))
+        run(_chat(ref, prompt, system, max_tokens, as_json))

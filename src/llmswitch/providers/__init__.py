@@ -1,0 +1,71 @@
+"""Provider classes by type name, imported only when first used.
+
+Third parties add a type through the ``llmswitch.providers`` entry-point group
+(``mytype = "mypkg.module:MyProvider"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .base import BaseProvider, LLMProviderProtocol, add_call_observer, remove_call_observer
+
+__all__ = [
+    "BaseProvider",
+    "LLMProviderProtocol",
+    "PROVIDER_TABLE",
+    "provider_class",
+    "create_provider",
+    "known_types",
+    "add_call_observer",
+    "remove_call_observer",
+]
+
+PROVIDER_TABLE: dict[str, str] = {
+    "openai": "llmswitch.providers.openai:OpenAIProvider",
+    "openrouter": "llmswitch.providers.openrouter:OpenRouterProvider",
+    "lmstudio": "llmswitch.providers.lmstudio:LMStudioProvider",
+    "vllm": "llmswitch.providers.vllm:VLLMProvider",
+    "openai-compatible": "llmswitch.providers.openai_compat:OpenAICompatibleProvider",
+    "llamacpp": "llmswitch.providers.llamacpp:LlamaCppProvider",
+    "ollama": "llmswitch.providers.ollama:OllamaProvider",
+    "anthropic": "llmswitch.providers.anthropic:AnthropicProvider",
+    "litellm": "llmswitch.providers.litellm:LiteLLMProvider",
+}
+_ALIASES = {"openai_compatible": "openai-compatible", "compatible": "openai-compatible", "llama.cpp": "llamacpp", "llama-cpp": "llamacpp"}
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="llmswitch.providers"):
+        PROVIDER_TABLE.setdefault(ep.name, ep.value)
+
+
+def known_types() -> list[str]:
+    _load_entry_points()
+    return sorted(PROVIDER_TABLE)
+
+
+def provider_class(type_name: str) -> type[BaseProvider]:
+    key = _ALIASES.get(type_name.lower(), type_name.lower())
+    target = PROVIDER_TABLE.get(key)
+    if target is None:
+        _load_entry_points()
+        target = PROVIDER_TABLE.get(key)
+    if target is None:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown provider type {type_name!r}; known: {', '.join(known_types())}")
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def create_provider(type_name: str, **kwargs: Any) -> BaseProvider:
+    return provider_class(type_name)(**kwargs)

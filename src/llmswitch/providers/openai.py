@@ -1,0 +1,13 @@
+"""OpenAI's own API."""
+
+from ..types import ProviderCapabilities, ProviderType
+from .openai_compat import OpenAICompatibleProvider
+
+
+class OpenAIProvider(OpenAICompatibleProvider):
+    provider_type = ProviderType.OPENAI
+    default_base_url = "https://api.openai.com/v1"
+    api_key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
+    requires_api_key = True
+    default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True)

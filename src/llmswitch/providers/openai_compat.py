@@ -1,0 +1,100 @@
+"""Any server that speaks OpenAI Chat Completions under a ``/v1``-style base URL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, AsyncIterator, ClassVar
+
+from ..types import Message, ModelInfo, ProviderCapabilities, ProviderType, Response, StreamEvent, Tool
+from ..wire import openai_chat as wire
+from .base import BaseProvider
+
+__all__ = ["OpenAICompatibleProvider"]
+
+_REQUEST_PARAMS = frozenset(
+    {"max_tokens", "temperature", "top_p", "stop", "tool_choice", "response_format", "extra_body"}
+)
+
+
+class OpenAICompatibleProvider(BaseProvider):
+    provider_type = ProviderType.OPENAI_COMPATIBLE
+    default_base_url = "http://localhost:8000/v1"
+    api_key_env = "OPENAI_COMPATIBLE_API_KEY"
+    base_url_env = "OPENAI_COMPATIBLE_BASE_URL"
+    default_capabilities = ProviderCapabilities(tools=True, vision=True)
+    include_usage: ClassVar[bool] = True
+    """Ask for the usage chunk in streams (``stream_options.include_usage``)."""
+    max_tokens_field: ClassVar[str] = "max_tokens"
+
+    def _body(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool) -> dict[str, Any]:
+        unknown = set(params) - _REQUEST_PARAMS
+        extra = dict(params.get("extra_body") or {})
+        for k in unknown:  # provider-specific knobs pass straight through
+            extra[k] = params[k]
+        max_tokens = params.get("max_tokens", self.default_max_tokens)
+        return wire.build_request(
+            model,
+            messages,
+            tools=tools,
+            stream=stream,
+            include_usage=self.include_usage,
+            max_tokens=max_tokens,
+            temperature=params.get("temperature"),
+            top_p=params.get("top_p"),
+            stop=params.get("stop"),
+            tool_choice=params.get("tool_choice"),
+            response_format=params.get("response_format"),
+            extra_body=extra or None,
+            max_tokens_field=self.max_tokens_field,
+        )
+
+    async def _complete(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]) -> Response:
+        body = self._body(model, messages, tools, params, stream=False)
+        started = time.perf_counter()
+        data = await self.transport.post_json("/chat/completions", body, model=model)
+        resp = wire.parse_response(
+            data, provider=self.name, latency=time.perf_counter() - started, url=self.transport.url("/chat/completions"), model=model
+        )
+        return self._postprocess(resp)
+
+    def _postprocess(self, resp: Response) -> Response:
+        """Hook for provider quirks (llama.cpp timings, OpenRouter cost)."""
+        return resp
+
+    async def _stream(
+        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
+    ) -> AsyncIterator[StreamEvent | Response]:
+        body = self._body(model, messages, tools, params, stream=True)
+        t = self.transport
+        acc = wire.ChatStreamAccumulator(provider=self.name, model=model, url=t.url("/chat/completions"))
+        async with t.stream("POST", "/chat/completions", json_body=body, model=model) as resp:
+            try:
+                async for item in wire.iter_stream(resp.content.iter_any(), acc):
+                    if type(item) is Response:
+                        item = self._postprocess(item)
+                    yield item
+            except (OSError, TimeoutError) as exc:
+                raise t.wrap_stream_error(exc, "/chat/completions") from None
+            except Exception as exc:
+                import aiohttp
+
+                if isinstance(exc, aiohttp.ClientError):
+                    raise t.wrap_stream_error(exc, "/chat/completions") from None
+                raise
+
+    async def list_models(self) -> list[ModelInfo]:
+        data = await self.transport.get_json("/models")
+        if isinstance(data, dict) and data.get("error") is not None:
+            from ..transport import error_from_response
+
+            raise error_from_response(404, data, provider=self.name, url=self.transport.url("/models"))
+        items = data.get("data", []) if isinstance(data, dict) else []
+        return [self._model_info(m) for m in items if isinstance(m, dict) and m.get("id")]
+
+    def _model_info(self, m: dict[str, Any]) -> ModelInfo:
+        return ModelInfo(
+            id=m["id"],
+            provider=self.name,
+            context_length=m.get("context_length") or m.get("max_model_len"),
+            metadata={k: v for k, v in m.items() if k not in ("id", "object")},
+        )

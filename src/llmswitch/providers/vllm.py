@@ -1,0 +1,13 @@
+"""vLLM's OpenAI-compatible server (``vllm serve``); its model list carries ``max_model_len``."""
+
+from ..types import ProviderCapabilities, ProviderType
+from .openai_compat import OpenAICompatibleProvider
+
+
+class VLLMProvider(OpenAICompatibleProvider):
+    provider_type = ProviderType.VLLM
+    default_base_url = "http://localhost:8000/v1"
+    api_key_env = "VLLM_API_KEY"
+    base_url_env = "VLLM_BASE_URL"
+    is_local = True
+    default_capabilities = ProviderCapabilities(tools=True, vision=False, local=True)
