@@ -86,10 +86,13 @@ class AsyncBridge:
             return
 
         async def _drain() -> None:
+            from .transport import close_sessions_on_loop
+
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await close_sessions_on_loop()
 
         try:
             asyncio.run_coroutine_threadsafe(_drain(), loop).result(timeout)

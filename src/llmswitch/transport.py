@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import weakref
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ import aiohttp
 
 from . import errors as E
 
-__all__ = ["Timeouts", "Transport", "error_from_response", "parse_retry_after", "extract_error"]
+__all__ = ["Timeouts", "Transport", "error_from_response", "parse_retry_after", "extract_error", "close_sessions_on_loop"]
 
 _CONNECTION_LIMIT = 1024
 
@@ -162,10 +163,24 @@ def _decode_body(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace").strip()
 
 
+_LIVE: "weakref.WeakSet[Transport]" = weakref.WeakSet()
+
+
+async def close_sessions_on_loop() -> None:
+    """Close every transport's session bound to the running loop (the sync bridge at exit)."""
+    loop = asyncio.get_running_loop()
+    for t in list(_LIVE):
+        s = t._sessions.pop(loop, None)
+        if t._last is not None and t._last[0] is loop:
+            t._last = None
+        if s is not None and not s.closed:
+            await s.close()
+
+
 class Transport:
     """Connection pool and error mapping for one provider instance."""
 
-    __slots__ = ("base_url", "provider", "headers", "timeouts", "_secrets", "_sessions", "_last", "_timeout_obj")
+    __slots__ = ("base_url", "provider", "headers", "timeouts", "_secrets", "_sessions", "_last", "_timeout_obj", "__weakref__")
 
     def __init__(
         self,
@@ -188,6 +203,7 @@ class Transport:
         self._timeout_obj = aiohttp.ClientTimeout(
             total=self.timeouts.total, connect=self.timeouts.connect, sock_read=self.timeouts.read
         )
+        _LIVE.add(self)
 
     def __repr__(self) -> str:
         return f"Transport({self.base_url!r}, provider={self.provider!r})"
@@ -245,7 +261,11 @@ class Transport:
         if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
             return E.ProviderTimeoutError(f"timed out: {msg}", provider=self.provider, url=url)
         if isinstance(exc, aiohttp.ClientConnectorError):
-            return E.ProviderConnectionError(f"cannot connect: {msg}", provider=self.provider, url=url)
+            errno = getattr(exc.os_error, "errno", None)
+            reason = os.strerror(errno).lower() if errno else msg
+            return E.ProviderConnectionError(
+                f"cannot connect to {exc.host}:{exc.port} ({reason})", provider=self.provider, url=url
+            )
         if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
             return E.ProviderConnectionError(f"connection lost: {msg}", provider=self.provider, url=url)
         return E.ProviderConnectionError(f"{type(exc).__name__}: {msg}", provider=self.provider, url=url)

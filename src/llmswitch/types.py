@@ -167,6 +167,8 @@ def _json_schema_for(annotation: Any) -> dict[str, Any]:
         return {"anyOf": [_json_schema_for(a) for a in non_none]}
     if inspect.isclass(annotation) and issubclass(annotation, Enum):
         return {"enum": [m.value for m in annotation]}
+    if annotation is Any:
+        return {}
     if hasattr(annotation, "model_json_schema"):
         return annotation.model_json_schema()
     return {}
@@ -182,7 +184,17 @@ class Tool:
     @classmethod
     def from_function(cls, fn: Callable[..., Any], name: str | None = None, description: str | None = None) -> "Tool":
         """Build the JSON schema from type hints so the tool and its signature cannot drift apart."""
-        hints = typing.get_type_hints(fn)
+        try:
+            hints = typing.get_type_hints(fn)
+        except (NameError, TypeError):
+            # A string annotation naming something local to the caller's scope cannot be
+            # resolved; describe those parameters loosely rather than refusing the tool.
+            hints = {}
+            for k, v in inspect.get_annotations(fn).items():
+                try:
+                    hints[k] = eval(v, getattr(fn, "__globals__", {})) if isinstance(v, str) else v
+                except Exception:
+                    hints[k] = Any
         sig = inspect.signature(fn)
         props: dict[str, Any] = {}
         required: list[str] = []

@@ -66,7 +66,7 @@ async def _doctor(as_json: bool) -> int:
             state = "[yellow]no model[/]" if not s.metadata.get("status") else f"[yellow]{s.metadata['status']}[/]"
         else:
             state = "[red]down[/]"
-        detail = s.error or ", ".join(f"{k}={v}" for k, v in s.metadata.items() if k not in ("status",))
+        detail = (s.error or "").split(" — ")[0] or ", ".join(f"{k}={v}" for k, v in s.metadata.items() if k not in ("status",))
         table.add_row(
             p.name, p.provider_type.value, s.base_url, state, s.model_id or "",
             f"{s.latency_ms:.0f}" if s.latency_ms is not None else "", detail[:160],

@@ -355,6 +355,27 @@ class ChatStreamAccumulator:
         )
 
 
+def _on_event(ev: Any, acc: ChatStreamAccumulator) -> list[StreamEvent]:
+    data = ev.data
+    if data == "[DONE]":
+        acc.done = True
+        return []
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise E.ProviderError(
+            f"malformed stream chunk: {data[:200]!r}",
+            provider=acc.provider,
+            url=acc._url,
+            hint="the server sent a line that is not JSON; check it is OpenAI-compatible",
+        ) from None
+    if not isinstance(chunk, dict):
+        raise E.ProviderError(f"unexpected stream chunk: {data[:200]!r}", provider=acc.provider, url=acc._url)
+    if ev.event == "error" and "error" not in chunk:
+        chunk = {"error": chunk}
+    return acc.feed(chunk)
+
+
 async def iter_stream(
     chunks: AsyncIterator[bytes], acc: ChatStreamAccumulator, *, require_done: bool = False
 ) -> AsyncIterator[StreamEvent | Response]:
@@ -363,28 +384,13 @@ async def iter_stream(
     A ``data:`` that is not JSON is an error, never skipped; an ``error`` payload raises the mapped
     error; a body that ends before ``[DONE]`` or a finish reason is a cut stream."""
     decoder = SSEDecoder()
-    loads = json.loads
     async for raw in chunks:
         for ev in decoder.feed(raw):
-            data = ev.data
-            if data == "[DONE]":
-                acc.done = True
-                continue
-            try:
-                chunk = loads(data)
-            except ValueError:
-                raise E.ProviderError(
-                    f"malformed stream chunk: {data[:200]!r}",
-                    provider=acc.provider,
-                    url=acc._url,
-                    hint="the server sent a line that is not JSON; check it is OpenAI-compatible",
-                ) from None
-            if ev.event == "error" and "error" not in chunk:
-                chunk = {"error": chunk}
-            if not isinstance(chunk, dict):
-                raise E.ProviderError(f"unexpected stream chunk: {data[:200]!r}", provider=acc.provider, url=acc._url)
-            for out in acc.feed(chunk):
+            for out in _on_event(ev, acc):
                 yield out
+    for ev in decoder.close():
+        for out in _on_event(ev, acc):
+            yield out
     if not acc.done and (require_done or acc.finish is None):
         raise E.ProviderConnectionError(
             "the stream ended before it was complete (no [DONE] / finish_reason)",

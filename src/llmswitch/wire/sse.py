@@ -39,6 +39,12 @@ class SSEDecoder:
         """True if bytes or an undispatched event are buffered (a stream cut mid-event)."""
         return bool(self._tail.strip() or self._data)
 
+    def close(self) -> list[SSEEvent]:
+        """At EOF: a held-back CR was a line end after all."""
+        if self._tail.endswith(b"\r"):
+            return self.feed(b"\n")
+        return []
+
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buf = self._tail + chunk if self._tail else chunk
         hold_cr = buf.endswith(b"\r")
@@ -87,3 +93,5 @@ async def iter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
     async for chunk in chunks:
         for ev in decoder.feed(chunk):
             yield ev
+    for ev in decoder.close():
+        yield ev

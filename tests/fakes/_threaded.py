@@ -1,0 +1,56 @@
+"""Run an aiohttp.web application on 127.0.0.1 in a background thread.
+
+A thread of its own (not the test's loop) lets the same fake serve async tests, the sync
+API's bridge loop and subprocesses alike, and keeps a slow test from starving the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Callable
+
+from aiohttp import web
+
+
+class ThreadedServer:
+    def __init__(self, app_factory: Callable[[], web.Application]) -> None:
+        self._factory = app_factory
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-server")
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.app: web.Application | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "ThreadedServer":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        self.app = self._factory()
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def __enter__(self) -> "ThreadedServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
