@@ -114,7 +114,7 @@ class FakeOllama:
     # --- server ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/", lambda r: web.Response(text="Ollama is running"))
+        app.router.add_get("/", self.h_root)
         app.router.add_get("/api/version", self.h_version)
         app.router.add_get("/api/tags", self.h_tags)
         app.router.add_get("/api/ps", self.h_ps)
@@ -149,6 +149,9 @@ class FakeOllama:
         return body
 
     # --- handlers ---------------------------------------------------------------------------
+    async def h_root(self, request: web.Request) -> web.Response:
+        return web.Response(text="Ollama is running")
+
     async def h_version(self, request: web.Request) -> web.Response:
         self.requests.append(("GET", request.path, None))
         return web.json_response({"version": self.version})

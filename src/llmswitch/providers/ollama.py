@@ -47,7 +47,13 @@ class OllamaProvider(BaseProvider):
     def client(self) -> OllamaClient:
         """The management client for the same server (pull, show, ps, delete)."""
         if self._client is None:
-            self._client = OllamaClient(self.base_url, api_key=self.api_key, name=self.name, connect_timeout=self._timeouts.connect)
+            self._client = OllamaClient(
+                self.base_url,
+                api_key=self.api_key,
+                name=self.name,
+                connect_timeout=self._timeouts.connect,
+                timeout=min(30.0, self._timeouts.read or 30.0),  # short calls; a probe's short timeout holds
+            )
         return self._client
 
     async def aclose(self) -> None:
