@@ -8,19 +8,15 @@ reported as unknown (``Usage(known=False)``), never as zero tokens.
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any, AsyncIterator
+from typing import Any
 
 from .. import errors as E
-from ..management.lmstudio import LLM_TYPES, LMStudioClient, body_error, is_error_body
-from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
-from ..wire import openai_chat as wire
+from ..management.lmstudio import LLM_TYPES, LMStudioClient, body_error
+from ..types import ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType
 from .openai_compat import OpenAICompatibleProvider
 
 __all__ = ["LMStudioProvider"]
-
-_CHAT = "/chat/completions"
 
 
 class LMStudioProvider(OpenAICompatibleProvider):
@@ -49,42 +45,9 @@ class LMStudioProvider(OpenAICompatibleProvider):
         return self._client
 
     # --- inference ---------------------------------------------------------------------------
-    async def _complete(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]) -> Response:
-        body = self._body(model, messages, tools, params, stream=False)
-        url = self.transport.url(_CHAT)
-        started = time.perf_counter()
-        data = await self.transport.post_json(_CHAT, body, model=model)
-        if is_error_body(data):
-            raise body_error(data, provider=self.name, url=url, model=model)
-        resp = wire.parse_response(data, provider=self.name, latency=time.perf_counter() - started, url=url, model=model)
-        return self._postprocess(resp)
-
-    async def _stream(
-        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
-    ) -> AsyncIterator[StreamEvent | Response]:
-        import aiohttp
-
-        body = self._body(model, messages, tools, params, stream=True)
-        t = self.transport
-        url = t.url(_CHAT)
-        acc = wire.ChatStreamAccumulator(provider=self.name, model=model, url=url)
-        try:
-            async with t.stream("POST", _CHAT, json_body=body, model=model) as resp:
-                if resp.content_type == "application/json":  # a 200 error body instead of an event stream
-                    raw = await resp.read()
-                    try:
-                        data = json.loads(raw) if raw else None
-                    except ValueError:
-                        data = raw.decode("utf-8", "replace")
-                    if is_error_body(data):
-                        raise body_error(data, provider=self.name, url=url, model=model)
-                    raise E.ProviderError(
-                        f"expected an event stream, got JSON: {str(data)[:200]}", provider=self.name, url=url, model=model
-                    )
-                async for item in wire.iter_stream(resp.content.iter_any(), acc):
-                    yield item  # a stream without a usage chunk ends with Usage(known=False)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise t.wrap_stream_error(exc, _CHAT) from None
+    def _body_error(self, data: Any, url: str, model: str) -> Exception:
+        """LM Studio answers a wrong path or a missing model with HTTP 200 ``{"error": ...}``."""
+        return body_error(data, provider=self.name, url=url, model=model)
 
     # --- models ------------------------------------------------------------------------------
     async def list_models(self) -> list[ModelInfo]:
