@@ -1,0 +1,1 @@
+"""Model-management clients for local servers (Ollama, llama.cpp, LM Studio)."""
