@@ -575,6 +575,8 @@ async def ensure_local_runtime() -> tuple[str, str]:
 
     ``auto``'s last fallback. A start prints one line on stderr, because the user did not ask
     for a server explicitly and it keeps running after this process (until `llmswitch local stop`)."""
+    if os.environ.get("LLMSWITCH_NO_LOCAL_RUNTIME", "").strip().lower() not in ("", "0", "false", "no"):
+        raise ConfigError("the local runtime fallback is disabled (LLMSWITCH_NO_LOCAL_RUNTIME is set)")
     st = read_state()
     if st is not None and health_label(probe_health(st.host, st.port)[0]) == "ok":
         return st.url, st.alias
