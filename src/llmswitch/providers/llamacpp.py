@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
 from ..types import ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType
 from .openai_compat import OpenAICompatibleProvider
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..management.llamacpp import LlamaCppClient
 
 __all__ = ["LlamaCppProvider"]
 
@@ -52,7 +55,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
 
         return server_root(self.base_url)
 
-    def management(self) -> "Any":
+    def management(self) -> "LlamaCppClient":
         """A :class:`~llmswitch.management.llamacpp.LlamaCppClient` for the same server and key."""
         from ..management.llamacpp import LlamaCppClient
 
