@@ -104,6 +104,7 @@ _CONTEXT_TEXT = re.compile(
     re.I,
 )
 _TOKENS_RE = re.compile(r"maximum context length is (\d+).*?(?:resulted in|requested) (\d+)", re.I | re.S)
+_LLAMA_TOKENS_RE = re.compile(r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)", re.I)
 _MODEL_TEXT = re.compile(r"\bmodel\b", re.I)
 
 
@@ -128,9 +129,11 @@ def error_from_response(
         return E.AuthenticationError(message, **kw)
     if status == 402:
         return E.BudgetExceededError(message, hint="the account is out of credits; add credits or raise its limit", **kw)
-    if code in _CONTEXT_CODES or (status in (400, 413) and _CONTEXT_TEXT.search(message)):
+    if code in _CONTEXT_CODES or etype in _CONTEXT_CODES or (status in (400, 413) and _CONTEXT_TEXT.search(message)):
         m = _TOKENS_RE.search(message)
         limit, prompt = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        if m is None and (m := _LLAMA_TOKENS_RE.search(message)):  # llama.cpp: "request (N tokens) ... size (M tokens)"
+            prompt, limit = int(m.group(1)), int(m.group(2))
         return E.ContextWindowExceededError(message, prompt_tokens=prompt, limit=limit, **kw)
     if status == 404 or code == "model_not_found" or etype == "not_found_error":
         if code == "model_not_found" or _MODEL_TEXT.search(message):
