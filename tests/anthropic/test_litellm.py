@@ -127,3 +127,22 @@ async def test_list_models_from_price_table(lite):
     assert len(models) > 100
     priced = [m for m in models.values() if m.input_price_per_token]
     assert priced and all(m.input_price_per_token > 0 for m in priced)
+
+
+def test_litellm_model_reference_through_the_module_api(openai_fake, monkeypatch):
+    import llmswitch as ls
+    from llmswitch import api
+
+    fake, url = openai_fake
+    monkeypatch.setenv("LITELLM_API_BASE", url)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)  # LiteLLM reads each backend's own key
+    api._cache.pop("litellm", None)
+    try:
+        resp = ls.complete("litellm:openai/gpt-test", "Hi", timeout=60)
+        with ls.stream("litellm:openai/gpt-tools", "Weather?", tools=[get_weather], timeout=60) as s:
+            final = s.final()
+    finally:
+        api._cache.pop("litellm", None)  # the cached provider is bound to this fake's URL
+    assert resp.text == "Hello! How can I help?" and resp.provider == "litellm"
+    assert final.tool_calls[0].arguments == {"city": "Paris", "unit": "c"}
+    assert [r["model"] for r in fake.requests] == ["gpt-test", "gpt-tools"]
