@@ -91,6 +91,14 @@ def extract_error(body: Any) -> tuple[str | None, str | None, str | None]:
     if isinstance(err, dict):
         msg = err.get("message") or err.get("detail") or body.get("message")
         code = err.get("code")
+        if isinstance(code, int):
+            # OpenRouter repeats the HTTP status as ``code``; its reason is in
+            # ``availability.code`` or ``metadata.error_type`` (e.g. "model_not_found").
+            avail, meta = err.get("availability"), err.get("metadata")
+            reason = (avail.get("code") if isinstance(avail, dict) else None) or (
+                meta.get("error_type") if isinstance(meta, dict) else None
+            )
+            code = reason or code
         etype = err.get("type")
         return (str(msg) if msg is not None else None), (str(code) if code is not None else None), (
             str(etype) if etype is not None else None
@@ -104,7 +112,12 @@ _CONTEXT_TEXT = re.compile(
     re.I,
 )
 _TOKENS_RE = re.compile(r"maximum context length is (\d+).*?(?:resulted in|requested) (\d+)", re.I | re.S)
-_LLAMA_TOKENS_RE = re.compile(r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)", re.I)
+# Prompt size first, then the limit: llama.cpp "request (N tokens) exceeds the available context
+# size (M tokens)"; Anthropic "prompt is too long: N tokens > M maximum".
+_PROMPT_THEN_LIMIT_RE = re.compile(
+    r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)|prompt is too long: (\d+) tokens > (\d+)",
+    re.I,
+)
 _MODEL_TEXT = re.compile(r"\bmodel\b", re.I)
 
 
@@ -132,8 +145,9 @@ def error_from_response(
     if code in _CONTEXT_CODES or etype in _CONTEXT_CODES or (status in (400, 413) and _CONTEXT_TEXT.search(message)):
         m = _TOKENS_RE.search(message)
         limit, prompt = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        if m is None and (m := _LLAMA_TOKENS_RE.search(message)):  # llama.cpp: "request (N tokens) ... size (M tokens)"
-            prompt, limit = int(m.group(1)), int(m.group(2))
+        if m is None and (m := _PROMPT_THEN_LIMIT_RE.search(message)):
+            groups = [g for g in m.groups() if g is not None]
+            prompt, limit = int(groups[0]), int(groups[1])
         return E.ContextWindowExceededError(message, prompt_tokens=prompt, limit=limit, **kw)
     if status == 404 or code == "model_not_found" or etype == "not_found_error":
         if code == "model_not_found" or _MODEL_TEXT.search(message):
