@@ -9,6 +9,7 @@ streams. HTTP failures are mapped here, once, to the error hierarchy.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import re
@@ -192,6 +193,20 @@ async def close_sessions_on_loop() -> None:
             t._last = None
         if s is not None and not s.closed:
             await s.close()
+
+
+def _release_orphaned_sessions() -> None:
+    """At exit, release sockets of sessions whose loop is gone (``asyncio.run`` has returned), so
+    providers cached by the module API do not end the program with "Unclosed client session"."""
+    for t in list(_LIVE):
+        for loop, s in list(t._sessions.items()):
+            if not s.closed and (loop.is_closed() or not loop.is_running()):
+                connector = s.connector
+                if connector is not None:
+                    connector._close()  # type: ignore[attr-defined]
+
+
+atexit.register(_release_orphaned_sessions)
 
 
 class Transport:
