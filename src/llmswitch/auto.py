@@ -91,13 +91,29 @@ class ProbeResult:
         return self.status is not None and self.status.healthy
 
 
+def running_local_runtime() -> list[tuple[str, str]]:
+    """The bundled runtime if ``llmswitch local start`` left one running (it sits on a free port,
+    not a default one, so only its state file tells where)."""
+    try:
+        from .local import read_state
+    except ImportError:
+        return []
+    try:
+        st = read_state()
+    except Exception:  # a damaged state file must not break detection
+        return []
+    if st is None or any(url.rstrip("/") == st.url for _, url in LOCAL_DEFAULTS):
+        return []
+    return [("llamacpp", st.url)]
+
+
 def local_endpoints(override: Sequence[tuple[str, str]] | str | None = None) -> list[tuple[str, str]]:
     """The default local endpoints, or the override (argument, then ``$LLMSWITCH_AUTO_ENDPOINTS``)."""
     spec: Sequence[tuple[str, str]] | str | None = override
     if spec is None:
         spec = os.environ.get("LLMSWITCH_AUTO_ENDPOINTS")
     if spec is None:
-        return list(LOCAL_DEFAULTS)
+        return list(LOCAL_DEFAULTS) + running_local_runtime()
     if isinstance(spec, str):
         out = []
         for item in spec.split(","):

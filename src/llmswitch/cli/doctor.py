@@ -14,7 +14,7 @@ from ._common import console, run
 
 def _known_providers():
     """Configured providers, then the default local endpoints, then clouds whose key is set."""
-    from ..auto import CLOUD_KEYS, LOCAL_DEFAULTS
+    from ..auto import CLOUD_KEYS, local_endpoints
     from ..providers import create_provider
 
     out = []
@@ -28,7 +28,7 @@ def _known_providers():
         pass
     for p in out:
         seen.add((p.provider_type.value, p.base_url))
-    for type_name, url in LOCAL_DEFAULTS:
+    for type_name, url in local_endpoints():
         if (type_name, url.rstrip("/")) not in seen:
             try:
                 out.append(create_provider(type_name, base_url=url, connect_timeout=2.0, timeout=5.0))
