@@ -104,6 +104,8 @@ _CONTEXT_TEXT = re.compile(
     re.I,
 )
 _TOKENS_RE = re.compile(r"maximum context length is (\d+).*?(?:resulted in|requested) (\d+)", re.I | re.S)
+# Anthropic: "prompt is too long: 210000 tokens > 200000 maximum" (prompt first, then limit).
+_ANTHROPIC_TOKENS_RE = re.compile(r"prompt is too long: (\d+) tokens > (\d+)", re.I)
 _MODEL_TEXT = re.compile(r"\bmodel\b", re.I)
 
 
@@ -131,6 +133,8 @@ def error_from_response(
     if code in _CONTEXT_CODES or (status in (400, 413) and _CONTEXT_TEXT.search(message)):
         m = _TOKENS_RE.search(message)
         limit, prompt = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        if m is None and (m := _ANTHROPIC_TOKENS_RE.search(message)):
+            prompt, limit = int(m.group(1)), int(m.group(2))
         return E.ContextWindowExceededError(message, prompt_tokens=prompt, limit=limit, **kw)
     if status == 404 or code == "model_not_found" or etype == "not_found_error":
         if code == "model_not_found" or _MODEL_TEXT.search(message):
