@@ -122,9 +122,10 @@ def _content_blocks(content: str | list[Any] | None) -> list[dict[str, Any]]:
 def _assistant_blocks(m: Message) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     # A thinking block is only valid with its signature; one without (from another provider's
-    # reasoning) would be rejected, so it is dropped rather than sent.
-    if m.thinking and m.thinking_signature:
-        blocks.append({"type": "thinking", "thinking": m.thinking, "signature": m.thinking_signature})
+    # reasoning) would be rejected, so it is dropped rather than sent. The text may be empty
+    # (thinking display "omitted"): the signature alone must still go back.
+    if m.thinking_signature:
+        blocks.append({"type": "thinking", "thinking": m.thinking or "", "signature": m.thinking_signature})
     blocks.extend(b for b in _content_blocks(m.content) if not (b["type"] == "text" and not b["text"]))
     for tc in m.tool_calls:
         args = tc.arguments
