@@ -106,6 +106,7 @@ _CONTEXT_TEXT = re.compile(
 _TOKENS_RE = re.compile(r"maximum context length is (\d+).*?(?:resulted in|requested) (\d+)", re.I | re.S)
 # Anthropic: "prompt is too long: 210000 tokens > 200000 maximum" (prompt first, then limit).
 _ANTHROPIC_TOKENS_RE = re.compile(r"prompt is too long: (\d+) tokens > (\d+)", re.I)
+_LLAMA_TOKENS_RE = re.compile(r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)", re.I)
 _MODEL_TEXT = re.compile(r"\bmodel\b", re.I)
 
 
@@ -130,11 +131,14 @@ def error_from_response(
         return E.AuthenticationError(message, **kw)
     if status == 402:
         return E.BudgetExceededError(message, hint="the account is out of credits; add credits or raise its limit", **kw)
-    if code in _CONTEXT_CODES or (status in (400, 413) and _CONTEXT_TEXT.search(message)):
+    if code in _CONTEXT_CODES or etype in _CONTEXT_CODES or (status in (400, 413) and _CONTEXT_TEXT.search(message)):
         m = _TOKENS_RE.search(message)
         limit, prompt = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        if m is None and (m := _ANTHROPIC_TOKENS_RE.search(message)):
-            prompt, limit = int(m.group(1)), int(m.group(2))
+        if m is None:
+            # Anthropic: "prompt is too long: N tokens > M"; llama.cpp: "request (N tokens) ... size (M tokens)"
+            m = _ANTHROPIC_TOKENS_RE.search(message) or _LLAMA_TOKENS_RE.search(message)
+            if m is not None:
+                prompt, limit = int(m.group(1)), int(m.group(2))
         return E.ContextWindowExceededError(message, prompt_tokens=prompt, limit=limit, **kw)
     if status == 404 or code == "model_not_found" or etype == "not_found_error":
         if code == "model_not_found" or _MODEL_TEXT.search(message):

@@ -245,3 +245,18 @@ async def test_one_session_per_loop_reused(openai_provider: OpenAIProvider) -> N
         await openai_provider.complete("b", model="gpt-test")
         assert openai_provider.transport.session() is first
     assert first.closed  # aclose() closed it
+
+
+async def test_leaving_a_stream_early_counts_the_call_and_frees_the_connection(openai_provider: OpenAIProvider) -> None:
+    async with openai_provider:
+        async with openai_provider.stream("hi", model="gpt-long", max_tokens=200) as s:
+            async for ev in s:
+                if isinstance(ev, TextDelta):
+                    break
+        assert openai_provider.usage.errors == 1  # cancelled calls are recorded, not lost
+        connector = openai_provider.transport.session().connector
+        assert connector is not None
+        # the half-read connection was closed rather than returned to the pool
+        assert sum(len(v) for v in connector._conns.values()) == 0
+        resp = await openai_provider.complete("again", model="gpt-test")
+        assert resp.text

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, AsyncIterator, ClassVar
 
-from ..types import Message, ModelInfo, ProviderCapabilities, ProviderType, Response, StreamEvent, Tool
+from ..types import Message, ModelInfo, ProviderCapabilities, ProviderType, Response, StreamEvent, TextDelta, Tool
 from ..wire import openai_chat as wire
 from .base import BaseProvider
 
 __all__ = ["OpenAICompatibleProvider"]
 
+_CHAT = "/chat/completions"
 _REQUEST_PARAMS = frozenset(
     {"max_tokens", "temperature", "top_p", "stop", "tool_choice", "response_format", "extra_body"}
 )
@@ -48,13 +50,21 @@ class OpenAICompatibleProvider(BaseProvider):
             max_tokens_field=self.max_tokens_field,
         )
 
+    def _body_error(self, data: Any, url: str, model: str) -> Exception:
+        """The error for an HTTP 200 whose body is ``{"error": ...}``; providers refine the hint."""
+        from ..transport import error_from_response
+
+        err = data.get("error") if isinstance(data, dict) else data
+        return error_from_response(wire.body_error_status(err), data, provider=self.name, url=url, model=model)
+
     async def _complete(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]) -> Response:
         body = self._body(model, messages, tools, params, stream=False)
+        url = self.transport.url(_CHAT)
         started = time.perf_counter()
-        data = await self.transport.post_json("/chat/completions", body, model=model)
-        resp = wire.parse_response(
-            data, provider=self.name, latency=time.perf_counter() - started, url=self.transport.url("/chat/completions"), model=model
-        )
+        data = await self.transport.post_json(_CHAT, body, model=model)
+        if isinstance(data, dict) and data.get("error") is not None:
+            raise self._body_error(data, url, model)
+        resp = wire.parse_response(data, provider=self.name, latency=time.perf_counter() - started, url=url, model=model)
         return self._postprocess(resp)
 
     def _postprocess(self, resp: Response) -> Response:
@@ -66,20 +76,36 @@ class OpenAICompatibleProvider(BaseProvider):
     ) -> AsyncIterator[StreamEvent | Response]:
         body = self._body(model, messages, tools, params, stream=True)
         t = self.transport
-        acc = wire.ChatStreamAccumulator(provider=self.name, model=model, url=t.url("/chat/completions"))
-        async with t.stream("POST", "/chat/completions", json_body=body, model=model) as resp:
+        url = t.url(_CHAT)
+        acc = wire.ChatStreamAccumulator(provider=self.name, model=model, url=url)
+        async with t.stream("POST", _CHAT, json_body=body, model=model) as resp:
+            if resp.content_type == "application/json":
+                # A 200 JSON body where an event stream was asked for: an error object (LM Studio's
+                # answer to a wrong path) or a server that ignores ``stream``; never a silent empty reply.
+                raw = await resp.read()
+                try:
+                    data = json.loads(raw) if raw else None
+                except ValueError:
+                    data = raw.decode("utf-8", "replace")
+                if not isinstance(data, dict) or data.get("error") is not None:
+                    raise self._body_error(data if isinstance(data, dict) else {"error": data}, url, model)
+                full = self._postprocess(wire.parse_response(data, provider=self.name, url=url, model=model))
+                if full.text:
+                    yield TextDelta(full.text)
+                yield full
+                return
             try:
                 async for item in wire.iter_stream(resp.content.iter_any(), acc):
                     if type(item) is Response:
                         item = self._postprocess(item)
                     yield item
             except (OSError, TimeoutError) as exc:
-                raise t.wrap_stream_error(exc, "/chat/completions") from None
+                raise t.wrap_stream_error(exc, _CHAT) from None
             except Exception as exc:
                 import aiohttp
 
                 if isinstance(exc, aiohttp.ClientError):
-                    raise t.wrap_stream_error(exc, "/chat/completions") from None
+                    raise t.wrap_stream_error(exc, _CHAT) from None
                 raise
 
     async def list_models(self) -> list[ModelInfo]:

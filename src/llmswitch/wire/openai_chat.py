@@ -186,13 +186,26 @@ def _tokens_per_second(timings: Mapping[str, Any] | None) -> float | None:
     return float(tps) if isinstance(tps, (int, float)) else None
 
 
+def body_error_status(err: Any) -> int:
+    """The HTTP status an error object that arrived with a 200 stands for.
+
+    OpenRouter and llama.cpp put the status in ``code``; an OpenAI-style object names a
+    ``server_error``/overload in ``type``; a bare string (LM Studio, Ollama) is a refusal of the
+    request, not an outage, so it must not be retried as a 5xx."""
+    if isinstance(err, dict):
+        code = err.get("code")
+        if isinstance(code, int) and 400 <= code < 600:
+            return code
+        etype = str(err.get("type") or "").lower()
+        if any(w in etype for w in ("server", "overload", "unavailable", "api_error")):
+            return 500
+    return 400
+
+
 def _raise_body_error(body: Mapping[str, Any], provider: str, url: str | None, model: str | None) -> None:
     from ..transport import error_from_response
 
-    err = body["error"]
-    status = err.get("code") if isinstance(err, dict) else None
-    status = status if isinstance(status, int) and 400 <= status < 600 else 500
-    raise error_from_response(status, body, provider=provider, url=url, model=model)
+    raise error_from_response(body_error_status(body["error"]), body, provider=provider, url=url, model=model)
 
 
 def parse_response(
