@@ -273,11 +273,13 @@ def parse_usage(u: Mapping[str, Any] | None) -> Usage:
     uncached = _int(u.get("input_tokens"))
     read = _int(u.get("cache_read_input_tokens"))
     write = _int(u.get("cache_creation_input_tokens"))
+    details = u.get("output_tokens_details")
     return Usage(
         input_tokens=uncached + read + write,
         output_tokens=_int(u.get("output_tokens")),
         cache_read_tokens=read,
         cache_write_tokens=write,
+        reasoning_tokens=_int(details.get("thinking_tokens")) if isinstance(details, Mapping) else 0,
     )
 
 
