@@ -30,6 +30,7 @@ EXPECTED_ERRORS: dict[tuple[str, int], type[Exception]] = {
     ("anthropic/test_anthropic_explicit_effort_xhigh_unsupported_model_errors", 0): E.InvalidRequestError,  # 400
 }
 
+_OA_EXTRAS = ("annotations", "reasoning_details", "refusal")
 _OA_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
               "content_filter": "content_filter", "error": "error"}
 _AN_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
@@ -46,6 +47,10 @@ class Expected:
     reasoning_tokens: int | None = None
     cost: float | None = None
     block_types: list[str] | None = None  # Anthropic: every content block type, in order, kept in raw
+    signature: str | None = None  # Anthropic: the thinking block's signature (to send back)
+    model: str | None = None
+    id: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # OpenAI-style message fields we do not model, kept in raw
     error: type[Exception] | None = None
 
 
@@ -96,6 +101,8 @@ def expect_openai(key: tuple[str, int], response: dict[str, Any]) -> Expected:
             exp.tool_calls.append((tc.get("id") or None, tc["function"]["name"], json.loads(tc["function"].get("arguments") or "{}")))
         exp.finish = _OA_FINISH[choice["finish_reason"]]
         _oa_usage(body.get("usage"), exp)
+        exp.model, exp.id = body.get("model"), body.get("id")
+        exp.extras = {k: msg[k] for k in _OA_EXTRAS if msg.get(k)}
     else:
         text, thinking, finish, calls = [], [], None, {}
         for _, data in _sse_data(response["body"]["string"]):
@@ -103,10 +110,16 @@ def expect_openai(key: tuple[str, int], response: dict[str, Any]) -> Expected:
                 continue
             chunk = json.loads(data)
             assert "error" not in chunk, f"{key}: add to EXPECTED_ERRORS"
+            exp.model = exp.model or chunk.get("model")
+            exp.id = exp.id or chunk.get("id")
             for ch in chunk.get("choices") or ():
                 d = ch.get("delta") or {}
                 if d.get("content"):
                     text.append(d["content"])
+                for k in _OA_EXTRAS:
+                    if d.get(k):
+                        v = d[k]
+                        exp.extras[k] = exp.extras.get(k, type(v)()) + v
                 r = d.get("reasoning") or d.get("reasoning_content")
                 if r:
                     thinking.append(r)
@@ -133,6 +146,7 @@ def _an_usage(u: dict[str, Any], exp: Expected) -> None:
     read = u.get("cache_read_input_tokens") or 0
     write = u.get("cache_creation_input_tokens") or 0
     exp.usage = ((u.get("input_tokens") or 0) + read + write, u.get("output_tokens") or 0, read, write)
+    exp.reasoning_tokens = (u.get("output_tokens_details") or {}).get("thinking_tokens") or 0
 
 
 def _an_blocks(content: list[dict[str, Any]], exp: Expected) -> None:
@@ -142,6 +156,7 @@ def _an_blocks(content: list[dict[str, Any]], exp: Expected) -> None:
             exp.text += b["text"]
         elif b["type"] == "thinking":
             thinking.append(b["thinking"])
+            exp.signature = b.get("signature") or exp.signature
         elif b["type"] == "tool_use":
             exp.tool_calls.append((b["id"], b["name"], b["input"]))
     exp.thinking = "".join(thinking) or None
@@ -161,6 +176,7 @@ def expect_anthropic(key: tuple[str, int], response: dict[str, Any]) -> Expected
         _an_blocks(body["content"], exp)
         exp.finish = _AN_FINISH[body["stop_reason"]]
         _an_usage(body["usage"], exp)
+        exp.model, exp.id = body["model"], body["id"]
     else:
         blocks: dict[int, dict[str, Any]] = {}
         usage: dict[str, Any] = {}
@@ -170,6 +186,7 @@ def expect_anthropic(key: tuple[str, int], response: dict[str, Any]) -> Expected
             t = ev["type"]
             assert t != "error", f"{key}: add to EXPECTED_ERRORS"
             if t == "message_start":
+                exp.model, exp.id = ev["message"]["model"], ev["message"]["id"]
                 usage.update({k: v for k, v in ev["message"]["usage"].items() if v is not None})
             elif t == "content_block_start":
                 blocks[ev["index"]] = {**ev["content_block"], "_json": ""}
@@ -181,6 +198,8 @@ def expect_anthropic(key: tuple[str, int], response: dict[str, Any]) -> Expected
                     b["thinking"] = b.get("thinking", "") + d["thinking"]
                 elif d["type"] == "input_json_delta":
                     b["_json"] += d["partial_json"]
+                elif d["type"] == "signature_delta":
+                    b["signature"] = d["signature"]
             elif t == "message_delta":
                 stop = ev["delta"].get("stop_reason") or stop
                 usage.update({k: v for k, v in (ev.get("usage") or {}).items() if v is not None})

@@ -74,6 +74,12 @@ def _check(it: corpus.Interaction, resp: Response, events: list[Any], exp: oracl
             assert u.reasoning_tokens == exp.reasoning_tokens, where
     if exp.cost is not None:  # OpenRouter's reported cost (older recordings have none)
         assert resp.usage.cost is not None and math.isclose(resp.usage.cost, exp.cost, rel_tol=1e-9, abs_tol=1e-12), where
+    assert resp.model == exp.model and resp.id == exp.id, where
+    if exp.signature is not None or it.provider == "anthropic":
+        assert resp.thinking_signature == exp.signature, where
+    raw_msg = resp.raw["choices"][0]["message"] if it.provider != "anthropic" else {}
+    for k, v in exp.extras.items():
+        assert raw_msg.get(k) == v, f"{where}: {k} not kept in raw"
     if exp.block_types is not None:
         # every block, including types llmswitch does not model, is kept in raw
         assert [b.get("type") for b in resp.raw["content"]] == exp.block_types, where
