@@ -40,7 +40,7 @@ GAPS: dict[str, str] = {
 
 BENIGN: dict[str, str] = {
     "stream_false": "llmswitch omits \"stream\": false (the default)",
-    "max_completion_tokens": "the limit is sent as max_tokens where the recording used max_completion_tokens (OpenRouter; both accepted)",
+    "max_completion_tokens": "OpenRouter and compatible servers get max_tokens where the recording used max_completion_tokens (both accepted there; OpenAI itself gets max_completion_tokens)",
     "empty_tool_description": "an empty tool description is omitted rather than sent as \"\"",
     "assistant_null_content": "an assistant tool-call turn carries \"content\": null where the recording omitted content",
     "system_as_string": "the Anthropic system prompt is sent as one string, the recording used a list of text blocks",
