@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import ProviderCapabilities, ProviderType
+from ..types import ProviderCapabilities, ProviderType, Response
 from .openai_compat import OpenAICompatibleProvider
 
 
@@ -38,3 +38,12 @@ class OpenRouterProvider(OpenAICompatibleProvider):
         info.context_length = m.get("context_length") or top.get("context_length")
         info.name = m.get("name")
         return info
+
+    def _postprocess(self, resp: Response) -> Response:
+        raw = resp.raw if isinstance(resp.raw, dict) else {}
+        usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else None
+        if usage and usage.get("is_byok") and resp.usage.cost is not None:
+            upstream = (usage.get("cost_details") or {}).get("upstream_inference_cost")
+            if isinstance(upstream, (int, float)):
+                resp.usage.cost += float(upstream)
+        return resp
