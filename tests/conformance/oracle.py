@@ -80,7 +80,12 @@ def _oa_usage(u: dict[str, Any] | None, exp: Expected) -> None:
     ctd = u.get("completion_tokens_details") or {}
     exp.usage = (u["prompt_tokens"], u["completion_tokens"], ptd.get("cached_tokens") or 0, ptd.get("cache_write_tokens") or 0)
     exp.reasoning_tokens = ctd.get("reasoning_tokens") or 0
+    # dollars spent: OpenRouter's credits charged, plus, with your own provider key (BYOK), the
+    # upstream provider's charge, which OpenRouter reports in cost_details
     exp.cost = u.get("cost")
+    upstream = (u.get("cost_details") or {}).get("upstream_inference_cost")
+    if u.get("is_byok") and exp.cost is not None and isinstance(upstream, (int, float)):
+        exp.cost += upstream
 
 
 def expect_openai(key: tuple[str, int], response: dict[str, Any]) -> Expected:

@@ -41,6 +41,7 @@ GAPS: dict[str, str] = {
 BENIGN: dict[str, str] = {
     "stream_false": "llmswitch omits \"stream\": false (the default)",
     "max_completion_tokens": "OpenRouter and compatible servers get max_tokens where the recording used max_completion_tokens (both accepted there; OpenAI itself gets max_completion_tokens)",
+    "openrouter_usage_flag": "OpenRouter always reports usage; stream_options.include_usage is deprecated and ignored there, so sending it or not is the same",
     "empty_tool_description": "an empty tool description is omitted rather than sent as \"\"",
     "assistant_null_content": "an assistant tool-call turn carries \"content\": null where the recording omitted content",
     "system_as_string": "the Anthropic system prompt is sent as one string, the recording used a list of text blocks",
@@ -354,6 +355,12 @@ OPENAI_RULES: list[tuple[str, Rule]] = [
     ("empty_tool_description", _r_empty_tool_description),
     ("assistant_null_content", _r_assistant_null_content),
 ]
+def _r_openrouter_usage_flag(b: dict[str, Any]) -> None:
+    if b.get("stream_options") == {"include_usage": True}:
+        del b["stream_options"]
+
+
+OPENROUTER_RULES: list[tuple[str, Rule]] = OPENAI_RULES + [("openrouter_usage_flag", _r_openrouter_usage_flag)]
 ANTHROPIC_RULES: list[tuple[str, Rule]] = [
     ("stream_false", _r_stream_false),
     ("empty_tool_description", _r_empty_tool_description),
@@ -385,7 +392,7 @@ def _diff(a: Any, b: Any, path: str = "$") -> list[str]:
 
 def compare(recorded: dict[str, Any], sent: dict[str, Any], provider: str) -> tuple[list[str], list[str]]:
     """(benign rules that were needed, remaining differences)."""
-    rules = ANTHROPIC_RULES if provider == "anthropic" else OPENAI_RULES
+    rules = {"anthropic": ANTHROPIC_RULES, "openrouter": OPENROUTER_RULES}.get(provider, OPENAI_RULES)
     rec, out = copy.deepcopy(recorded), copy.deepcopy(sent)
     used: list[str] = []
     for name, rule in rules:
