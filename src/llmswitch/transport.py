@@ -91,6 +91,14 @@ def extract_error(body: Any) -> tuple[str | None, str | None, str | None]:
     if isinstance(err, dict):
         msg = err.get("message") or err.get("detail") or body.get("message")
         code = err.get("code")
+        if isinstance(code, int):
+            # OpenRouter repeats the HTTP status as ``code``; its reason is in
+            # ``availability.code`` or ``metadata.error_type`` (e.g. "model_not_found").
+            avail, meta = err.get("availability"), err.get("metadata")
+            reason = (avail.get("code") if isinstance(avail, dict) else None) or (
+                meta.get("error_type") if isinstance(meta, dict) else None
+            )
+            code = reason or code
         etype = err.get("type")
         return (str(msg) if msg is not None else None), (str(code) if code is not None else None), (
             str(etype) if etype is not None else None
