@@ -9,6 +9,7 @@ streams. HTTP failures are mapped here, once, to the error hierarchy.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import re
@@ -112,9 +113,12 @@ _CONTEXT_TEXT = re.compile(
     re.I,
 )
 _TOKENS_RE = re.compile(r"maximum context length is (\d+).*?(?:resulted in|requested) (\d+)", re.I | re.S)
-# Anthropic: "prompt is too long: 210000 tokens > 200000 maximum" (prompt first, then limit).
-_ANTHROPIC_TOKENS_RE = re.compile(r"prompt is too long: (\d+) tokens > (\d+)", re.I)
-_LLAMA_TOKENS_RE = re.compile(r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)", re.I)
+# Prompt size first, then the limit: llama.cpp "request (N tokens) exceeds the available context
+# size (M tokens)"; Anthropic "prompt is too long: N tokens > M maximum".
+_PROMPT_THEN_LIMIT_RE = re.compile(
+    r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)|prompt is too long: (\d+) tokens > (\d+)",
+    re.I,
+)
 _MODEL_TEXT = re.compile(r"\bmodel\b", re.I)
 
 
@@ -142,11 +146,9 @@ def error_from_response(
     if code in _CONTEXT_CODES or etype in _CONTEXT_CODES or (status in (400, 413) and _CONTEXT_TEXT.search(message)):
         m = _TOKENS_RE.search(message)
         limit, prompt = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        if m is None:
-            # Anthropic: "prompt is too long: N tokens > M"; llama.cpp: "request (N tokens) ... size (M tokens)"
-            m = _ANTHROPIC_TOKENS_RE.search(message) or _LLAMA_TOKENS_RE.search(message)
-            if m is not None:
-                prompt, limit = int(m.group(1)), int(m.group(2))
+        if m is None and (m := _PROMPT_THEN_LIMIT_RE.search(message)):
+            groups = [g for g in m.groups() if g is not None]
+            prompt, limit = int(groups[0]), int(groups[1])
         return E.ContextWindowExceededError(message, prompt_tokens=prompt, limit=limit, **kw)
     if status == 404 or code == "model_not_found" or etype == "not_found_error":
         if code == "model_not_found" or _MODEL_TEXT.search(message):
@@ -191,6 +193,20 @@ async def close_sessions_on_loop() -> None:
             t._last = None
         if s is not None and not s.closed:
             await s.close()
+
+
+def _release_orphaned_sessions() -> None:
+    """At exit, release sockets of sessions whose loop is gone (``asyncio.run`` has returned), so
+    providers cached by the module API do not end the program with "Unclosed client session"."""
+    for t in list(_LIVE):
+        for loop, s in list(t._sessions.items()):
+            if not s.closed and (loop.is_closed() or not loop.is_running()):
+                connector = s.connector
+                if connector is not None:
+                    connector._close()  # type: ignore[attr-defined]
+
+
+atexit.register(_release_orphaned_sessions)
 
 
 class Transport:
