@@ -249,7 +249,7 @@ async def test_one_session_per_loop_reused(openai_provider: OpenAIProvider) -> N
 
 async def test_leaving_a_stream_early_counts_the_call_and_frees_the_connection(openai_provider: OpenAIProvider) -> None:
     async with openai_provider:
-        async with openai_provider.stream("hi", model="gpt-long", max_tokens=200) as s:
+        async with openai_provider.stream("hi", model="gpt-long", max_tokens=20000) as s:
             async for ev in s:
                 if isinstance(ev, TextDelta):
                     break
