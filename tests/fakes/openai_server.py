@@ -163,7 +163,7 @@ class FakeOpenAI:
                 ],
             }
             finish = "tool_calls"
-        elif body.get("max_tokens") == 1:
+        elif body.get("max_completion_tokens", body.get("max_tokens")) == 1:  # max_tokens is the deprecated spelling
             message["content"] = "Hello"
             finish = "length"
         return {
@@ -192,7 +192,7 @@ class FakeOpenAI:
                 await w(_chunk(cid, model, {"tool_calls": [{"index": 0, "id": "call_abc123", "function": {"name": "get_weather", "arguments": frag}}]}, with_usage_field=include_usage))
             finish = "tool_calls"
         elif model == "gpt-long":
-            n = int(body.get("max_tokens") or 10)
+            n = int(body.get("max_completion_tokens") or body.get("max_tokens") or 10)
             for i in range(n):
                 await w(_chunk(cid, model, {"content": f"t{i} "}, with_usage_field=include_usage))
             finish = "length"

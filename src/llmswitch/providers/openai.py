@@ -11,3 +11,6 @@ class OpenAIProvider(OpenAICompatibleProvider):
     base_url_env = "OPENAI_BASE_URL"
     requires_api_key = True
     default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True)
+    # max_tokens is deprecated, and reasoning models (o1, o3, gpt-5) reject it with a 400;
+    # every current model accepts max_completion_tokens (as the recorded corpus shows).
+    max_tokens_field = "max_completion_tokens"

@@ -123,9 +123,10 @@ def _content_blocks(content: str | list[Any] | None) -> list[dict[str, Any]]:
 def _assistant_blocks(m: Message) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     # A thinking block is only valid with its signature; one without (from another provider's
-    # reasoning) would be rejected, so it is dropped rather than sent.
-    if m.thinking and m.thinking_signature:
-        blocks.append({"type": "thinking", "thinking": m.thinking, "signature": m.thinking_signature})
+    # reasoning) would be rejected, so it is dropped rather than sent. The text may be empty
+    # (thinking display "omitted"): the signature alone must still go back.
+    if m.thinking_signature:
+        blocks.append({"type": "thinking", "thinking": m.thinking or "", "signature": m.thinking_signature})
     blocks.extend(b for b in _content_blocks(m.content) if not (b["type"] == "text" and not b["text"]))
     for tc in m.tool_calls:
         args = tc.arguments
@@ -273,11 +274,13 @@ def parse_usage(u: Mapping[str, Any] | None) -> Usage:
     uncached = _int(u.get("input_tokens"))
     read = _int(u.get("cache_read_input_tokens"))
     write = _int(u.get("cache_creation_input_tokens"))
+    details = u.get("output_tokens_details")
     return Usage(
         input_tokens=uncached + read + write,
         output_tokens=_int(u.get("output_tokens")),
         cache_read_tokens=read,
         cache_write_tokens=write,
+        reasoning_tokens=_int(details.get("thinking_tokens")) if isinstance(details, Mapping) else 0,
     )
 
 

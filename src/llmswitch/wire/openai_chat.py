@@ -266,6 +266,9 @@ class _PendingCall:
         self.args: list[str] = []
 
 
+_DELTA_MODELLED = frozenset({"role", "content", "reasoning", "reasoning_content", "tool_calls"})
+
+
 class ChatStreamAccumulator:
     """Turns Chat Completions chunks into events and, at the end, one Response.
 
@@ -274,7 +277,7 @@ class ChatStreamAccumulator:
 
     __slots__ = (
         "provider", "model", "started", "text", "thinking", "calls", "finish", "usage", "id",
-        "timings", "done", "last_chunk", "_url",
+        "timings", "done", "last_chunk", "_url", "usage_raw", "extras", "thinking_key",
     )
 
     def __init__(self, *, provider: str, model: str, url: str | None = None) -> None:
@@ -291,6 +294,11 @@ class ChatStreamAccumulator:
         self.done = False
         self.last_chunk: Any = None
         self._url = url
+        self.usage_raw: Any = None
+        self.extras: dict[str, Any] = {}
+        """Message fields we do not model (annotations, reasoning_details, refusal...), assembled
+        across deltas so ``raw`` keeps what the non-streamed completion would have carried."""
+        self.thinking_key = "reasoning"
 
     def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
         if chunk.get("error") is not None:
@@ -310,8 +318,13 @@ class ChatStreamAccumulator:
                 events.append(TextDelta(content))
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
+                if not self.thinking and delta.get("reasoning_content"):
+                    self.thinking_key = "reasoning_content"
                 self.thinking.append(reasoning)
                 events.append(ThinkingDelta(reasoning))
+            for k, v in delta.items():
+                if v and k not in _DELTA_MODELLED:
+                    self._extra(k, v)
             tcs = delta.get("tool_calls")
             if tcs:
                 for tc in tcs:
@@ -333,12 +346,39 @@ class ChatStreamAccumulator:
                 self.finish = fr
         usage = chunk.get("usage")
         if usage:
+            self.usage_raw = usage
             self.usage = parse_usage(usage)
             events.append(UsageEvent(self.usage))
         timings = chunk.get("timings")
         if timings:
             self.timings = timings
         return events
+
+    def _extra(self, key: str, value: Any) -> None:
+        prev = self.extras.get(key)
+        if isinstance(value, list):
+            self.extras[key] = (prev if isinstance(prev, list) else []) + value
+        elif isinstance(value, str) and isinstance(prev, str):
+            self.extras[key] = prev + value
+        else:
+            self.extras[key] = value
+
+    def _raw(self, calls: list[ToolCall]) -> dict[str, Any]:
+        """The stream as the non-streamed ``chat.completion`` body would read: the last chunk's
+        top-level fields, the usage chunk, and one assembled message."""
+        msg: dict[str, Any] = {"role": "assistant", "content": "".join(self.text) or None}
+        if self.thinking:
+            msg[self.thinking_key] = "".join(self.thinking)
+        if calls:
+            msg["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.raw_arguments}} for c in calls
+            ]
+        msg.update(self.extras)
+        raw = dict(self.last_chunk) if isinstance(self.last_chunk, Mapping) else {}
+        raw.update(object="chat.completion", choices=[{"index": 0, "message": msg, "finish_reason": self.finish}])
+        if self.usage_raw is not None:
+            raw["usage"] = self.usage_raw
+        return raw
 
     def result(self) -> Response:
         calls = [
@@ -364,7 +404,7 @@ class ChatStreamAccumulator:
             thinking="".join(self.thinking) or None,
             id=self.id,
             tokens_per_second=_tokens_per_second(self.timings),
-            raw=self.last_chunk,
+            raw=self._raw(calls),
         )
 
 
