@@ -12,7 +12,6 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 
-from .. import errors as E
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
 from ..wire import anthropic as wire
 from .base import BaseProvider
@@ -125,36 +124,17 @@ class AnthropicProvider(BaseProvider):
         # Aliases such as ``claude-sonnet-4-5`` are not always listed; their dated ids are.
         return model in ids or any(i.startswith(model + "-") for i in ids)
 
-    async def health_check(self) -> ProviderHealthStatus:
-        """Key accepted (the model list answers) and the configured model listed. Never raises."""
-        started = time.perf_counter()
-        status = ProviderHealthStatus(
-            connected=False, model_detected=False, model_id=None, base_url=self.base_url, provider_type=self.provider_type
+    async def _probe_health(self, status: ProviderHealthStatus) -> None:
+        """Key accepted (the model list answers) and the configured model listed."""
+        models = await self.list_models()
+        status.connected = True
+        ids = [m.id for m in models]
+        status.metadata["models"] = len(ids)
+        found = self.default_model if self.default_model and self._listed(self.default_model, ids) else None
+        self._settle_model(
+            status,
+            found,
+            ids[0] if ids else None,
+            missing=f"model {self.default_model!r} is not offered to this key",
+            empty="the key works but no model is listed",
         )
-        try:
-            self._check_key()
-            models = await self.list_models()
-            status.connected = True
-            ids = [m.id for m in models]
-            status.metadata["models"] = len(ids)
-            if self.default_model:
-                status.model_id = self.default_model
-                status.model_detected = self._listed(self.default_model, ids)
-                if not status.model_detected:
-                    status.error = f"model {self.default_model!r} is not offered to this key"
-            elif ids:
-                status.model_id = ids[0]
-                status.model_detected = True
-            else:
-                status.error = "the key works but no model is listed"
-        except E.LLMSwitchError as exc:
-            status.error = str(exc)
-            status.connected = (
-                isinstance(exc, E.ProviderError)
-                and exc.status_code is not None
-                and not isinstance(exc, E.AuthenticationError)
-            )
-        except Exception as exc:  # health must never raise
-            status.error = f"{type(exc).__name__}: {E.redact(str(exc))}"
-        status.latency_ms = (time.perf_counter() - started) * 1000
-        return status

@@ -302,37 +302,62 @@ class BaseProvider:
         return loaded[0] if loaded else ids[0]
 
     async def health_check(self) -> ProviderHealthStatus:
-        """Connected + model detected. Never raises: failures are reported in ``error``."""
+        """Connected + model detected. Never raises: failures are reported in ``error``.
+
+        Providers override ``_probe_health`` (what to ask their server); how failures become a
+        status lives here once, so every provider reports them the same way."""
         started = time.perf_counter()
         status = ProviderHealthStatus(
             connected=False, model_detected=False, model_id=None, base_url=self.base_url, provider_type=self.provider_type
         )
         try:
             self._check_key()
-            models = await self.list_models()
-            status.connected = True
-            ids = [m.id for m in models]
-            status.metadata["models"] = len(ids)
-            if self.default_model:
-                status.model_detected = self.default_model in ids or not ids
-                status.model_id = self.default_model
-                if not status.model_detected:
-                    status.error = f"model {self.default_model!r} is not offered by the server"
-            elif ids:
-                loaded = [m.id for m in models if m.loaded]
-                status.model_id = loaded[0] if loaded else ids[0]
-                status.model_detected = True
-            else:
-                status.error = "the server is up but offers no model"
-        except E.LLMSwitchError as exc:
+            await self._probe_health(status)
+        except E.AuthenticationError as exc:
+            # reachable, but not for us: not usable, which is what connected=False tells auto/doctor
+            status.connected = status.model_detected = False
+            status.metadata["status"] = "unauthorized"
             status.error = str(exc)
-            status.connected = isinstance(exc, E.ProviderError) and exc.status_code is not None and not isinstance(
-                exc, E.AuthenticationError
-            )
+        except E.LLMSwitchError as exc:
+            # an HTTP answer, even an error, means the server is there
+            status.connected = isinstance(exc, E.ProviderError) and exc.status_code is not None
+            status.error = str(exc)
         except Exception as exc:  # health must never raise
             status.error = f"{type(exc).__name__}: {E.redact(str(exc))}"
         status.latency_ms = (time.perf_counter() - started) * 1000
         return status
+
+    async def _probe_health(self, status: ProviderHealthStatus) -> None:
+        """The model list answers, and offers the configured model (or any, when none is configured)."""
+        models = await self.list_models()
+        status.connected = True
+        ids = [m.id for m in models]
+        status.metadata["models"] = len(ids)
+        found = self.default_model if self.default_model and (self.default_model in ids or not ids) else None
+        loaded = [m.id for m in models if m.loaded]
+        self._settle_model(
+            status,
+            found,
+            loaded[0] if loaded else (ids[0] if ids else None),
+            missing=f"model {self.default_model!r} is not offered by the server",
+            empty="the server is up but offers no model",
+        )
+
+    def _settle_model(
+        self, status: ProviderHealthStatus, default_found: str | None, picked: str | None, *, missing: str, empty: str
+    ) -> None:
+        """Record the model verdict: the configured model if it was found (under the id the server
+        uses), else the picked one when nothing is configured, else the given error."""
+        if self.default_model:
+            status.model_id = default_found or self.default_model
+            status.model_detected = default_found is not None
+            if default_found is None:
+                status.error = missing
+        elif picked:
+            status.model_id = picked
+            status.model_detected = True
+        else:
+            status.error = empty
 
     def create_model(self, model_name: str | None = None) -> Any:
         from ..integrations.pydantic_ai import create_model

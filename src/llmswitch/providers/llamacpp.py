@@ -11,7 +11,6 @@ responses carry ``timings`` (read by the shared wire module into ``tokens_per_se
 from __future__ import annotations
 
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
@@ -66,74 +65,51 @@ class LlamaCppProvider(OpenAICompatibleProvider):
 
         return model_info_from_wire(m, provider=self.name)
 
-    async def health_check(self) -> ProviderHealthStatus:
+    async def _probe_health(self, status: ProviderHealthStatus) -> None:
         """``/health`` first (ok / 503 loading / refused), then the model from ``/v1/models``,
         then ``/props`` for context and slots. Servers started with ``--api-key`` guard
         ``/props`` (and, in newer builds, ``/v1/models``), so a rejected key shows up here as
         ``metadata["status"] == "unauthorized"`` rather than on the first completion."""
-        started = time.perf_counter()
-        status = ProviderHealthStatus(
-            connected=False, model_detected=False, model_id=None, base_url=self.base_url, provider_type=self.provider_type
-        )
         t = self.transport
         root = self.server_root
         try:
-            try:
-                body = await t.get_json(root + "/health")
-                status.metadata["status"] = (body or {}).get("status", "ok") if isinstance(body, dict) else "ok"
-            except E.ProviderUnavailableError as exc:
-                if exc.status_code != 503:
-                    raise
-                status.metadata["status"] = "loading"
-                status.error = (
-                    f"llama-server at {root} is still loading its model (HTTP 503 {exc.message!r}); retry in a few seconds"
-                )
-                return status
-            except E.InvalidRequestError as exc:  # 404: a compatible server without /health
-                if exc.status_code != 404:
-                    raise
-                status.metadata["status"] = "no /health"
-            status.connected = True
-            models = await self.list_models()
-            ids = [m.id for m in models]
-            status.metadata["models"] = len(ids)
-            if self.default_model:
-                # single-model llama-server answers any model name; still report a mismatch
-                status.model_detected = True
-                status.model_id = self.default_model
-                if ids and self.default_model not in ids:
-                    status.metadata["served_model"] = ids[0]
-            elif ids:
-                status.model_id = ids[0]
-                status.model_detected = True
-            else:
-                status.error = "the server is up but offers no model"
-            try:
-                props = await t.get_json(root + "/props")
-            except E.AuthenticationError:
+            body = await t.get_json(root + "/health")
+            status.metadata["status"] = (body or {}).get("status", "ok") if isinstance(body, dict) else "ok"
+        except E.ProviderUnavailableError as exc:
+            if exc.status_code != 503:
                 raise
-            except E.ProviderError:
-                props = None  # not every build or proxy serves /props; health does not depend on it
-            if isinstance(props, dict):
-                gen = props.get("default_generation_settings") or {}
-                for key, value in (
-                    ("n_ctx", gen.get("n_ctx")),
-                    ("total_slots", props.get("total_slots")),
-                    ("build", props.get("build_info")),
-                    ("model_path", props.get("model_path")),
-                ):
-                    if value is not None:
-                        status.metadata[key] = value
-        except E.AuthenticationError as exc:
-            # reachable, but not for us: not usable, which is what connected=False tells auto/doctor
-            status.connected = status.model_detected = False
-            status.metadata["status"] = "unauthorized"
-            status.error = str(exc)
-        except E.LLMSwitchError as exc:
-            status.connected = status.connected and isinstance(exc, E.ProviderError) and exc.status_code is not None
-            status.error = str(exc)
-        except Exception as exc:  # health never raises
-            status.error = f"{type(exc).__name__}: {E.redact(str(exc))}"
-        finally:
-            status.latency_ms = (time.perf_counter() - started) * 1000
-        return status
+            status.metadata["status"] = "loading"
+            status.error = (
+                f"llama-server at {root} is still loading its model (HTTP 503 {exc.message!r}); retry in a few seconds"
+            )
+            return
+        except E.InvalidRequestError as exc:  # 404: a compatible server without /health
+            if exc.status_code != 404:
+                raise
+            status.metadata["status"] = "no /health"
+        status.connected = True
+        models = await self.list_models()
+        ids = [m.id for m in models]
+        status.metadata["models"] = len(ids)
+        if self.default_model and ids and self.default_model not in ids:
+            status.metadata["served_model"] = ids[0]  # still report a mismatch
+        # a single-model llama-server answers to any model name, so the configured one counts as found
+        self._settle_model(
+            status, self.default_model, ids[0] if ids else None, missing="", empty="the server is up but offers no model"
+        )
+        try:
+            props = await t.get_json(root + "/props")
+        except E.AuthenticationError:
+            raise
+        except E.ProviderError:
+            props = None  # not every build or proxy serves /props; health does not depend on it
+        if isinstance(props, dict):
+            gen = props.get("default_generation_settings") or {}
+            for key, value in (
+                ("n_ctx", gen.get("n_ctx")),
+                ("total_slots", props.get("total_slots")),
+                ("build", props.get("build_info")),
+                ("model_path", props.get("model_path")),
+            ):
+                if value is not None:
+                    status.metadata[key] = value

@@ -8,10 +8,8 @@ reported as unknown (``Usage(known=False)``), never as zero tokens.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from .. import errors as E
 from ..management.lmstudio import LLM_TYPES, LMStudioClient, body_error
 from ..types import ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType
 from .openai_compat import OpenAICompatibleProvider
@@ -88,39 +86,22 @@ class LMStudioProvider(OpenAICompatibleProvider):
             local=base.local,
         )
 
-    async def health_check(self) -> ProviderHealthStatus:
+    async def _probe_health(self, status: ProviderHealthStatus) -> None:
         """Reachable and offering a model; ``metadata["loaded_model"]`` names the loaded LLM (or None)."""
-        started = time.perf_counter()
-        status = ProviderHealthStatus(
-            connected=False, model_detected=False, model_id=None, base_url=self.base_url, provider_type=self.provider_type
+        models = await self.list_models()
+        status.connected = True
+        loaded = [m.id for m in models if m.loaded and (m.type is None or m.type in LLM_TYPES)]
+        status.metadata.update(
+            models=len(models),
+            loaded_model=loaded[0] if loaded else None,
+            loaded_models=[m.id for m in models if m.loaded],
+            native_api=any(m.loaded is not None for m in models),
         )
-        try:
-            models = await self.list_models()
-            status.connected = True
-            loaded = [m.id for m in models if m.loaded and (m.type is None or m.type in LLM_TYPES)]
-            status.metadata.update(
-                models=len(models),
-                loaded_model=loaded[0] if loaded else None,
-                loaded_models=[m.id for m in models if m.loaded],
-                native_api=any(m.loaded is not None for m in models),
-            )
-            picked = self._pick(models)
-            if self.default_model:
-                status.model_id = self.default_model
-                status.model_detected = picked == self.default_model
-                if not status.model_detected:
-                    status.error = f"model {self.default_model!r} is not offered by LM Studio"
-            elif picked:
-                status.model_id = picked
-                status.model_detected = True
-            else:
-                status.error = "LM Studio is up but offers no chat model; download or load one"
-        except E.LLMSwitchError as exc:
-            status.error = str(exc)
-            status.connected = isinstance(exc, E.ProviderError) and exc.status_code is not None and not isinstance(
-                exc, E.AuthenticationError
-            )
-        except Exception as exc:  # health must never raise
-            status.error = f"{type(exc).__name__}: {E.redact(str(exc))}"
-        status.latency_ms = (time.perf_counter() - started) * 1000
-        return status
+        picked = self._pick(models)
+        self._settle_model(
+            status,
+            picked if picked is not None and picked == self.default_model else None,
+            picked,
+            missing=f"model {self.default_model!r} is not offered by LM Studio",
+            empty="LM Studio is up but offers no chat model; download or load one",
+        )

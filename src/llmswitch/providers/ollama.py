@@ -162,32 +162,18 @@ class OllamaProvider(BaseProvider):
         return (await self.model_details(name)).to_capabilities(self.default_capabilities)
 
     # --- health --------------------------------------------------------------------------------
-    async def health_check(self) -> ProviderHealthStatus:
-        """``/api/version`` answers and a model is pulled (the configured one, if any). Never raises."""
-        started = time.perf_counter()
-        status = ProviderHealthStatus(
-            connected=False, model_detected=False, model_id=None, base_url=self.base_url, provider_type=self.provider_type
+    async def _probe_health(self, status: ProviderHealthStatus) -> None:
+        """``/api/version`` answers and a model is pulled (the configured one, if any)."""
+        status.metadata["version"] = await self.client.version()
+        status.connected = True
+        models = await self.list_models()
+        status.metadata["models"] = len(models)
+        status.metadata["loaded"] = [m.id for m in models if m.loaded]
+        picked = self._pick(models)
+        self._settle_model(
+            status,
+            picked if picked and self.default_model and same_model(picked, self.default_model) else None,
+            picked,
+            missing=f"model {self.default_model!r} is not pulled; run `llmswitch pull {self.default_model}`",
+            empty="Ollama is running but has no model; run `llmswitch pull llama3.2` (or any model)",
         )
-        try:
-            status.metadata["version"] = await self.client.version()
-            status.connected = True
-            models = await self.list_models()
-            status.metadata["models"] = len(models)
-            status.metadata["loaded"] = [m.id for m in models if m.loaded]
-            picked = self._pick(models)
-            if self.default_model:
-                status.model_id = picked if picked and same_model(picked, self.default_model) else self.default_model
-                status.model_detected = picked is not None and same_model(picked, self.default_model)
-                if not status.model_detected:
-                    status.error = f"model {self.default_model!r} is not pulled; run `llmswitch pull {self.default_model}`"
-            elif picked:
-                status.model_id = picked
-                status.model_detected = True
-            else:
-                status.error = "Ollama is running but has no model; run `llmswitch pull llama3.2` (or any model)"
-        except E.LLMSwitchError as exc:
-            status.error = str(exc)
-        except Exception as exc:  # health must never raise
-            status.error = f"{type(exc).__name__}: {E.redact(str(exc))}"
-        status.latency_ms = (time.perf_counter() - started) * 1000
-        return status

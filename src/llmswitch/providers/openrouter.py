@@ -14,10 +14,8 @@ What differs from a plain compatible server (``reference/wire-protocols.md`` §6
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from .. import errors as E
 from ..types import ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response
 from .openai_compat import OpenAICompatibleProvider
 
@@ -82,29 +80,12 @@ class OpenRouterProvider(OpenAICompatibleProvider):
         info = data.get("data") if isinstance(data, dict) else None
         return dict(info) if isinstance(info, dict) else {}
 
-    async def health_check(self) -> ProviderHealthStatus:
+    async def _probe_health(self, status: ProviderHealthStatus) -> None:
         """The key is checked on ``/key`` (``/models`` answers without one); its credit goes in
         ``metadata["key"]``; then the model list as for any compatible server."""
-        started = time.perf_counter()
-        try:
-            self._check_key()
-            key = await self.key_info()
-        except E.LLMSwitchError as exc:
-            return ProviderHealthStatus(
-                connected=isinstance(exc, E.ProviderError)
-                and exc.status_code is not None
-                and not isinstance(exc, E.AuthenticationError),
-                model_detected=False,
-                model_id=self.default_model,
-                base_url=self.base_url,
-                error=str(exc),
-                provider_type=self.provider_type,
-                latency_ms=(time.perf_counter() - started) * 1000,
-            )
-        status = await super().health_check()
+        key = await self.key_info()
+        await super()._probe_health(status)
         status.metadata["key"] = {k: key.get(k) for k in _KEY_FIELDS if k in key}
         remaining = key.get("limit_remaining")
         if isinstance(remaining, (int, float)) and remaining <= 0 and status.error is None:
             status.error = "the key's credit limit is used up"
-        status.latency_ms = (time.perf_counter() - started) * 1000
-        return status
