@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any, AsyncIterator
 
-import aiohttp
 
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
 from ..wire import anthropic as wire
@@ -87,11 +86,9 @@ class AnthropicProvider(BaseProvider):
         t = self.transport
         acc = wire.MessagesStreamAccumulator(provider=self.name, model=model, url=t.url(_MESSAGES))
         async with t.stream("POST", _MESSAGES, json_body=body, model=model) as resp:
-            try:
-                async for item in wire.iter_stream(resp.content.iter_any(), acc):
-                    yield item
-            except (OSError, TimeoutError, aiohttp.ClientError) as exc:
-                raise t.wrap_stream_error(exc, _MESSAGES) from None
+            # a connection lost mid-body is mapped by ``Transport.stream`` around this block
+            async for item in wire.iter_stream(resp.content.iter_any(), acc):
+                yield item
 
     async def list_models(self) -> list[ModelInfo]:
         """Every page of ``GET /v1/models`` (``has_more`` / ``last_id`` → ``after_id``)."""

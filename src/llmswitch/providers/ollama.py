@@ -84,19 +84,16 @@ class OllamaProvider(BaseProvider):
     async def _stream(
         self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
     ) -> AsyncIterator[StreamEvent | Response]:
-        import aiohttp
-
         body = self._body(model, messages, tools, params, stream=True)
         t = self.transport
         acc = wire.OllamaChatAccumulator(provider=self.name, model=model, url=t.url(_CHAT))
         try:
+            # a connection lost mid-body is mapped by ``Transport.stream`` around the inner block
             async with t.stream("POST", _CHAT, json_body=body, model=model) as resp:
                 async for item in wire.iter_chat_stream(resp.content.iter_any(), acc):
                     yield item
         except E.ProviderError as err:
             raise wire.refine_error(err, model) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise t.wrap_stream_error(exc, _CHAT) from None
 
     async def resolve_model(self, model: str | None) -> str:
         try:

@@ -94,19 +94,11 @@ class OpenAICompatibleProvider(BaseProvider):
                     yield TextDelta(full.text)
                 yield full
                 return
-            try:
-                async for item in wire.iter_stream(resp.content.iter_any(), acc):
-                    if type(item) is Response:
-                        item = self._postprocess(item)
-                    yield item
-            except (OSError, TimeoutError) as exc:
-                raise t.wrap_stream_error(exc, _CHAT) from None
-            except Exception as exc:
-                import aiohttp
-
-                if isinstance(exc, aiohttp.ClientError):
-                    raise t.wrap_stream_error(exc, _CHAT) from None
-                raise
+            # a connection lost mid-body is mapped by ``Transport.stream`` around this block
+            async for item in wire.iter_stream(resp.content.iter_any(), acc):
+                if type(item) is Response:
+                    item = self._postprocess(item)
+                yield item
 
     async def list_models(self) -> list[ModelInfo]:
         data = await self.transport.get_json("/models")
