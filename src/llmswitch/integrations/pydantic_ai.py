@@ -1,0 +1,472 @@
+"""pydantic-ai models for llmswitch providers.
+
+``Agent(llmswitch.pydantic_ai_model("auto"))`` runs a pydantic-ai agent on whatever backend
+llmswitch finds; ``provider.create_model()`` / ``await provider.create_model_async()`` give the
+pydantic-ai model for one configured provider, and ``fallback_model([...])`` a
+``FallbackModel`` over a chain of them.
+
+Which pydantic-ai classes (pydantic-ai >= 1.0; checked against 2.x):
+
+==================================================  ===============================================
+llmswitch provider type                             pydantic-ai model / provider
+==================================================  ===============================================
+openai                                              ``OpenAIChatModel`` + ``OpenAIProvider``
+openrouter                                          ``OpenAIChatModel`` + ``OpenRouterProvider``
+vllm                                                ``OpenAIChatModel`` + ``VLLMProvider``
+llamacpp, lmstudio, openai-compatible (and any      ``OpenAIChatModel`` + ``OpenAICompatibleProvider``
+third-party type built on OpenAICompatibleProvider) (``max_tokens``, not ``max_completion_tokens``)
+ollama                                              ``OllamaModel`` + ``OllamaProvider`` on ``<base>/v1``
+anthropic                                           ``AnthropicModel`` + ``AnthropicProvider``
+==================================================  ===============================================
+
+pydantic-ai talks to the server with its own (httpx-based) SDK clients: these models do not
+go through llmswitch's transport, so llmswitch's usage totals and call observers do not see
+agent calls (pydantic-ai reports usage itself: ``result.usage()``). What llmswitch adds is the
+resolution (``auto``, config names, keys from env/keyring, detected model names), a health
+check that fails early with our errors and a fix, and one model object per (provider, model).
+
+pydantic-ai is an optional extra: nothing here imports it until a model is built, and a
+missing install raises an ImportError that says ``pip install 'llmswitch[pydantic-ai]'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from .. import errors as E
+from ..types import ProviderType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic_ai.models import Model
+    from pydantic_ai.models.fallback import FallbackModel
+
+    from ..providers.base import BaseProvider
+
+__all__ = [
+    "INSTALL_HINT",
+    "create_model",
+    "create_model_async",
+    "pydantic_ai_model",
+    "pydantic_ai_model_async",
+    "fallback_model",
+    "fallback_model_async",
+    "clear_model_cache",
+]
+
+INSTALL_HINT = "pip install 'llmswitch[pydantic-ai]'"
+
+_OPENAI_COMPATIBLE_TYPES = frozenset({ProviderType.LLAMACPP, ProviderType.LMSTUDIO, ProviderType.OPENAI_COMPATIBLE})
+_DEFAULT_OPENROUTER_URL = "https://openrouter.ai/api/v1"
+
+# --- importing pydantic-ai ---------------------------------------------------------------------
+
+
+def _import(module: str) -> Any:
+    """Import a pydantic-ai module, or fail with the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"llmswitch's pydantic-ai integration needs pydantic-ai with its OpenAI and Anthropic SDKs "
+            f"({type(exc).__name__}: {exc}). Install them with: {INSTALL_HINT}",
+            name=module,
+        ) from exc
+
+
+def _require_pydantic_ai() -> None:
+    _import("pydantic_ai")
+
+
+# --- building one model ------------------------------------------------------------------------
+
+
+def _key(provider: "BaseProvider") -> str | None:
+    secret = getattr(provider, "api_key", None)
+    if secret is None:
+        return None
+    value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
+    return value or None
+
+
+def _ollama_v1(base_url: str) -> str:
+    """Ollama's OpenAI-compatible layer lives under ``/v1`` of the server root."""
+    url = base_url.rstrip("/")
+    for suffix in ("/api", "/v1"):
+        if url.endswith(suffix):
+            url = url[: -len(suffix)]
+    return url + "/v1"
+
+
+def _settings(provider: "BaseProvider") -> Any:
+    max_tokens = getattr(provider, "default_max_tokens", None)
+    if not max_tokens:
+        return None
+    return _import("pydantic_ai.settings").ModelSettings(max_tokens=max_tokens)
+
+
+def _is_openai_wire(provider: "BaseProvider") -> bool:
+    try:
+        from ..providers.openai_compat import OpenAICompatibleProvider
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(provider, OpenAICompatibleProvider)
+
+
+def _build(provider: "BaseProvider", model_name: str) -> "Model":
+    """The pydantic-ai model for ``provider`` (dispatch on ``provider.provider_type``)."""
+    _require_pydantic_ai()
+    check_key = getattr(provider, "_check_key", None)
+    if check_key is not None:
+        check_key()  # our AuthenticationError (with the env var to set), not the SDK's
+    ptype = provider.provider_type
+    key = _key(provider)
+    base_url = provider.base_url
+    settings = _settings(provider)
+
+    if ptype is ProviderType.ANTHROPIC:
+        anthropic_models = _import("pydantic_ai.models.anthropic")
+        anthropic_providers = _import("pydantic_ai.providers.anthropic")
+        pa_provider = anthropic_providers.AnthropicProvider(api_key=key, base_url=base_url)
+        return anthropic_models.AnthropicModel(model_name, provider=pa_provider, settings=settings)
+
+    if ptype is ProviderType.OLLAMA:
+        ollama_models = _import("pydantic_ai.models.ollama")
+        ollama_providers = _import("pydantic_ai.providers.ollama")
+        pa_provider = ollama_providers.OllamaProvider(base_url=_ollama_v1(base_url), api_key=key)
+        return ollama_models.OllamaModel(model_name, provider=pa_provider, settings=settings)
+
+    openai_models = _import("pydantic_ai.models.openai")
+    chat_model = openai_models.OpenAIChatModel
+    if ptype is ProviderType.OPENAI:
+        pa_provider = _import("pydantic_ai.providers.openai").OpenAIProvider(base_url=base_url, api_key=key)
+        return chat_model(model_name, provider=pa_provider, settings=settings)
+    if ptype is ProviderType.OPENROUTER and base_url.rstrip("/") == _DEFAULT_OPENROUTER_URL:
+        pa_provider = _import("pydantic_ai.providers.openrouter").OpenRouterProvider(api_key=key)
+        return chat_model(model_name, provider=pa_provider, settings=settings)
+    if ptype is ProviderType.VLLM:
+        pa_provider = _import("pydantic_ai.providers.vllm").VLLMProvider(base_url=base_url, api_key=key)
+        return chat_model(model_name, provider=pa_provider, settings=settings)
+    if ptype in _OPENAI_COMPATIBLE_TYPES or ptype is ProviderType.OPENROUTER or _is_openai_wire(provider):
+        compat = _import("pydantic_ai.providers.openai_compatible")
+        profiles = _import("pydantic_ai.profiles.openai")
+        pa_provider = compat.OpenAICompatibleProvider(
+            provider.name,
+            base_url=base_url,
+            api_key=key,
+            # Every compatible server (llama.cpp, LM Studio, older vLLM, proxies) reads
+            # ``max_tokens``; only OpenAI itself insists on ``max_completion_tokens``.
+            profile=profiles.OpenAIModelProfile(openai_chat_supports_max_completion_tokens=False),
+        )
+        return chat_model(model_name, provider=pa_provider, settings=settings)
+    raise E.ConfigError(
+        f"provider {provider.name!r} (type {ptype.value!r}) has no pydantic-ai model in llmswitch; "
+        "use an OpenAI-compatible endpoint of it (type 'openai-compatible' with its base_url) instead"
+    )
+
+
+# --- the cache: one pydantic-ai model per (provider, model) ----------------------------------
+
+_cache: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], Model]]" = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+def _fingerprint(provider: "BaseProvider") -> str:
+    key = _key(provider) or ""
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
+
+
+def _cached(provider: "BaseProvider", model_name: str) -> "Model":
+    """Building a pydantic-ai model builds an SDK client: do it once per provider and model.
+
+    Keyed by provider object (weakly: a dropped provider drops its models), then by model,
+    base URL and a hash of the key, so a provider whose URL or key is changed gets a new one."""
+    slot = (model_name, provider.base_url, _fingerprint(provider))
+    with _cache_lock:
+        per_provider = _cache.get(provider)
+        if per_provider is not None and slot in per_provider:
+            return per_provider[slot]
+    model = _build(provider, model_name)
+    with _cache_lock:
+        per_provider = _cache.setdefault(provider, {})
+        return per_provider.setdefault(slot, model)
+
+
+def clear_model_cache() -> None:
+    """Forget every cached pydantic-ai model (their HTTP clients close when collected)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+# --- model names and connection checks ---------------------------------------------------------
+
+_START_HINTS: dict[ProviderType, str] = {
+    ProviderType.LLAMACPP: "start llama-server, or the bundled one with `llmswitch local start` "
+    "(after `pip install 'llmswitch[local]'`), or set LLAMACPP_BASE_URL",
+    ProviderType.OLLAMA: "start Ollama (`ollama serve`) or set OLLAMA_HOST / the provider's base_url",
+    ProviderType.LMSTUDIO: "start LM Studio's server (Developer tab, or `lms server start`) and load a model",
+    ProviderType.VLLM: "start vLLM (`vllm serve MODEL`) or set VLLM_BASE_URL",
+}
+
+
+def _no_model(provider: "BaseProvider", detail: str) -> E.ModelNotFoundError:
+    if provider.provider_type is ProviderType.OLLAMA:
+        fix = "pull one (`llmswitch pull llama3.2` or `ollama pull llama3.2`) or pass model_name"
+    elif provider.provider_type is ProviderType.LMSTUDIO:
+        fix = "load a model in LM Studio (`lms load MODEL`) or pass model_name"
+    else:
+        fix = f"pass a model name (create_model('MODEL') or '{provider.name}:MODEL') or set default_model"
+    return E.ModelNotFoundError(detail, provider=provider.name, url=provider.base_url, hint=fix)
+
+
+def _name_offered(name: str, ids: Sequence[str]) -> bool:
+    return name in ids or f"{name}:latest" in ids or any(i.endswith("/" + name) for i in ids)
+
+
+async def _check_connection(provider: "BaseProvider", model_name: str | None) -> Any:
+    """Run the provider's health check; raise our error with the fix when it is not usable."""
+    status = await provider.health_check()
+    if not status.connected:
+        detail = status.error or "no answer"
+        if "HTTP 401" in detail or "HTTP 403" in detail or "API key" in detail:
+            raise E.AuthenticationError(
+                f"{provider.name} rejected the credentials: {detail}", provider=provider.name, url=provider.base_url
+            )
+        hint = _START_HINTS.get(provider.provider_type)
+        raise E.ProviderConnectionError(
+            f"{provider.name} is not reachable at {provider.base_url}: {detail}",
+            provider=provider.name,
+            url=provider.base_url,
+            hint=(hint + "; `llmswitch doctor` checks every endpoint") if hint else None,
+        )
+    if model_name:
+        if getattr(provider, "is_local", False):
+            # Local servers list exactly what they can serve; cloud lists omit aliases.
+            ids = [m.id for m in await provider.list_models()]
+            if ids and not _name_offered(model_name, ids):
+                shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+                raise _no_model(provider, f"model {model_name!r} is not offered by {provider.name} (it has: {shown})")
+    elif not status.model_detected:
+        raise _no_model(provider, status.error or f"{provider.name} offers no model")
+    return status
+
+
+def create_model(provider: "BaseProvider", model_name: str | None = None) -> "Model":
+    """The pydantic-ai model for ``provider``: ``model_name``, else its default, else the detected one.
+
+    Detection needs the server (through llmswitch's background loop); pass a name or use
+    :func:`create_model_async` to avoid that round trip."""
+    _require_pydantic_ai()
+    name = model_name or provider.default_model or getattr(provider, "_detected_model", None)
+    if not name:
+        from ..bridge import get_bridge
+
+        name = get_bridge().run(provider.resolve_model(None))  # raises ModelNotFoundError with the fix
+    return _cached(provider, name)
+
+
+async def create_model_async(
+    provider: "BaseProvider",
+    model_name: str | None = None,
+    auto_detect: bool = True,
+    test_connection: bool = True,
+) -> "Model":
+    """The pydantic-ai model for ``provider``, checked against the server first.
+
+    - ``test_connection``: run ``provider.health_check()`` and raise
+      :class:`~llmswitch.ProviderConnectionError` (not reachable) or
+      :class:`~llmswitch.ModelNotFoundError` (no such / no model) with what to do.
+    - ``auto_detect``: without a name or default model, use the model the server offers
+      (``await provider.detect_model()``).
+    """
+    _require_pydantic_ai()
+    name = model_name or provider.default_model
+    status = await _check_connection(provider, name) if test_connection else None
+    if not name:
+        if not auto_detect:
+            raise _no_model(provider, "no model name given, no default_model set, and auto_detect=False")
+        if status is not None and status.model_detected and status.model_id:
+            name = status.model_id  # the health check just asked the server (same rule as detect_model)
+        else:
+            name = await provider.detect_model()
+        if not name:
+            raise _no_model(provider, f"{provider.name} offers no model to detect")
+    return _cached(provider, name)
+
+
+# --- the one-line entry points -----------------------------------------------------------------
+
+
+async def _resolve(ref: Any) -> tuple["BaseProvider", str | None]:
+    from ..api import _aresolve
+
+    return await _aresolve(ref)
+
+
+async def pydantic_ai_model_async(
+    ref: Any = "auto", *, auto_detect: bool = True, test_connection: bool = True
+) -> "Model":
+    """``"provider:model"``, ``"provider"``, a config name, ``"auto"`` or a provider → a pydantic-ai model."""
+    _require_pydantic_ai()
+    provider, model_name = await _resolve(ref)
+    return await create_model_async(provider, model_name, auto_detect=auto_detect, test_connection=test_connection)
+
+
+def pydantic_ai_model(
+    ref: Any = "auto", *, auto_detect: bool = True, test_connection: bool = True, timeout: float | None = 60.0
+) -> "Model":
+    """``Agent(llmswitch.pydantic_ai_model("auto"))`` — the blocking twin of :func:`pydantic_ai_model_async`.
+
+    Runs detection and the health check on llmswitch's background loop, so it works from plain
+    scripts, threads and inside a running loop (Jupyter) alike. With ``test_connection=False``
+    and a model in the reference (``"ollama:llama3.2"``) it needs no network at all."""
+    _require_pydantic_ai()
+    from ..api import get_provider
+
+    if not test_connection and not _is_auto(ref):
+        provider, model_name = get_provider(ref)
+        if model_name or provider.default_model or not auto_detect:
+            name = model_name or provider.default_model
+            if not name:
+                raise _no_model(provider, "no model name given, no default_model set, and auto_detect=False")
+            return _cached(provider, name)
+    from ..bridge import get_bridge
+
+    return get_bridge().run(
+        pydantic_ai_model_async(ref, auto_detect=auto_detect, test_connection=test_connection), timeout
+    )
+
+
+def _is_auto(ref: Any) -> bool:
+    if not isinstance(ref, str):
+        return False
+    from ..api import parse_model_ref
+
+    return parse_model_ref(ref)[0] == "auto"
+
+
+# --- fallback chains ---------------------------------------------------------------------------
+
+
+def _agent_chain(agent: str) -> list[Any]:
+    try:
+        registry = importlib.import_module("llmswitch.registry")
+    except ImportError:
+        registry = None
+    get_chain = getattr(registry, "get_agent_chain", None) if registry is not None else None
+    if get_chain is None:
+        reg_factory = getattr(registry, "default_registry", None) if registry is not None else None
+        reg = reg_factory() if reg_factory is not None else None
+        get_chain = getattr(reg, "get_agent_chain", None)
+    if get_chain is None:
+        raise E.ConfigError(
+            f"fallback_model(agent={agent!r}) needs llmswitch.registry with agent chains; "
+            "pass the chain as a list instead: fallback_model(['anthropic:claude-sonnet-4-5', 'ollama:llama3.2'])"
+        )
+    chain = list(get_chain(agent))
+    if not chain:
+        raise E.ConfigError(f"agent {agent!r} has no providers configured")
+    return chain
+
+
+def _chain_items(chain: Iterable[Any] | None, agent: str | None) -> list[Any]:
+    if (chain is None) == (agent is None):
+        raise TypeError("pass either a chain (list of providers or 'provider:model' refs) or agent=NAME")
+    items = _agent_chain(agent) if agent is not None else list(chain)  # type: ignore[arg-type]
+    if not items:
+        raise E.ConfigError("a fallback chain needs at least one provider")
+    return items
+
+
+def _is_pa_model(item: Any) -> bool:
+    try:
+        from pydantic_ai.models import Model
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(item, Model)
+
+
+async def _member_async(item: Any, auto_detect: bool, test_connection: bool) -> "Model":
+    if _is_pa_model(item):
+        return item
+    if isinstance(item, tuple):
+        provider, model_name = item
+        return await create_model_async(provider, model_name, auto_detect=auto_detect, test_connection=test_connection)
+    return await pydantic_ai_model_async(item, auto_detect=auto_detect, test_connection=test_connection)
+
+
+def _fallback(models: list["Model"], fallback_on: Any) -> "FallbackModel":
+    fallback = _import("pydantic_ai.models.fallback")
+    if fallback_on is None:
+        return fallback.FallbackModel(models[0], *models[1:])
+    return fallback.FallbackModel(models[0], *models[1:], fallback_on=fallback_on)
+
+
+async def fallback_model_async(
+    chain: Iterable[Any] | None = None,
+    *,
+    agent: str | None = None,
+    auto_detect: bool = True,
+    test_connection: bool = False,
+    fallback_on: Any = None,
+) -> "FallbackModel":
+    """A pydantic-ai ``FallbackModel`` over a chain: providers, ``(provider, model)`` pairs,
+    ``"provider:model"`` refs, pydantic-ai models — or ``agent="coder"`` from the registry.
+
+    ``test_connection`` is off by default: a member that is down when the chain is built is
+    exactly what the fallback is for (a member without a model name still needs its server
+    for detection)."""
+    _require_pydantic_ai()
+    models = [await _member_async(item, auto_detect, test_connection) for item in _chain_items(chain, agent)]
+    return _fallback(models, fallback_on)
+
+
+def fallback_model(
+    chain: Iterable[Any] | None = None,
+    *,
+    agent: str | None = None,
+    auto_detect: bool = True,
+    test_connection: bool = False,
+    fallback_on: Any = None,
+    timeout: float | None = 60.0,
+) -> "FallbackModel":
+    """Blocking :func:`fallback_model_async`; builds members without a network call when
+    every member names its model and ``test_connection`` is off."""
+    _require_pydantic_ai()
+    items = _chain_items(chain, agent)
+    if not test_connection:
+        models: list[Model] = []
+        for item in items:
+            built = _member_offline(item)
+            if built is None:
+                break
+            models.append(built)
+        else:
+            return _fallback(models, fallback_on)
+    from ..bridge import get_bridge
+
+    return get_bridge().run(
+        fallback_model_async(
+            items, auto_detect=auto_detect, test_connection=test_connection, fallback_on=fallback_on
+        ),
+        timeout,
+    )
+
+
+def _member_offline(item: Any) -> "Model | None":
+    """A member built without touching the network, or None when it needs detection."""
+    if _is_pa_model(item):
+        return item
+    if isinstance(item, tuple):
+        provider, name = item
+    elif _is_auto(item):
+        return None
+    else:
+        from ..api import get_provider
+
+        provider, name = get_provider(item)
+    name = name or provider.default_model or getattr(provider, "_detected_model", None)
+    return _cached(provider, name) if name else None
