@@ -91,6 +91,14 @@ def extract_error(body: Any) -> tuple[str | None, str | None, str | None]:
     if isinstance(err, dict):
         msg = err.get("message") or err.get("detail") or body.get("message")
         code = err.get("code")
+        if isinstance(code, int):
+            # OpenRouter repeats the HTTP status as ``code``; its reason is in
+            # ``availability.code`` or ``metadata.error_type`` (e.g. "model_not_found").
+            avail, meta = err.get("availability"), err.get("metadata")
+            reason = (avail.get("code") if isinstance(avail, dict) else None) or (
+                meta.get("error_type") if isinstance(meta, dict) else None
+            )
+            code = reason or code
         etype = err.get("type")
         return (str(msg) if msg is not None else None), (str(code) if code is not None else None), (
             str(etype) if etype is not None else None
@@ -105,6 +113,8 @@ _CONTEXT_TEXT = re.compile(
 )
 _TOKENS_RE = re.compile(r"maximum context length is (\d+).*?(?:resulted in|requested) (\d+)", re.I | re.S)
 _LLAMA_TOKENS_RE = re.compile(r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)", re.I)
+# Anthropic: "prompt is too long: 210000 tokens > 200000 maximum" (prompt first, then limit).
+_ANTHROPIC_TOKENS_RE = re.compile(r"prompt is too long: (\d+) tokens > (\d+)", re.I)
 _MODEL_TEXT = re.compile(r"\bmodel\b", re.I)
 
 
@@ -133,6 +143,8 @@ def error_from_response(
         m = _TOKENS_RE.search(message)
         limit, prompt = (int(m.group(1)), int(m.group(2))) if m else (None, None)
         if m is None and (m := _LLAMA_TOKENS_RE.search(message)):  # llama.cpp: "request (N tokens) ... size (M tokens)"
+            prompt, limit = int(m.group(1)), int(m.group(2))
+        if m is None and (m := _ANTHROPIC_TOKENS_RE.search(message)):
             prompt, limit = int(m.group(1)), int(m.group(2))
         return E.ContextWindowExceededError(message, prompt_tokens=prompt, limit=limit, **kw)
     if status == 404 or code == "model_not_found" or etype == "not_found_error":

@@ -1,11 +1,39 @@
-"""OpenRouter: OpenAI-compatible, always reports usage (and its cost) in the last chunk."""
+"""OpenRouter: OpenAI-compatible, always reports usage (and its cost) in the last chunk.
+
+What differs from a plain compatible server (``reference/wire-protocols.md`` §6):
+- attribution headers ``HTTP-Referer`` and ``X-Title`` / ``X-OpenRouter-Title`` from the
+  config options ``http_referer`` (or ``site_url``) and ``x_title`` (or ``app_name``);
+- ``/models`` carries per-token prices (decimal strings, USD) and context lengths;
+- ``usage.cost`` is what OpenRouter charged, so it is the call's cost (no price table needed);
+  with a bring-your-own-key call the provider's own bill is in
+  ``cost_details.upstream_inference_cost`` and is added;
+- ``/key`` reports the key's credit limit and spend, shown in the health metadata; the
+  model list is public, so the key is checked there;
+- a 200 stream chunk with a top-level ``error`` raises (handled in ``wire/openai_chat.py``).
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from ..types import ProviderCapabilities, ProviderType
+from .. import errors as E
+from ..types import ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response
 from .openai_compat import OpenAICompatibleProvider
+
+__all__ = ["OpenRouterProvider"]
+
+_KEY_FIELDS = ("label", "limit", "limit_remaining", "limit_reset", "usage", "usage_daily", "usage_monthly", "is_free_tier")
+
+
+def _price(value: Any) -> float | None:
+    """Per-token USD from a decimal string; negative (the ``openrouter/auto`` router's "-1")
+    means "varies", which is unknown, not free."""
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        return None
+    return p if p >= 0 else None
 
 
 class OpenRouterProvider(OpenAICompatibleProvider):
@@ -14,6 +42,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
     api_key_env = "OPENROUTER_API_KEY"
     base_url_env = "OPENROUTER_BASE_URL"
     requires_api_key = True
+    include_usage = False  # always sent; the flag is deprecated and ignored
     default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True)
 
     def auth_headers(self) -> dict[str, str]:
@@ -23,18 +52,59 @@ class OpenRouterProvider(OpenAICompatibleProvider):
         if referer:
             headers["HTTP-Referer"] = str(referer)
         if title:
+            # X-Title is the name older deployments know; X-OpenRouter-Title the current one.
             headers["X-Title"] = str(title)
+            headers["X-OpenRouter-Title"] = str(title)
         return headers
 
-    def _model_info(self, m: dict[str, Any]):  # type: ignore[override]
+    def _model_info(self, m: dict[str, Any]) -> ModelInfo:  # type: ignore[override]
         info = super()._model_info(m)
         pricing = m.get("pricing") or {}
-        try:
-            info.input_price_per_token = float(pricing["prompt"]) if "prompt" in pricing else None
-            info.output_price_per_token = float(pricing["completion"]) if "completion" in pricing else None
-        except (TypeError, ValueError):
-            pass
+        info.input_price_per_token = _price(pricing.get("prompt"))
+        info.output_price_per_token = _price(pricing.get("completion"))
         top = m.get("top_provider") or {}
         info.context_length = m.get("context_length") or top.get("context_length")
         info.name = m.get("name")
         return info
+
+    def _postprocess(self, resp: Response) -> Response:
+        raw = resp.raw if isinstance(resp.raw, dict) else {}
+        usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else None
+        if usage and usage.get("is_byok") and resp.usage.cost is not None:
+            upstream = (usage.get("cost_details") or {}).get("upstream_inference_cost")
+            if isinstance(upstream, (int, float)):
+                resp.usage.cost += float(upstream)
+        return resp
+
+    async def key_info(self) -> dict[str, Any]:
+        """``GET /key``: credit limit, remaining credit and spend for the configured key."""
+        data = await self.transport.get_json("/key")
+        info = data.get("data") if isinstance(data, dict) else None
+        return dict(info) if isinstance(info, dict) else {}
+
+    async def health_check(self) -> ProviderHealthStatus:
+        """The key is checked on ``/key`` (``/models`` answers without one); its credit goes in
+        ``metadata["key"]``; then the model list as for any compatible server."""
+        started = time.perf_counter()
+        try:
+            self._check_key()
+            key = await self.key_info()
+        except E.LLMSwitchError as exc:
+            return ProviderHealthStatus(
+                connected=isinstance(exc, E.ProviderError)
+                and exc.status_code is not None
+                and not isinstance(exc, E.AuthenticationError),
+                model_detected=False,
+                model_id=self.default_model,
+                base_url=self.base_url,
+                error=str(exc),
+                provider_type=self.provider_type,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        status = await super().health_check()
+        status.metadata["key"] = {k: key.get(k) for k in _KEY_FIELDS if k in key}
+        remaining = key.get("limit_remaining")
+        if isinstance(remaining, (int, float)) and remaining <= 0 and status.error is None:
+            status.error = "the key's credit limit is used up"
+        status.latency_ms = (time.perf_counter() - started) * 1000
+        return status

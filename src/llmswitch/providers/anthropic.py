@@ -1,0 +1,160 @@
+"""Anthropic's Messages API over our own aiohttp transport (no SDK on the hot path).
+
+Wire translation lives in ``wire/anthropic.py``; this module holds the defaults (base URL,
+env vars, headers), the paged model list and the health check. Reference:
+``reference/wire-protocols.md`` §5.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, AsyncIterator
+
+import aiohttp
+
+from .. import errors as E
+from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
+from ..wire import anthropic as wire
+from .base import BaseProvider
+
+__all__ = ["AnthropicProvider"]
+
+DEFAULT_MAX_TOKENS = 4096
+"""Sent when neither the call nor the config (``default_max_tokens``) gives one: the API
+requires ``max_tokens`` and every current model accepts this much output."""
+
+_REQUEST_PARAMS = frozenset(
+    {"max_tokens", "temperature", "top_p", "top_k", "stop", "stop_sequences", "tool_choice", "thinking", "extra_body"}
+)
+_MESSAGES = "/v1/messages"
+
+
+class AnthropicProvider(BaseProvider):
+    provider_type = ProviderType.ANTHROPIC
+    default_base_url = "https://api.anthropic.com"
+    api_key_env = "ANTHROPIC_API_KEY"
+    base_url_env = "ANTHROPIC_BASE_URL"
+    requires_api_key = True
+    default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True, json_mode=False)
+
+    @staticmethod
+    def _normalize_base_url(url: str) -> str:
+        # Accept ".../v1" too (as OpenAI-style configs write it); paths here start with /v1.
+        url = url.rstrip("/")
+        return url[:-3] if url.endswith("/v1") else url
+
+    def auth_headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": str(self.options.get("anthropic_version") or wire.ANTHROPIC_VERSION)}
+        beta = self.options.get("anthropic_beta")
+        if beta:
+            headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
+        key = self.api_key.get_secret_value() if self.api_key else None
+        if key:
+            headers["x-api-key"] = key
+        return headers
+
+    def _body(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool) -> dict[str, Any]:
+        extra = dict(params.get("extra_body") or {})
+        for k in set(params) - _REQUEST_PARAMS:  # provider-specific knobs pass straight through
+            extra[k] = params[k]
+        max_tokens = params.get("max_tokens") or self.default_max_tokens or DEFAULT_MAX_TOKENS
+        return wire.build_request(
+            model,
+            messages,
+            max_tokens=max_tokens,
+            tools=tools,
+            stream=stream,
+            temperature=params.get("temperature"),
+            top_p=params.get("top_p"),
+            top_k=params.get("top_k"),
+            stop=params.get("stop", params.get("stop_sequences")),
+            tool_choice=params.get("tool_choice"),
+            thinking=params.get("thinking"),
+            extra_body=extra or None,
+        )
+
+    async def _complete(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]) -> Response:
+        body = self._body(model, messages, tools, params, stream=False)
+        started = time.perf_counter()
+        data = await self.transport.post_json(_MESSAGES, body, model=model)
+        return wire.parse_response(
+            data, provider=self.name, latency=time.perf_counter() - started, url=self.transport.url(_MESSAGES), model=model
+        )
+
+    async def _stream(
+        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
+    ) -> AsyncIterator[StreamEvent | Response]:
+        body = self._body(model, messages, tools, params, stream=True)
+        t = self.transport
+        acc = wire.MessagesStreamAccumulator(provider=self.name, model=model, url=t.url(_MESSAGES))
+        async with t.stream("POST", _MESSAGES, json_body=body, model=model) as resp:
+            try:
+                async for item in wire.iter_stream(resp.content.iter_any(), acc):
+                    yield item
+            except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+                raise t.wrap_stream_error(exc, _MESSAGES) from None
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Every page of ``GET /v1/models`` (``has_more`` / ``last_id`` → ``after_id``)."""
+        out: list[ModelInfo] = []
+        params: dict[str, str] = {"limit": str(self.options.get("models_page_size") or 1000)}
+        for _ in range(1000):  # a server that never stops paging must not hang us
+            data = await self.transport.get_json("/v1/models", params=params)
+            if not isinstance(data, dict):
+                break
+            for m in data.get("data") or ():
+                if isinstance(m, dict) and m.get("id"):
+                    out.append(self._model_info(m))
+            last = data.get("last_id")
+            if not data.get("has_more") or not last:
+                break
+            params = {**params, "after_id": str(last)}
+        return out
+
+    def _model_info(self, m: dict[str, Any]) -> ModelInfo:
+        return ModelInfo(
+            id=m["id"],
+            provider=self.name,
+            name=m.get("display_name"),
+            context_length=m.get("max_input_tokens"),
+            metadata={k: v for k, v in m.items() if k not in ("id", "type", "display_name")},
+        )
+
+    @staticmethod
+    def _listed(model: str, ids: list[str]) -> bool:
+        # Aliases such as ``claude-sonnet-4-5`` are not always listed; their dated ids are.
+        return model in ids or any(i.startswith(model + "-") for i in ids)
+
+    async def health_check(self) -> ProviderHealthStatus:
+        """Key accepted (the model list answers) and the configured model listed. Never raises."""
+        started = time.perf_counter()
+        status = ProviderHealthStatus(
+            connected=False, model_detected=False, model_id=None, base_url=self.base_url, provider_type=self.provider_type
+        )
+        try:
+            self._check_key()
+            models = await self.list_models()
+            status.connected = True
+            ids = [m.id for m in models]
+            status.metadata["models"] = len(ids)
+            if self.default_model:
+                status.model_id = self.default_model
+                status.model_detected = self._listed(self.default_model, ids)
+                if not status.model_detected:
+                    status.error = f"model {self.default_model!r} is not offered to this key"
+            elif ids:
+                status.model_id = ids[0]
+                status.model_detected = True
+            else:
+                status.error = "the key works but no model is listed"
+        except E.LLMSwitchError as exc:
+            status.error = str(exc)
+            status.connected = (
+                isinstance(exc, E.ProviderError)
+                and exc.status_code is not None
+                and not isinstance(exc, E.AuthenticationError)
+            )
+        except Exception as exc:  # health must never raise
+            status.error = f"{type(exc).__name__}: {E.redact(str(exc))}"
+        status.latency_ms = (time.perf_counter() - started) * 1000
+        return status

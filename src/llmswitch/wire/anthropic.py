@@ -1,0 +1,565 @@
+"""Anthropic Messages API: our types to and from the wire, plain and streamed.
+
+Reference: ``reference/wire-protocols.md`` §5 (from anthropic-sdk-python's types and the
+docs pages docs.anthropic.com/en/api/messages, /en/docs/build-with-claude/streaming and
+/en/api/errors). Differences from Chat Completions that this module absorbs:
+
+- the system prompt is a top-level ``system`` field, not a message;
+- ``max_tokens`` is required;
+- tool calls are ``tool_use`` blocks with ``input`` as an object, and tool results go back as
+  ``tool_result`` blocks inside a *user* turn (consecutive results share one turn);
+- thinking blocks carry a ``signature`` that must be sent back unchanged on the next turn;
+- usage splits the prompt into ``input_tokens`` (uncached), ``cache_read_input_tokens`` and
+  ``cache_creation_input_tokens``. llmswitch's ``Usage.input_tokens`` counts *all* prompt
+  tokens (see ``wire/openai_chat.py``), so here it is the sum of the three;
+- streams are SSE with named events and no ``[DONE]``; ``message_stop`` ends them, and an
+  ``error`` event can arrive after the 200 status.
+
+Block types we do not model (``server_tool_use``, ``web_search_tool_result``,
+``redacted_thinking``, ...) never fail a call: they are kept, whole, in ``Response.raw``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, AsyncIterator, Iterable, Mapping
+
+from .. import errors as E
+from ..types import (
+    ImagePart,
+    Message,
+    Response,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
+)
+from .openai_chat import parse_tool_arguments
+from .sse import SSEDecoder
+
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "build_request",
+    "messages_to_wire",
+    "tool_to_wire",
+    "tool_choice_to_wire",
+    "parse_usage",
+    "parse_response",
+    "map_stop_reason",
+    "error_status",
+    "MessagesStreamAccumulator",
+    "iter_stream",
+]
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+_STOP = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# HTTP status each documented error type comes with (docs.anthropic.com/en/api/errors). Used
+# for errors that arrive inside a 200 stream, so they map to the class they would have had
+# before the stream started.
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "conflict_error": 409,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def map_stop_reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    return _STOP.get(reason, "stop")
+
+
+def error_status(error_type: str | None) -> int:
+    return _ERROR_STATUS.get(error_type or "", 500)
+
+
+# --- request -------------------------------------------------------------------------
+
+
+def _part_to_wire(part: Any) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        if part.data is None and part.url and not part.url.startswith("data:"):
+            return {"type": "image", "source": {"type": "url", "url": part.url}}
+        media_type, data = part.as_base64()
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    raise TypeError(f"unsupported content part: {part!r}")
+
+
+def _content_blocks(content: str | list[Any] | None) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return [_part_to_wire(p) for p in content]
+
+
+def _assistant_blocks(m: Message) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    # A thinking block is only valid with its signature; one without (from another provider's
+    # reasoning) would be rejected, so it is dropped rather than sent.
+    if m.thinking and m.thinking_signature:
+        blocks.append({"type": "thinking", "thinking": m.thinking, "signature": m.thinking_signature})
+    blocks.extend(b for b in _content_blocks(m.content) if not (b["type"] == "text" and not b["text"]))
+    for tc in m.tool_calls:
+        args = tc.arguments
+        if not args and tc.raw_arguments:
+            args = parse_tool_arguments(tc.raw_arguments)
+        blocks.append({"type": "tool_use", "id": tc.id, "name": tc.name, "input": args or {}})
+    return blocks
+
+
+def messages_to_wire(messages: Iterable[Message]) -> tuple[str | None, list[dict[str, Any]]]:
+    """(system, messages). System messages are lifted out and joined; tool results become
+    ``tool_result`` blocks, and consecutive ones are merged into a single user turn, which is
+    what the API requires after an assistant turn with several ``tool_use`` blocks."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            if m.text:
+                system.append(m.text)
+            continue
+        if m.role == "tool":
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id or ""}
+            if isinstance(m.content, list):
+                block["content"] = [_part_to_wire(p) for p in m.content]
+            else:
+                block["content"] = m.content or ""
+            prev = out[-1] if out else None
+            if prev is not None and prev["role"] == "user" and prev.get("_tool_turn"):
+                prev["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block], "_tool_turn": True})
+            continue
+        if m.role == "assistant":
+            blocks = _assistant_blocks(m)
+            if not blocks:
+                continue  # the API rejects empty assistant turns
+            if len(blocks) == 1 and blocks[0]["type"] == "text":
+                out.append({"role": "assistant", "content": blocks[0]["text"]})
+            else:
+                out.append({"role": "assistant", "content": blocks})
+            continue
+        # user
+        if isinstance(m.content, list):
+            out.append({"role": "user", "content": _content_blocks(m.content)})
+        else:
+            out.append({"role": "user", "content": m.content or ""})
+    for d in out:
+        d.pop("_tool_turn", None)
+    return ("\n\n".join(system) if system else None), out
+
+
+def tool_to_wire(tool: Tool) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters or {"type": "object", "properties": {}}}
+    if tool.description:
+        d["description"] = tool.description
+    return d
+
+
+def tool_choice_to_wire(choice: Any) -> dict[str, Any] | None:
+    """Accept the OpenAI spellings (``"auto"``, ``"required"``, ``"none"``,
+    ``{"type": "function", "function": {"name": ...}}``), a bare tool name, or Anthropic's own."""
+    if choice is None:
+        return None
+    if isinstance(choice, str):
+        if choice in ("auto", "none", "any"):
+            return {"type": choice}
+        if choice == "required":
+            return {"type": "any"}
+        return {"type": "tool", "name": choice}
+    if isinstance(choice, Mapping):
+        if choice.get("type") == "function":
+            return {"type": "tool", "name": (choice.get("function") or {}).get("name", "")}
+        return dict(choice)
+    raise TypeError(f"unsupported tool_choice: {choice!r}")
+
+
+def thinking_to_wire(thinking: Any) -> dict[str, Any] | None:
+    """``True`` or an int budget are shorthands for ``{"type": "enabled", "budget_tokens": N}``;
+    a dict passes through unchanged; ``False``/``None`` sends nothing."""
+    if thinking is None or thinking is False:
+        return None
+    if thinking is True:
+        return {"type": "enabled", "budget_tokens": 1024}
+    if isinstance(thinking, int):
+        return {"type": "enabled", "budget_tokens": thinking}
+    return dict(thinking)
+
+
+def build_request(
+    model: str,
+    messages: Iterable[Message],
+    *,
+    max_tokens: int,
+    tools: Iterable[Tool] | None = None,
+    stream: bool = False,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    stop: str | list[str] | None = None,
+    tool_choice: Any = None,
+    thinking: Any = None,
+    extra_body: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    system, wire_messages = messages_to_wire(messages)
+    body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": wire_messages}
+    if system is not None:
+        body["system"] = system
+    if tools:
+        body["tools"] = [tool_to_wire(t) for t in tools]
+        tc = tool_choice_to_wire(tool_choice)
+        if tc is not None:
+            body["tool_choice"] = tc
+    th = thinking_to_wire(thinking)
+    if th is not None:
+        body["thinking"] = th
+        budget = th.get("budget_tokens")
+        if isinstance(budget, int) and budget >= max_tokens:
+            # The API requires budget_tokens < max_tokens; leave room for the answer itself.
+            body["max_tokens"] = budget + max_tokens
+    if stream:
+        body["stream"] = True
+    if temperature is not None:
+        body["temperature"] = temperature
+    if top_p is not None:
+        body["top_p"] = top_p
+    if top_k is not None:
+        body["top_k"] = top_k
+    if stop is not None:
+        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if extra_body:
+        body.update(extra_body)
+    return body
+
+
+# --- response ------------------------------------------------------------------------
+
+
+def _int(v: Any) -> int:
+    return int(v) if isinstance(v, (int, float)) else 0
+
+
+def parse_usage(u: Mapping[str, Any] | None) -> Usage:
+    if not u:
+        return Usage(known=False)
+    uncached = _int(u.get("input_tokens"))
+    read = _int(u.get("cache_read_input_tokens"))
+    write = _int(u.get("cache_creation_input_tokens"))
+    return Usage(
+        input_tokens=uncached + read + write,
+        output_tokens=_int(u.get("output_tokens")),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+
+
+def _raise_error_body(body: Mapping[str, Any], provider: str, url: str | None, model: str | None) -> None:
+    from ..transport import error_from_response
+
+    err = body.get("error")
+    etype = err.get("type") if isinstance(err, Mapping) else None
+    raise error_from_response(error_status(etype), body, provider=provider, url=url, model=model)
+
+
+def parse_response(
+    body: Mapping[str, Any],
+    *,
+    provider: str,
+    latency: float = 0.0,
+    url: str | None = None,
+    model: str | None = None,
+) -> Response:
+    """A non-streamed Message. A 200 body of ``{"type": "error", ...}`` raises."""
+    if not isinstance(body, Mapping):
+        raise E.ProviderError(f"unexpected response body: {str(body)[:200]}", provider=provider, url=url)
+    if body.get("type") == "error" or (body.get("error") is not None and "content" not in body):
+        _raise_error_body(body, provider, url, model)
+    text: list[str] = []
+    thinking: list[str] = []
+    signature: str | None = None
+    calls: list[ToolCall] = []
+    for block in body.get("content") or ():
+        if not isinstance(block, Mapping):
+            continue
+        btype = block.get("type")
+        if btype == "text":
+            text.append(block.get("text") or "")
+        elif btype == "thinking":
+            thinking.append(block.get("thinking") or "")
+            signature = block.get("signature") or signature
+        elif btype == "tool_use":
+            args = block.get("input")
+            calls.append(
+                ToolCall(
+                    id=block.get("id") or f"toolu_{len(calls)}",
+                    name=block.get("name") or "",
+                    arguments=dict(args) if isinstance(args, Mapping) else {},
+                    raw_arguments=json.dumps(args if args is not None else {}),
+                )
+            )
+        # every other block type stays in ``raw`` only
+    finish = map_stop_reason(body.get("stop_reason"))
+    if calls and finish == "stop":
+        finish = "tool_calls"
+    return Response(
+        text="".join(text),
+        tool_calls=calls,
+        finish_reason=finish,  # type: ignore[arg-type]
+        model=body.get("model") or model or "",
+        provider=provider,
+        usage=parse_usage(body.get("usage")),
+        latency=latency,
+        thinking="".join(thinking) or None,
+        thinking_signature=signature,
+        id=body.get("id"),
+        raw=body,
+    )
+
+
+# --- streaming -----------------------------------------------------------------------
+
+
+class _Block:
+    __slots__ = ("data", "parts", "call_index")
+
+    def __init__(self, data: dict[str, Any], call_index: int | None) -> None:
+        self.data = data
+        self.parts: list[str] = []
+        """Delta fragments: text, thinking, or ``input_json_delta`` (tool_use and server-tool blocks)."""
+        self.call_index = call_index
+
+
+class MessagesStreamAccumulator:
+    """Turns Messages stream events into our events and, at ``message_stop``, one Response.
+
+    Content blocks are kept by their ``index`` (their position in the final message), so the
+    assembled ``raw`` message has every block, including types we do not model. Tool calls get
+    their own 0-based index in order of appearance, as in Chat Completions, so a caller sees the
+    same ``ToolCallDelta.index`` sequence from every provider."""
+
+    __slots__ = (
+        "provider", "model", "started", "blocks", "ncalls",
+        "stop_reason", "stop_sequence", "usage_raw", "id", "done", "_url",
+    )
+
+    def __init__(self, *, provider: str, model: str, url: str | None = None) -> None:
+        self.provider = provider
+        self.model = model
+        self.started = time.perf_counter()
+        self.blocks: dict[int, _Block] = {}
+        self.ncalls = 0
+        self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None
+        self.usage_raw: dict[str, Any] = {}
+        self.id: str | None = None
+        self.done = False
+        self._url = url
+
+    def feed(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
+        etype = ev.get("type")
+        if etype == "content_block_delta":
+            delta = ev.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                t = delta.get("text") or ""
+                block = self.blocks.get(ev.get("index", -1))
+                if not t or block is None:
+                    return []
+                block.parts.append(t)
+                return [TextDelta(t)]
+            if dtype == "input_json_delta":
+                frag = delta.get("partial_json") or ""
+                block = self.blocks.get(ev.get("index", -1))
+                if block is None or not frag:
+                    return []
+                block.parts.append(frag)
+                if block.call_index is not None:
+                    return [ToolCallDelta(block.call_index, None, None, frag)]
+                return []
+            if dtype == "thinking_delta":
+                t = delta.get("thinking") or ""
+                block = self.blocks.get(ev.get("index", -1))
+                if not t or block is None:
+                    return []
+                block.parts.append(t)
+                return [ThinkingDelta(t)]
+            if dtype == "signature_delta":
+                sig = delta.get("signature")
+                if sig:
+                    block = self.blocks.get(ev.get("index", -1))
+                    if block is not None:
+                        block.data["signature"] = sig
+                    return [ThinkingDelta("", signature=sig)]
+                return []
+            if dtype == "citations_delta":
+                block = self.blocks.get(ev.get("index", -1))
+                if block is not None and delta.get("citation") is not None:
+                    block.data.setdefault("citations", []).append(delta["citation"])
+            return []
+        if etype == "content_block_start":
+            data = dict(ev.get("content_block") or {})
+            btype = data.get("type")
+            call_index = None
+            out: list[StreamEvent] = []
+            if btype == "tool_use":
+                call_index = self.ncalls
+                self.ncalls += 1
+                out.append(ToolCallDelta(call_index, data.get("id"), data.get("name"), ""))
+            block = self.blocks[ev.get("index", len(self.blocks))] = _Block(data, call_index)
+            if btype == "text" and data.get("text"):
+                block.parts.append(data["text"])
+                out.append(TextDelta(data["text"]))
+            elif btype == "thinking" and data.get("thinking"):
+                block.parts.append(data["thinking"])
+                out.append(ThinkingDelta(data["thinking"]))
+            return out
+        if etype == "content_block_stop":
+            return []
+        if etype == "message_start":
+            msg = ev.get("message") or {}
+            self.id = msg.get("id")
+            if msg.get("model"):
+                self.model = msg["model"]
+            self.usage_raw.update({k: v for k, v in (msg.get("usage") or {}).items() if v is not None})
+            return []
+        if etype == "message_delta":
+            delta = ev.get("delta") or {}
+            if delta.get("stop_reason"):
+                self.stop_reason = delta["stop_reason"]
+            if "stop_sequence" in delta:
+                self.stop_sequence = delta["stop_sequence"]
+            usage = ev.get("usage")
+            if usage:
+                # cumulative counts: later values replace earlier ones
+                self.usage_raw.update({k: v for k, v in usage.items() if v is not None})
+                return [UsageEvent(parse_usage(self.usage_raw))]
+            return []
+        if etype == "message_stop":
+            self.done = True
+            return []
+        if etype == "error":
+            _raise_error_body(ev, self.provider, self._url, self.model)
+        return []  # ping and event types added later
+
+    def result(self) -> Response:
+        """The assembled Response; ``raw`` reads like the non-streamed Message would."""
+        content: list[dict[str, Any]] = []
+        calls: list[ToolCall] = []
+        text: list[str] = []
+        thinking: list[str] = []
+        signature: str | None = None
+        for _, block in sorted(self.blocks.items()):
+            data = block.data
+            btype = data.get("type")
+            joined = "".join(block.parts)
+            if btype == "text":
+                data["text"] = joined
+                text.append(joined)
+            elif btype == "thinking":
+                data["thinking"] = joined
+                thinking.append(joined)
+                signature = data.get("signature") or signature
+            elif block.parts or "input" in data:
+                # tool_use and server-tool blocks: input arrives as JSON fragments
+                if joined:
+                    data["input"] = parse_tool_arguments(joined)
+                if block.call_index is not None:
+                    args = data.get("input")
+                    calls.append(
+                        ToolCall(
+                            id=data.get("id") or f"toolu_{block.call_index}",
+                            name=data.get("name") or "",
+                            arguments=dict(args) if isinstance(args, Mapping) else {},
+                            raw_arguments=joined or "{}",
+                        )
+                    )
+            content.append(data)
+        finish = map_stop_reason(self.stop_reason)
+        if calls and finish in (None, "stop"):
+            finish = "tool_calls"
+        raw = {
+            "id": self.id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": content,
+            "stop_reason": self.stop_reason,
+            "stop_sequence": self.stop_sequence,
+            "usage": dict(self.usage_raw),
+        }
+        return Response(
+            text="".join(text),
+            tool_calls=calls,
+            finish_reason=finish,  # type: ignore[arg-type]
+            model=self.model,
+            provider=self.provider,
+            usage=parse_usage(self.usage_raw) if self.usage_raw else Usage(known=False),
+            latency=time.perf_counter() - self.started,
+            thinking="".join(thinking) or None,
+            thinking_signature=signature,
+            id=self.id,
+            raw=raw,
+        )
+
+
+async def iter_stream(
+    chunks: AsyncIterator[bytes], acc: MessagesStreamAccumulator
+) -> AsyncIterator[StreamEvent | Response]:
+    """Decode an SSE body into events, ending with the assembled Response.
+
+    A ``data:`` that is not JSON raises; an ``error`` event raises the mapped error; a body that
+    ends before ``message_stop`` is a cut stream (ProviderConnectionError)."""
+    decoder = SSEDecoder()
+    loads = json.loads
+    async for raw in chunks:
+        for ev in decoder.feed(raw):
+            try:
+                data = loads(ev.data)
+            except ValueError:
+                raise E.ProviderError(
+                    f"malformed stream event: {ev.data[:200]!r}",
+                    provider=acc.provider,
+                    url=acc._url,
+                    hint="the server sent an event that is not JSON; is the base URL an Anthropic endpoint?",
+                ) from None
+            if not isinstance(data, dict):
+                raise E.ProviderError(f"unexpected stream event: {ev.data[:200]!r}", provider=acc.provider, url=acc._url)
+            if ev.event == "error" and data.get("type") != "error":
+                data = {"type": "error", "error": data.get("error", data)}
+            for out in acc.feed(data):
+                yield out
+    if not acc.done:
+        raise E.ProviderConnectionError(
+            "the stream ended before message_stop",
+            provider=acc.provider,
+            url=acc._url,
+            hint="the connection was cut or the server failed mid-answer; retry",
+        )
+    yield acc.result()

@@ -1,0 +1,246 @@
+"""A fake Anthropic Messages API server (aiohttp.web), following the published wire format.
+
+Sources (``/work/shared/reference/wire-protocols.md`` §5 cites them in detail):
+- Messages API, https://docs.anthropic.com/en/api/messages — request (``model``, ``messages``,
+  required ``max_tokens``, top-level ``system``, ``tools[].input_schema``, ``tool_choice``,
+  ``thinking``), response (``content`` blocks ``text`` / ``thinking`` + ``signature`` /
+  ``tool_use``, ``stop_reason``, ``usage`` with ``cache_*_input_tokens``).
+- Streaming, https://docs.anthropic.com/en/docs/build-with-claude/streaming — named SSE events
+  ``message_start``, ``content_block_start/delta/stop`` (``text_delta``, ``input_json_delta``
+  whose first fragment may be ``""``, ``thinking_delta``, ``signature_delta`` just before the
+  block stops), ``message_delta`` with cumulative usage, ``message_stop``, ``ping``, and
+  ``event: error`` after the 200 status. No ``[DONE]``.
+- Errors, https://docs.anthropic.com/en/api/errors — ``{"type": "error", "error": {type,
+  message}, "request_id"}``; 401 authentication_error, 403 permission_error, 404
+  not_found_error, 413 request_too_large, 429 rate_limit_error, 529 overloaded_error; rate
+  limits https://docs.anthropic.com/en/api/rate-limits — ``retry-after`` in seconds.
+- Models, https://docs.anthropic.com/en/api/models-list — ``GET /v1/models`` paged with
+  ``limit`` / ``after_id``; pages carry ``data``, ``has_more``, ``first_id``, ``last_id``.
+
+Behaviour is chosen by the model name:
+
+========================  ===============================================================
+``claude-test``           plain "Hello! How can I help?" (3 text deltas when streamed)
+``claude-tools``          text + a ``get_weather`` tool_use; ``input_json_delta`` in 5 parts
+``claude-thinking``       thinking (+ signature) then text; needs ``thinking`` in the request
+``claude-server-tools``   unmodelled blocks: server_tool_use, web_search_tool_result,
+                          redacted_thinking, then text
+``claude-refusal``        ``stop_reason: refusal``
+``claude-overloaded``     529 overloaded_error (stream: an ``error`` event mid-stream)
+``claude-ratelimited``    429 rate_limit_error with ``retry-after: 7``
+``claude-small-ctx``      400 "prompt is too long: 210000 tokens > 200000 maximum"
+``claude-forbidden``      403 permission_error
+``claude-huge``           413 request_too_large
+``claude-cut``            stream that stops after the first text delta, no message_stop
+========================  ===============================================================
+
+Like the real API it checks ``x-api-key`` (401), ``anthropic-version`` (400), a required
+``max_tokens``, no ``system`` role inside ``messages``, and that every ``tool_use`` of an
+assistant turn is answered by a ``tool_result`` in the very next user turn. Unknown models are
+404 not_found_error. Every request body and its headers are kept for the tests to inspect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+VALID_KEY = "sk-ant-test-0123456789SECRET"
+VERSION = "2023-06-01"
+MODELS = [
+    {"type": "model", "id": "claude-test-20250101", "display_name": "Claude Test", "created_at": "2025-01-01T00:00:00Z",
+     "max_input_tokens": 200000, "max_tokens": 64000},
+    {"type": "model", "id": "claude-tools", "display_name": "Claude Tools", "created_at": "2025-01-02T00:00:00Z"},
+    {"type": "model", "id": "claude-thinking", "display_name": "Claude Thinking", "created_at": "2025-01-03T00:00:00Z"},
+]
+KNOWN = {"claude-test", "claude-tools", "claude-thinking", "claude-server-tools", "claude-refusal", "claude-overloaded",
+         "claude-ratelimited", "claude-small-ctx", "claude-forbidden", "claude-huge", "claude-cut"}
+REPLY = ["Hello", "! How can", " I help?"]
+TOOL_ARGS = ["", '{"ci', 'ty": "Pa', 'ris", "unit"', ': "c"}']
+THINKING = ["Let me think", " about this."]
+SIGNATURE = "EqQBCgIYAhIMsig-fake-0001"
+# Usage normalises to 12 prompt tokens (8 uncached + 4 read from cache) and 7 output tokens.
+USAGE = {"input_tokens": 8, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 4, "output_tokens": 7}
+
+
+def error(status: int, etype: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = {"type": "error", "error": {"type": etype, "message": message}, "request_id": "req_fake0001"}
+    return web.json_response(body, status=status, headers={"request-id": "req_fake0001", **(headers or {})})
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class FakeAnthropic:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.model_queries: list[dict[str, str]] = []
+        self.page_max = 1000
+        """Largest page ``/v1/models`` returns (the API allows 1..1000); lower it to test paging."""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/messages", self.messages)
+        app.router.add_get("/v1/models", self.models)
+        return app
+
+    def _auth(self, request: web.Request) -> web.Response | None:
+        self.headers.append(dict(request.headers))
+        if request.headers.get("x-api-key") != VALID_KEY:
+            return error(401, "authentication_error", "invalid x-api-key")
+        if request.headers.get("anthropic-version") != VERSION:
+            return error(400, "invalid_request_error", "anthropic-version: header is required")
+        return None
+
+    async def models(self, request: web.Request) -> web.Response:
+        denied = self._auth(request)
+        if denied:
+            return denied
+        q = dict(request.query)
+        self.model_queries.append(q)
+        limit = min(int(q.get("limit", 20)), self.page_max)
+        start = 0
+        if "after_id" in q:
+            start = next(i for i, m in enumerate(MODELS) if m["id"] == q["after_id"]) + 1
+        page = MODELS[start : start + limit]
+        return web.json_response({
+            "data": page,
+            "has_more": start + limit < len(MODELS),
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+        })
+
+    def _validate(self, body: dict[str, Any]) -> web.Response | None:
+        if not isinstance(body.get("max_tokens"), int):
+            return error(400, "invalid_request_error", "max_tokens: Field required")
+        pending: set[str] = set()
+        for i, m in enumerate(body.get("messages") or []):
+            if m.get("role") not in ("user", "assistant"):
+                return error(400, "invalid_request_error", f"messages.{i}.role: Input should be 'user' or 'assistant'")
+            blocks = m["content"] if isinstance(m["content"], list) else []
+            if pending:
+                answered = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
+                if m["role"] != "user" or not pending <= answered:
+                    return error(400, "invalid_request_error",
+                                 f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after")
+            pending = {b["id"] for b in blocks if b.get("type") == "tool_use"} if m["role"] == "assistant" else set()
+        return None
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        denied = self._auth(request)
+        if denied:
+            return denied
+        body = await request.json()
+        self.requests.append(body)
+        invalid = self._validate(body)
+        if invalid:
+            return invalid
+        model = body.get("model")
+        if model not in KNOWN:
+            return error(404, "not_found_error", f"model: {model}")
+        if model == "claude-ratelimited":
+            return error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit",
+                         {"retry-after": "7"})
+        if model == "claude-small-ctx":
+            return error(400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum")
+        if model == "claude-forbidden":
+            return error(403, "permission_error", "Your API key does not have permission to use the specified resource.")
+        if model == "claude-huge":
+            return error(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
+        if model == "claude-overloaded" and not body.get("stream"):
+            return error(529, "overloaded_error", "Overloaded")
+        if model == "claude-thinking" and not body.get("thinking"):
+            return error(400, "invalid_request_error", "this fake model only answers with thinking enabled")
+        blocks, stop = self._script(model)
+        if body.get("stream"):
+            return await self._stream(request, model, blocks, stop)
+        return web.json_response({
+            "id": "msg_fake0001", "type": "message", "role": "assistant", "model": model, "content": blocks,
+            "stop_reason": stop, "stop_sequence": None, "usage": USAGE,
+        }, headers={"request-id": "req_fake0001"})
+
+    @staticmethod
+    def _script(model: str) -> tuple[list[dict[str, Any]], str]:
+        if model == "claude-tools":
+            return [
+                {"type": "text", "text": "Let me check."},
+                {"type": "tool_use", "id": "toolu_fake01", "name": "get_weather", "input": {"city": "Paris", "unit": "c"}},
+            ], "tool_use"
+        if model == "claude-thinking":
+            return [
+                {"type": "thinking", "thinking": "".join(THINKING), "signature": SIGNATURE},
+                {"type": "text", "text": "".join(REPLY)},
+            ], "end_turn"
+        if model == "claude-server-tools":
+            return [
+                {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"},
+                {"type": "server_tool_use", "id": "srvtoolu_01", "name": "web_search", "input": {"query": "weather"}},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_01",
+                 "content": [{"type": "web_search_result", "url": "https://example.com", "title": "Example"}]},
+                {"type": "text", "text": "Sunny."},
+            ], "end_turn"
+        if model == "claude-refusal":
+            return [], "refusal"
+        return [{"type": "text", "text": "".join(REPLY)}], "end_turn"
+
+    async def _stream(self, request: web.Request, model: str, blocks: list[dict[str, Any]], stop: str) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        start_usage = {k: v for k, v in USAGE.items() if k != "output_tokens"} | {"output_tokens": 1}
+        await resp.write(_sse("message_start", {"type": "message_start", "message": {
+            "id": "msg_fake0001", "type": "message", "role": "assistant", "content": [], "model": model,
+            "stop_reason": None, "stop_sequence": None, "usage": start_usage}}))
+        await resp.write(_sse("ping", {"type": "ping"}))
+        if model == "claude-overloaded":
+            await resp.write(_sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                                          "content_block": {"type": "text", "text": ""}}))
+            await resp.write(_sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                          "delta": {"type": "text_delta", "text": "Hel"}}))
+            await resp.write(_sse("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
+            await resp.write_eof()
+            return resp
+        for i, block in enumerate(blocks):
+            await self._stream_block(resp, i, block)
+            if model == "claude-cut":
+                await asyncio.sleep(0)
+                await resp.write_eof()
+                return resp
+        await resp.write(_sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                                                "usage": {"output_tokens": USAGE["output_tokens"]}}))
+        await resp.write(_sse("message_stop", {"type": "message_stop"}))
+        await resp.write_eof()
+        return resp
+
+    @staticmethod
+    async def _stream_block(resp: web.StreamResponse, i: int, block: dict[str, Any]) -> None:
+        btype = block["type"]
+
+        async def delta(d: dict[str, Any]) -> None:
+            await resp.write(_sse("content_block_delta", {"type": "content_block_delta", "index": i, "delta": d}))
+
+        if btype == "text":
+            await resp.write(_sse("content_block_start", {"type": "content_block_start", "index": i,
+                                                          "content_block": {"type": "text", "text": ""}}))
+            parts = REPLY if block["text"] == "".join(REPLY) else [block["text"]]
+            for p in parts:
+                await delta({"type": "text_delta", "text": p})
+        elif btype == "thinking":
+            await resp.write(_sse("content_block_start", {"type": "content_block_start", "index": i,
+                                                          "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
+            for p in THINKING:
+                await delta({"type": "thinking_delta", "thinking": p})
+            await delta({"type": "signature_delta", "signature": block["signature"]})
+        elif btype in ("tool_use", "server_tool_use"):
+            await resp.write(_sse("content_block_start", {"type": "content_block_start", "index": i,
+                                                          "content_block": {**block, "input": {}}}))
+            parts = TOOL_ARGS if btype == "tool_use" else [json.dumps(block["input"])]
+            for p in parts:
+                await delta({"type": "input_json_delta", "partial_json": p})
+        else:  # whole blocks (web_search_tool_result, redacted_thinking) arrive in the start event
+            await resp.write(_sse("content_block_start", {"type": "content_block_start", "index": i, "content_block": block}))
+        await resp.write(_sse("content_block_stop", {"type": "content_block_stop", "index": i}))
