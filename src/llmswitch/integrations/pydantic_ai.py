@@ -117,8 +117,16 @@ def _is_openai_wire(provider: "BaseProvider") -> bool:
 
 
 def _build(provider: "BaseProvider", model_name: str) -> "Model":
-    """The pydantic-ai model for ``provider`` (dispatch on ``provider.provider_type``)."""
-    _require_pydantic_ai()
+    """The pydantic-ai model for ``provider``; pydantic-ai's own refusals become our ConfigError."""
+    user_error = _import("pydantic_ai.exceptions").UserError
+    try:
+        return _build_model(provider, model_name)
+    except user_error as exc:
+        raise E.ConfigError(f"pydantic-ai cannot use model {model_name!r} of provider {provider.name!r}: {exc}") from None
+
+
+def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
+    """Dispatch on ``provider.provider_type``."""
     check_key = getattr(provider, "_check_key", None)
     if check_key is not None:
         check_key()  # our AuthenticationError (with the env var to set), not the SDK's
