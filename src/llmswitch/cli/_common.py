@@ -18,7 +18,10 @@ err_console = Console(stderr=True)
 
 def fail(exc: BaseException, code: int = 1) -> NoReturn:
     """One line, red, with the error's own hint; no traceback for errors we understand."""
-    err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escape: errors start with "[provider HTTP 404 url]", which rich would eat as a markup tag
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
     raise SystemExit(code)
 
 

@@ -1,1 +1,7 @@
-"""Model-management clients for local servers (Ollama, llama.cpp, LM Studio)."""
+"""Model-management clients for local servers (Ollama, llama.cpp, LM Studio): pull, delete,
+inspect, list loaded models.
+
+Kept apart from ``providers/`` because managing models is not inference: these clients are
+used by the CLI (`llmswitch pull`, `ps`, `show`, `rm`) and by providers that need a model's
+capabilities, and they import nothing heavy until used.
+"""

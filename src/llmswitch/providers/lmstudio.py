@@ -1,7 +1,26 @@
-"""LM Studio's OpenAI-compatible server (native model listing comes with the LM Studio issue)."""
+"""LM Studio: inference over its OpenAI-compatible ``/v1``, models from its native REST API.
 
-from ..types import ProviderCapabilities, ProviderType
+Two LM Studio habits shape this module (reference §3): a wrong path is answered with HTTP 200
+and ``{"error": ...}``, which must be an error and never an empty reply; and versions before
+0.3.18 ignore ``stream_options.include_usage``, so a stream can end without usage, which is then
+reported as unknown (``Usage(known=False)``), never as zero tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, AsyncIterator
+
+from .. import errors as E
+from ..management.lmstudio import LLM_TYPES, LMStudioClient, body_error, is_error_body
+from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
+from ..wire import openai_chat as wire
 from .openai_compat import OpenAICompatibleProvider
+
+__all__ = ["LMStudioProvider"]
+
+_CHAT = "/chat/completions"
 
 
 class LMStudioProvider(OpenAICompatibleProvider):
@@ -11,3 +30,134 @@ class LMStudioProvider(OpenAICompatibleProvider):
     base_url_env = "LMSTUDIO_BASE_URL"
     is_local = True
     default_capabilities = ProviderCapabilities(tools=True, vision=False, local=True, model_management=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._client: LMStudioClient | None = None
+
+    @staticmethod
+    def _normalize_base_url(url: str) -> str:
+        """``http://host:1234`` → ``http://host:1234/v1``: a bare server address means its OpenAI API."""
+        url = url.rstrip("/")
+        rest = url.split("://", 1)[-1]
+        return url + "/v1" if "/" not in rest else url
+
+    @property
+    def client(self) -> LMStudioClient:
+        if self._client is None:
+            self._client = LMStudioClient(self.base_url, transport=self.transport, name=self.name)
+        return self._client
+
+    # --- inference ---------------------------------------------------------------------------
+    async def _complete(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]) -> Response:
+        body = self._body(model, messages, tools, params, stream=False)
+        url = self.transport.url(_CHAT)
+        started = time.perf_counter()
+        data = await self.transport.post_json(_CHAT, body, model=model)
+        if is_error_body(data):
+            raise body_error(data, provider=self.name, url=url, model=model)
+        resp = wire.parse_response(data, provider=self.name, latency=time.perf_counter() - started, url=url, model=model)
+        return self._postprocess(resp)
+
+    async def _stream(
+        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
+    ) -> AsyncIterator[StreamEvent | Response]:
+        import aiohttp
+
+        body = self._body(model, messages, tools, params, stream=True)
+        t = self.transport
+        url = t.url(_CHAT)
+        acc = wire.ChatStreamAccumulator(provider=self.name, model=model, url=url)
+        try:
+            async with t.stream("POST", _CHAT, json_body=body, model=model) as resp:
+                if resp.content_type == "application/json":  # a 200 error body instead of an event stream
+                    raw = await resp.read()
+                    try:
+                        data = json.loads(raw) if raw else None
+                    except ValueError:
+                        data = raw.decode("utf-8", "replace")
+                    if is_error_body(data):
+                        raise body_error(data, provider=self.name, url=url, model=model)
+                    raise E.ProviderError(
+                        f"expected an event stream, got JSON: {str(data)[:200]}", provider=self.name, url=url, model=model
+                    )
+                async for item in wire.iter_stream(resp.content.iter_any(), acc):
+                    yield item  # a stream without a usage chunk ends with Usage(known=False)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise t.wrap_stream_error(exc, _CHAT) from None
+
+    # --- models ------------------------------------------------------------------------------
+    async def list_models(self) -> list[ModelInfo]:
+        """State (loaded / not loaded), type (llm, vlm, embeddings), max context and quantization
+        from ``/api/v0/models``; the plain ``/v1/models`` list on versions before 0.3.6."""
+        return await self.client.list_models()
+
+    def _pick(self, models: list[ModelInfo]) -> str | None:
+        """The configured default if offered, else a loaded LLM, else any LLM; never an embedder."""
+        if not models:
+            return None
+        ids = [m.id for m in models]
+        if self.default_model and self.default_model in ids:
+            return self.default_model
+        chat = [m for m in models if m.type is None or m.type in LLM_TYPES]
+        loaded = [m for m in chat if m.loaded]
+        pool = loaded or chat
+        return pool[0].id if pool else None
+
+    async def detect_model(self) -> str | None:
+        return self._pick(await self.list_models())
+
+    async def model_capabilities(self, model: str | None = None) -> ProviderCapabilities:
+        """Vision from ``type == "vlm"``, tools from ``capabilities`` (0.3.16+) where the server says."""
+        name = await self.resolve_model(model)
+        info = next((m for m in await self.list_models() if m.id == name), None)
+        base = self.default_capabilities
+        if info is None or info.type is None:
+            return base
+        caps = info.metadata.get("capabilities")
+        return ProviderCapabilities(
+            streaming=base.streaming,
+            tools=("tool_use" in caps) if isinstance(caps, list) else base.tools,
+            vision=info.type == "vlm",
+            thinking=base.thinking,
+            json_mode=base.json_mode,
+            model_management=base.model_management,
+            local=base.local,
+        )
+
+    async def health_check(self) -> ProviderHealthStatus:
+        """Reachable and offering a model; ``metadata["loaded_model"]`` names the loaded LLM (or None)."""
+        started = time.perf_counter()
+        status = ProviderHealthStatus(
+            connected=False, model_detected=False, model_id=None, base_url=self.base_url, provider_type=self.provider_type
+        )
+        try:
+            models = await self.list_models()
+            status.connected = True
+            loaded = [m.id for m in models if m.loaded and (m.type is None or m.type in LLM_TYPES)]
+            status.metadata.update(
+                models=len(models),
+                loaded_model=loaded[0] if loaded else None,
+                loaded_models=[m.id for m in models if m.loaded],
+                native_api=any(m.loaded is not None for m in models),
+            )
+            picked = self._pick(models)
+            if self.default_model:
+                status.model_id = self.default_model
+                status.model_detected = picked == self.default_model
+                if not status.model_detected:
+                    status.error = f"model {self.default_model!r} is not offered by LM Studio"
+            elif picked:
+                status.model_id = picked
+                status.model_detected = True
+            else:
+                status.error = "LM Studio is up but offers no chat model; download or load one"
+        except E.LLMSwitchError as exc:
+            status.error = str(exc)
+            status.connected = isinstance(exc, E.ProviderError) and exc.status_code is not None and not isinstance(
+                exc, E.AuthenticationError
+            )
+        except Exception as exc:  # health must never raise
+            status.error = f"{type(exc).__name__}: {E.redact(str(exc))}"
+        status.latency_ms = (time.perf_counter() - started) * 1000
+        return status

@@ -1,0 +1,173 @@
+"""``llmswitch pull|rm|show|ps``: Ollama model management from the command line.
+
+Thin on purpose: every command is one ``OllamaClient`` call and a rich rendering of it.
+``--host`` accepts what ``OLLAMA_HOST`` accepts (``host:port``, a URL, with or without ``/v1``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from ._common import console, run
+from .models import _fmt_size
+
+HOST_HELP = "Ollama server (default: $OLLAMA_HOST or http://localhost:11434)."
+
+
+def _client(host: Optional[str]):
+    from ..management.ollama import OllamaClient
+
+    return OllamaClient(host)
+
+
+class _PullDisplay:
+    """One progress bar per layer (by digest): bytes, speed and ETA; other statuses as lines."""
+
+    def __init__(self, name: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.name = name
+        self.progress = Progress(
+            TextColumn("[bold blue]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.last_status: str | None = None
+
+    def __enter__(self) -> "_PullDisplay":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def update(self, p: Any) -> None:
+        if p.digest and p.total:
+            task = self.tasks.get(p.digest)
+            if task is None:
+                task = self.tasks[p.digest] = self.progress.add_task(f"pulling {p.layer}", total=p.total)
+            self.progress.update(task, completed=p.completed or 0, total=p.total)
+            return
+        if p.status and p.status != self.last_status:
+            self.last_status = p.status
+            self.progress.console.print(f"[dim]{p.status}[/]" if not p.done else f"[green]success[/]: {self.name}")
+
+
+async def _pull(name: str, host: Optional[str]) -> None:
+    async with _client(host) as client:
+        with _PullDisplay(name) as display:
+            async for progress in client.pull_model(name):
+                display.update(progress)
+
+
+async def _rm(name: str, host: Optional[str]) -> None:
+    async with _client(host) as client:
+        await client.delete_model(name)
+    console.print(f"deleted [bold]{name}[/]")
+
+
+async def _show(name: str, host: Optional[str], as_json: bool) -> None:
+    async with _client(host) as client:
+        info = await client.get_model_info(name)
+    if as_json:
+        d = dataclasses.asdict(info)
+        d.pop("raw", None)
+        print(json.dumps(d, indent=2, default=str))
+        return
+    table = Table(title=f"{name} ({client.base_url})", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    caps = "unknown (server too old to say)" if info.capabilities is None else ", ".join(info.capabilities)
+    for field, value in (
+        ("family", info.family),
+        ("parameters", info.parameter_size),
+        ("quantization", info.quantization),
+        ("format", info.format),
+        ("context length", f"{info.context_length} (trained)" if info.context_length else None),
+        ("num_ctx", info.num_ctx),
+        ("capabilities", caps),
+        ("modelfile parameters", info.parameters_text.strip() or None),
+        ("template", (info.template[:300] + " …") if len(info.template) > 300 else info.template or None),
+    ):
+        if value is not None:
+            table.add_row(field, str(value))
+    console.print(table)
+
+
+async def _ps(host: Optional[str], as_json: bool) -> None:
+    async with _client(host) as client:
+        models = await client.list_running()
+    if as_json:
+        print(json.dumps([dataclasses.asdict(m) for m in models], indent=2, default=str))
+        return
+    if not models:
+        console.print(f"no model is loaded ({client.base_url})")
+        return
+    table = Table(title=f"loaded models ({client.base_url})")
+    for col in ("model", "size", "in VRAM", "context", "until"):
+        table.add_column(col, justify="right" if col in ("size", "in VRAM", "context") else "left")
+    for m in models:
+        table.add_row(
+            m.id,
+            _fmt_size(m.size_bytes),
+            _fmt_size(m.metadata.get("size_vram")),
+            str(m.context_length or ""),
+            str(m.metadata.get("expires_at", "")),
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def pull(
+        name: str = typer.Argument(..., help="Model to download, e.g. llama3.2 or qwen3:8b."),
+        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+    ) -> None:
+        """Download an Ollama model, with a progress bar per layer."""
+        run(_pull(name, host))
+
+    @app.command()
+    def rm(
+        name: str = typer.Argument(..., help="Model to delete."),
+        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+    ) -> None:
+        """Delete an Ollama model (a model that is not there is an error)."""
+        run(_rm(name, host))
+
+    @app.command()
+    def show(
+        name: str = typer.Argument(..., help="Model to describe."),
+        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """An Ollama model's capabilities, context length, parameters and template."""
+        run(_show(name, host, as_json))
+
+    @app.command()
+    def ps(
+        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Models Ollama has loaded in memory."""
+        run(_ps(host, as_json))
+
+

@@ -1,0 +1,361 @@
+"""Ollama's native ``/api/chat``: our types to and from the wire, plain and streamed (NDJSON).
+
+Why native and not ``/v1``: Ollama's OpenAI layer silently drops ``num_ctx``, ``think`` and
+``keep_alive`` (``reference/wire-protocols.md`` §1.10), and those are exactly the knobs a local
+user needs. Shapes follow ``ollama:docs/api.md`` §Generate a chat completion (§1.8 of the
+reference): one JSON object per line, the counters only on the final ``done: true`` line (and
+omitted when zero), tool calls arrive whole with ``arguments`` as an object and, before
+v0.12.10, without an ``id``. An ``{"error": ...}`` line can arrive inside an HTTP 200 stream
+(§1.9); it is raised, never treated as the end of a reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any, AsyncIterator, Iterable, Mapping
+
+from .. import errors as E
+from ..types import (
+    ImagePart,
+    Message,
+    Response,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
+)
+from .openai_chat import tool_to_wire
+
+__all__ = [
+    "TOP_LEVEL_PARAMS",
+    "build_request",
+    "messages_to_wire",
+    "NDJSONDecoder",
+    "iter_ndjson",
+    "OllamaChatAccumulator",
+    "iter_chat_stream",
+    "error_from_line",
+    "pull_hint",
+    "refine_error",
+    "tool_call_id",
+]
+
+TOP_LEVEL_PARAMS = frozenset({"think", "keep_alive", "format", "truncate", "shift", "logprobs", "top_logprobs"})
+"""Request fields that sit beside ``options``; every other unknown parameter is a Modelfile option."""
+
+_OPTION_ALIASES = {"max_tokens": "num_predict", "max_completion_tokens": "num_predict"}
+_DROPPED = frozenset({"tool_choice", "extra_body", "options", "response_format", "stream"})
+
+
+def pull_hint(model: str | None) -> str:
+    name = model or "NAME"
+    return f"the model is not pulled; run `llmswitch pull {name}` (or `ollama pull {name}`)"
+
+
+def tool_call_id(index: int, name: str, arguments: Mapping[str, Any] | str) -> str:
+    """A stable id for servers that send none: the same call always gets the same id, in the
+    streamed delta and the final Response alike, so tool results can be matched back."""
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha1(f"{index}:{name}:{raw}".encode()).hexdigest()[:8]
+    return f"call_{index}_{digest}"
+
+
+# --- request ---------------------------------------------------------------------------------
+def _tool_names_by_id(messages: Iterable[Message]) -> dict[str, str]:
+    return {tc.id: tc.name for m in messages for tc in m.tool_calls}
+
+
+def messages_to_wire(messages: list[Message]) -> list[dict[str, Any]]:
+    """Native message shape: text in ``content``, images as bare base64 in ``images``, tool
+    results carry ``tool_name`` (Ollama matches results by name) and ``tool_call_id``."""
+    names = _tool_names_by_id(messages)
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        d: dict[str, Any] = {"role": m.role}
+        c = m.content
+        if c is None or isinstance(c, str):
+            d["content"] = c or ""
+        else:
+            texts: list[str] = []
+            images: list[str] = []
+            for p in c:
+                if isinstance(p, TextPart):
+                    texts.append(p.text)
+                elif isinstance(p, ImagePart):
+                    try:
+                        images.append(p.as_base64()[1])
+                    except ValueError:
+                        raise E.InvalidRequestError(
+                            "Ollama takes images inline only, not as remote URLs",
+                            provider="ollama",
+                            hint="pass ImagePart(data=...) or ImagePart.from_path(...)",
+                        ) from None
+                else:
+                    raise TypeError(f"unsupported content part: {p!r}")
+            d["content"] = "".join(texts)
+            if images:
+                d["images"] = images
+        if m.thinking and m.role == "assistant":
+            d["thinking"] = m.thinking
+        if m.tool_calls:
+            d["tool_calls"] = [
+                {"id": tc.id, "function": {"index": i, "name": tc.name, "arguments": tc.arguments}}
+                for i, tc in enumerate(m.tool_calls)
+            ]
+        if m.role == "tool":
+            name = m.name or names.get(m.tool_call_id or "")
+            if name:
+                d["tool_name"] = name
+            if m.tool_call_id:
+                d["tool_call_id"] = m.tool_call_id
+        out.append(d)
+    return out
+
+
+def _format_from_response_format(rf: Any) -> Any:
+    """OpenAI's ``response_format`` → Ollama's ``format`` (``"json"`` or a JSON schema)."""
+    if not isinstance(rf, Mapping):
+        return rf
+    kind = rf.get("type")
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        js = rf.get("json_schema") or {}
+        return js.get("schema", js)
+    return None
+
+
+def build_request(
+    model: str,
+    messages: list[Message],
+    *,
+    tools: list[Tool] | None = None,
+    stream: bool = True,
+    params: Mapping[str, Any] | None = None,
+    default_max_tokens: int | None = None,
+) -> dict[str, Any]:
+    """The ``/api/chat`` body. ``think``, ``keep_alive``, ``format`` … go top-level; ``num_ctx``,
+    ``temperature``, ``max_tokens`` (as ``num_predict``) and any other parameter go into
+    ``options``, merged over an explicit ``options={...}``."""
+    params = dict(params or {})
+    body: dict[str, Any] = {"model": model, "messages": messages_to_wire(messages), "stream": stream}
+    if tools and params.get("tool_choice") != "none":
+        body["tools"] = [tool_to_wire(t) for t in tools]
+    options: dict[str, Any] = dict(params.get("options") or {})
+    if default_max_tokens is not None and "max_tokens" not in params and "num_predict" not in options:
+        options["num_predict"] = default_max_tokens
+    for key, value in params.items():
+        if value is None or key in _DROPPED:
+            continue
+        if key in TOP_LEVEL_PARAMS:
+            body[key] = value
+        else:
+            options[_OPTION_ALIASES.get(key, key)] = value
+    if "format" not in body and params.get("response_format") is not None:
+        fmt = _format_from_response_format(params["response_format"])
+        if fmt is not None:
+            body["format"] = fmt
+    if options:
+        body["options"] = options
+    return body
+
+
+# --- NDJSON framing ----------------------------------------------------------------------------
+class NDJSONDecoder:
+    """Incremental: feed bytes as they come, get whole JSON objects back (one per line)."""
+
+    __slots__ = ("_tail", "provider", "url")
+
+    def __init__(self, *, provider: str = "ollama", url: str | None = None) -> None:
+        self._tail = b""
+        self.provider = provider
+        self.url = url
+
+    def _parse(self, line: bytes) -> Any:
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise E.ProviderError(
+                f"malformed stream line: {line[:200]!r}",
+                provider=self.provider,
+                url=self.url,
+                hint="the server sent a line that is not JSON; is this an Ollama server?",
+            ) from None
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        buf = self._tail + chunk if self._tail else chunk
+        lines = buf.split(b"\n")
+        self._tail = lines.pop()
+        return [self._parse(line) for line in lines if line.strip()]
+
+    def flush(self) -> list[Any]:
+        """A last line without its newline still counts."""
+        tail, self._tail = self._tail, b""
+        return [self._parse(tail)] if tail.strip() else []
+
+
+async def iter_ndjson(chunks: AsyncIterator[bytes], *, provider: str = "ollama", url: str | None = None) -> AsyncIterator[Any]:
+    decoder = NDJSONDecoder(provider=provider, url=url)
+    async for chunk in chunks:
+        for obj in decoder.feed(chunk):
+            yield obj
+    for obj in decoder.flush():
+        yield obj
+
+
+# --- errors ------------------------------------------------------------------------------------
+def error_from_line(
+    body: Mapping[str, Any], *, provider: str, url: str | None, model: str | None = None
+) -> E.ProviderError:
+    """An ``{"error": "..."}`` line inside an HTTP 200 stream (chat or pull) as our error.
+
+    The status stays 200 on the wire, so the class is chosen from the text: a missing model
+    (``pull model manifest: file does not exist``, ``... not found``) cannot be fixed by
+    retrying; a runner failure mid-answer can."""
+    err = body.get("error")
+    message = err if isinstance(err, str) else (err or {}).get("message") if isinstance(err, Mapping) else str(err)
+    message = str(message or "unknown error")
+    lowered = message.lower()
+    kw: dict[str, Any] = dict(provider=provider, url=url, model=model, status_code=200, details=dict(body))
+    if "does not support" in lowered:
+        return E.CapabilityError(message, **kw)
+    if "file does not exist" in lowered or "not found" in lowered:
+        return E.ModelNotFoundError(message, hint=f"check the name; {pull_hint(model)}" if model else None, **kw)
+    if "context" in lowered and ("length" in lowered or "window" in lowered):
+        return E.ContextWindowExceededError(message, **kw)
+    return E.ProviderUnavailableError(
+        message, hint="the server failed while answering (reported inside the stream); retry or check its log", **kw
+    )
+
+
+def refine_error(err: E.ProviderError, model: str | None) -> E.ProviderError:
+    """Give Ollama's HTTP errors the hint that fixes them: pull a missing model, or drop a
+    feature (tools, thinking, images) the model does not have."""
+    lowered = err.message.lower()
+    kw: dict[str, Any] = dict(
+        provider=err.provider, model=err.model or model, status_code=err.status_code, url=err.url, details=err.details, code=err.code
+    )
+    if isinstance(err, E.ModelNotFoundError):
+        return E.ModelNotFoundError(err.message, hint=pull_hint(model), **kw)
+    if err.status_code == 400 and "does not support" in lowered:
+        feature = next((f for f in ("tools", "thinking", "vision", "image", "chat") if f in lowered), "this feature")
+        return E.CapabilityError(
+            err.message,
+            hint=f"{model or 'this model'} cannot do {feature}; check with `llmswitch show {model or 'NAME'}` "
+            "(or `await provider.model_capabilities(model)`) and choose a model that can, or drop it from the request",
+            **kw,
+        )
+    return err
+
+
+# --- responses -----------------------------------------------------------------------------------
+_DONE_REASONS = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
+
+
+class OllamaChatAccumulator:
+    """Turns ``/api/chat`` lines (streamed, or the one non-streamed object) into events and one Response."""
+
+    __slots__ = ("provider", "model", "started", "text", "thinking", "calls", "done", "final", "_url")
+
+    def __init__(self, *, provider: str, model: str, url: str | None = None) -> None:
+        self.provider = provider
+        self.model = model
+        self.started = time.perf_counter()
+        self.text: list[str] = []
+        self.thinking: list[str] = []
+        self.calls: list[ToolCall] = []
+        self.done = False
+        self.final: Mapping[str, Any] | None = None
+        self._url = url
+
+    def feed(self, line: Any) -> list[StreamEvent]:
+        if not isinstance(line, Mapping):
+            raise E.ProviderError(f"unexpected stream line: {str(line)[:200]!r}", provider=self.provider, url=self._url)
+        if line.get("error") is not None:
+            raise error_from_line(line, provider=self.provider, url=self._url, model=self.model)
+        events: list[StreamEvent] = []
+        msg = line.get("message") or {}
+        thinking = msg.get("thinking")
+        if thinking:
+            self.thinking.append(thinking)
+            events.append(ThinkingDelta(thinking))
+        content = msg.get("content")
+        if content:
+            self.text.append(content)
+            events.append(TextDelta(content))
+        for tc in msg.get("tool_calls") or ():
+            fn = tc.get("function") or {}
+            name = fn.get("name") or ""
+            args = fn.get("arguments")
+            raw = args if isinstance(args, str) else json.dumps(args if args is not None else {})
+            index = len(self.calls)  # calls arrive whole; our own counter never collides across lines
+            call_id = tc.get("id") or tool_call_id(index, name, args if args is not None else {})
+            arguments = args if isinstance(args, Mapping) else _loads_object(raw)
+            self.calls.append(ToolCall(id=call_id, name=name, arguments=dict(arguments), raw_arguments=raw))
+            events.append(ToolCallDelta(index, call_id, name, raw))
+        if line.get("done"):
+            self.done = True
+            self.final = line
+            if line.get("model"):
+                self.model = line["model"]
+            events.append(UsageEvent(self.usage()))
+        return events
+
+    def usage(self) -> Usage:
+        """Counters from the ``done`` line; Ollama omits a counter that is zero, so absent is 0."""
+        f = self.final or {}
+        return Usage(input_tokens=int(f.get("prompt_eval_count") or 0), output_tokens=int(f.get("eval_count") or 0))
+
+    def tokens_per_second(self) -> float | None:
+        f = self.final or {}
+        count, ns = f.get("eval_count") or 0, f.get("eval_duration") or 0
+        return count / (ns / 1e9) if count and ns else None
+
+    def result(self) -> Response:
+        f = self.final or {}
+        finish = _DONE_REASONS.get(f.get("done_reason") or "stop", "stop")
+        if self.calls and finish == "stop":
+            finish = "tool_calls"  # Ollama says "stop" on tool turns (§1.8)
+        return Response(
+            text="".join(self.text),
+            tool_calls=list(self.calls),
+            finish_reason=finish,  # type: ignore[arg-type]
+            model=self.model,
+            provider=self.provider,
+            usage=self.usage() if self.done else Usage(known=False),
+            latency=time.perf_counter() - self.started,
+            thinking="".join(self.thinking) or None,
+            tokens_per_second=self.tokens_per_second(),
+            raw=self.final,
+        )
+
+
+def _loads_object(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+async def iter_chat_stream(chunks: AsyncIterator[bytes], acc: OllamaChatAccumulator) -> AsyncIterator[StreamEvent | Response]:
+    """Events as lines arrive, then the Response; a stream that ends before ``done: true`` was cut."""
+    async for line in iter_ndjson(chunks, provider=acc.provider, url=acc._url):
+        for ev in acc.feed(line):
+            yield ev
+    if not acc.done:
+        raise E.ProviderConnectionError(
+            "the stream ended before its final `done: true` line",
+            provider=acc.provider,
+            url=acc._url,
+            model=acc.model,
+            hint="the connection was cut or the Ollama runner crashed mid-answer; retry",
+        )
+    yield acc.result()
