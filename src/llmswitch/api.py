@@ -7,6 +7,7 @@ provider in the default registry (loaded from config); ``auto`` picks by detecti
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -42,6 +43,19 @@ def _named_provider(name: str) -> BaseProvider | None:
     return reg.get(name) if name in reg else None
 
 
+def _implicit_key(type_name: str) -> dict[str, Any]:
+    """A key stored with ``llmswitch keys set TYPE`` when the usual env var is not set."""
+    from .providers import provider_class
+
+    cls = provider_class(type_name)
+    if not cls.requires_api_key or (cls.api_key_env and os.environ.get(cls.api_key_env)):
+        return {}
+    from .config import keyring_secret
+
+    secret = keyring_secret(type_name)
+    return {"api_key": secret} if secret else {}
+
+
 def get_provider(ref: ModelRef) -> tuple[BaseProvider, str | None]:
     """Resolve a reference (not ``auto``) to a provider instance and a model name."""
     if isinstance(ref, BaseProvider):
@@ -60,7 +74,7 @@ def get_provider(ref: ModelRef) -> tuple[BaseProvider, str | None]:
                     f"unknown provider {name!r} in {ref!r}; use one of {', '.join(known_types())} "
                     "or a provider name from your llmswitch.yaml"
                 )
-            provider = _cache[name] = create_provider(name)
+            provider = _cache[name] = create_provider(name, **_implicit_key(name))
     return provider, model
 
 

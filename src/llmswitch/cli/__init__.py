@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -20,6 +23,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _global_options(
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", envvar="LLMSWITCH_CONFIG", help="Config file (default: ./llmswitch.yaml, then the user config dir)."
+    ),
+) -> None:
+    """One command line for every LLM backend, cloud and local."""
+    if config is not None:  # every layer reads $LLMSWITCH_CONFIG, so one place sets it
+        os.environ["LLMSWITCH_CONFIG"] = str(config)
 
 
 def _register_all() -> None:

@@ -73,11 +73,16 @@ async def _doctor(as_json: bool) -> int:
         )
     console.print(table)
     try:
-        from ..auto import explain_choice  # provided by auto detection when it has chosen
+        from ..auto import explain_choice, resolve_auto
+        from ..errors import ConfigError
 
+        try:  # what `auto` would pick here (never starting the bundled runtime from doctor)
+            chosen, _ = await resolve_auto(allow_local_runtime=False)
+            await chosen.aclose()
+        except ConfigError:
+            pass
         note = explain_choice()
-        if note:
-            console.print(note)
+        console.print(note or "auto: no backend found (see the table above)", highlight=False)
     except ImportError:
         pass
     return 0 if any(s.healthy for s in statuses) else 1

@@ -1,0 +1,339 @@
+"""ProviderRegistry: named provider instances, agents and their fallback chains, usage totals.
+
+Thread safety without a lock on the read path: the name → provider mapping is replaced
+wholesale (copy-on-write) under a lock on every mutation, and readers only ever read the
+current mapping object, which is never mutated once published. ``get`` from many threads
+therefore needs no lock and can never see a half-updated mapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from .errors import ConfigError
+from .types import TokenUsage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import LLMSwitchConfig
+    from .providers.base import BaseProvider
+
+__all__ = ["ProviderRegistry", "default_registry", "set_default_registry", "reset_default_registry"]
+
+
+class ProviderRegistry:
+    """Providers by name, agents by id. Build one with ``from_config`` or ``register``."""
+
+    def __init__(self, providers: Mapping[str, "BaseProvider"] | None = None, *, agents: Mapping[str, list[str]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._providers: dict[str, BaseProvider] = dict(providers or {})
+        self._agents: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (agents or {}).items()}
+        self.config: LLMSwitchConfig | None = None
+
+    # --- mutation (locked, copy-on-write) ---------------------------------------------------
+    def register(self, name: str, provider: "BaseProvider", *, replace: bool = True) -> None:
+        """Add ``provider`` under ``name``; with ``replace=False`` an existing name is an error."""
+        if not name or not isinstance(name, str):
+            raise ValueError("a provider needs a non-empty name")
+        with self._lock:
+            if not replace and name in self._providers:
+                raise ValueError(f"a provider named {name!r} is already registered")
+            new = dict(self._providers)
+            new[name] = provider
+            self._providers = new
+
+    def unregister(self, name: str) -> "BaseProvider":
+        with self._lock:
+            new = dict(self._providers)
+            provider = new.pop(name, None)
+            if provider is None:
+                raise KeyError(self._unknown(name))
+            self._providers = new
+            return provider
+
+    def set_agent(self, agent_id: str, provider: str, fallbacks: list[str] | tuple[str, ...] = ()) -> None:
+        """Point ``agent_id`` at a provider name and its fallback names (checked now, not at call time)."""
+        chain = (provider, *fallbacks)
+        providers = self._providers
+        missing = [n for n in chain if n not in providers]
+        if missing:
+            raise ConfigError(f"agent {agent_id!r} names unknown provider(s) {', '.join(missing)}; {self._known()}")
+        with self._lock:
+            new = dict(self._agents)
+            new[agent_id] = chain
+            self._agents = new
+
+    # --- lookup (lock-free) -------------------------------------------------------------------
+    def _known(self) -> str:
+        names = sorted(self._providers)
+        return f"known providers: {', '.join(names)}" if names else "no providers are registered (is a config file loaded?)"
+
+    def _unknown(self, name: str) -> str:
+        return f"no provider named {name!r}; {self._known()}"
+
+    def get(self, name: str) -> "BaseProvider":
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise KeyError(self._unknown(name)) from None
+
+    def _chain_names(self, agent_id: str) -> tuple[str, ...]:
+        agents = self._agents
+        chain = agents.get(agent_id) or agents.get("default")
+        if chain is None:
+            known = ", ".join(sorted(agents)) or "none"
+            raise KeyError(f"no agent named {agent_id!r} (and no 'default' agent); known agents: {known}")
+        return chain
+
+    def get_for_agent(self, agent_id: str) -> "BaseProvider":
+        """The agent's primary provider. An agent that is not configured gets the ``default``
+        agent's provider when there is one, so new agents work without a config change."""
+        return self.get(self._chain_names(agent_id)[0])
+
+    def get_agent_chain(self, agent_id: str) -> list["BaseProvider"]:
+        """The agent's provider followed by its fallbacks, in order (for failover routing)."""
+        return [self.get(n) for n in self._chain_names(agent_id)]
+
+    def list_providers(self) -> list[str]:
+        return list(self._providers)
+
+    def list_agents(self) -> list[str]:
+        return list(self._agents)
+
+    def items(self) -> list[tuple[str, "BaseProvider"]]:
+        return list(self._providers.items())
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._providers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._providers))
+
+    def __repr__(self) -> str:
+        parts = [f"{n}={type(p).__name__}" for n, p in self._providers.items()]
+        return f"ProviderRegistry(providers=[{', '.join(parts)}], agents={sorted(self._agents)})"
+
+    # --- usage -----------------------------------------------------------------------------------
+    def get_total_usage(self) -> TokenUsage:
+        total = TokenUsage()
+        for p in self._providers.values():
+            u = p.usage
+            total.input_tokens += u.input_tokens
+            total.output_tokens += u.output_tokens
+            total.cost += u.cost
+            total.calls += u.calls
+            total.errors += u.errors
+            total.unpriced_calls += u.unpriced_calls
+        return total
+
+    def get_usage_summary(self) -> dict[str, dict[str, Any]]:
+        """Per provider: type, calls, errors, tokens, cost (and how many calls had no price)."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, p in self._providers.items():
+            u = p.usage
+            out[name] = {
+                "provider_type": p.provider_type.value,
+                "calls": u.calls,
+                "errors": u.errors,
+                "input_tokens": u.input_tokens,
+                "output_tokens": u.output_tokens,
+                "total_tokens": u.total_tokens,
+                "cost": u.cost,
+                "unpriced_calls": u.unpriced_calls,
+            }
+        return out
+
+    def reset_all_usage(self) -> None:
+        for p in self._providers.values():
+            p.usage = TokenUsage()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Close every provider's connection pool."""
+        await asyncio.gather(*(p.aclose() for p in self._providers.values()), return_exceptions=True)
+
+    async def __aenter__(self) -> "ProviderRegistry":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def check_health(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Health of every provider, checked concurrently; each check bounded by ``timeout``."""
+        from .types import ProviderHealthStatus
+
+        names = list(self._providers)
+
+        async def one(name: str) -> ProviderHealthStatus:
+            p = self._providers[name]
+            try:
+                return await asyncio.wait_for(p.health_check(), timeout)
+            except asyncio.TimeoutError:
+                return ProviderHealthStatus(False, False, None, p.base_url, error=f"no answer within {timeout:g}s",
+                                            provider_type=p.provider_type)
+
+        results = await asyncio.gather(*(one(n) for n in names))
+        return dict(zip(names, results))
+
+    # --- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_config(
+        cls,
+        path_or_model: "str | os.PathLike[str] | LLMSwitchConfig | None" = None,
+        validate_connectivity: bool = False,
+        *,
+        enable_log: bool = True,
+        timeout: float = 10.0,
+    ) -> "ProviderRegistry":
+        """Build from a config file path or an ``LLMSwitchConfig`` (None: the usual search).
+
+        With ``validate_connectivity`` every provider is health-checked concurrently and one
+        ConfigError lists every failure. Unless the config says ``usage_log: off`` (or
+        ``enable_log=False``), the usage log is switched on for this process.
+        """
+        reg = cls._build(cls._load(path_or_model))
+        if reg.config is not None and enable_log:
+            _apply_usage_log(reg.config)
+        if validate_connectivity:
+            from .bridge import get_bridge
+
+            get_bridge().run(reg._validate(timeout))
+        return reg
+
+    @classmethod
+    async def afrom_config(
+        cls,
+        path_or_model: "str | os.PathLike[str] | LLMSwitchConfig | None" = None,
+        validate_connectivity: bool = False,
+        *,
+        enable_log: bool = True,
+        timeout: float = 10.0,
+    ) -> "ProviderRegistry":
+        """``from_config`` for async code (the health checks run on the caller's loop)."""
+        reg = cls._build(cls._load(path_or_model))
+        if reg.config is not None and enable_log:
+            _apply_usage_log(reg.config)
+        if validate_connectivity:
+            await reg._validate(timeout)
+        return reg
+
+    @staticmethod
+    def _load(path_or_model: Any) -> "LLMSwitchConfig":
+        from .config import LLMSwitchConfig, load_config
+
+        if isinstance(path_or_model, LLMSwitchConfig):
+            return path_or_model
+        if isinstance(path_or_model, (str, os.PathLike)) or path_or_model is None:
+            cfg = load_config(path_or_model)
+            if cfg is None:
+                raise ConfigError(
+                    "no config file found (looked at $LLMSWITCH_CONFIG, ./llmswitch.yaml and the user config "
+                    "dir); `llmswitch config init` writes one"
+                )
+            return cfg
+        raise TypeError(f"from_config takes a path or an LLMSwitchConfig, not {type(path_or_model).__name__}")
+
+    @classmethod
+    def _build(cls, config: "LLMSwitchConfig") -> "ProviderRegistry":
+        from .config import keyring_secret
+        from .providers import provider_class
+
+        reg = cls()
+        reg.config = config
+        where = f" in {config.source}" if config.source else ""
+        problems: list[str] = []
+        for name, pc in config.providers.items():
+            try:
+                klass = provider_class(pc.type)
+            except ImportError as exc:
+                problems.append(f"provider {name!r}{where}: type {pc.type!r} cannot be loaded ({exc.name or exc})")
+                continue
+            except ConfigError as exc:
+                problems.append(f"provider {name!r}{where}: {exc}")
+                continue
+            kw = pc.provider_kwargs()
+            if "api_key" not in kw and klass.requires_api_key and not (klass.api_key_env and os.environ.get(klass.api_key_env)):
+                secret = keyring_secret(name)  # implicit: never an error when absent
+                if secret:
+                    kw["api_key"] = secret
+            try:
+                reg.register(name, klass(name=name, **kw))
+            except TypeError as exc:
+                problems.append(f"provider {name!r}{where}: {exc}")
+        for agent, ac in config.agents.items():
+            try:
+                reg.set_agent(agent, ac.provider, ac.fallbacks)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ConfigError("cannot build the providers:\n  - " + "\n  - ".join(problems))
+        return reg
+
+    async def _validate(self, timeout: float) -> None:
+        statuses = await self.check_health(timeout)
+        failures = [f"{name} ({s.base_url}): {s.error or 'no model detected'}" for name, s in statuses.items() if not s.healthy]
+        if failures:
+            raise ConfigError(
+                f"{len(failures)} of {len(statuses)} provider(s) failed the connectivity check:\n  - "
+                + "\n  - ".join(failures)
+                + "\n`llmswitch doctor` shows every endpoint's status."
+            )
+
+
+def _apply_usage_log(config: "LLMSwitchConfig") -> None:
+    path = config.usage_log.resolved_path()
+    if path is None:
+        return
+    from .usage.log import enable_usage_log
+
+    enable_usage_log(path)
+
+
+# --- the process-wide registry the module-level API uses ---------------------------------------
+
+_default: ProviderRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> ProviderRegistry:
+    """The registry for ``llmswitch.complete("name:model", ...)``: the config file if one is
+    found, else empty. Built once per process; ``reset_default_registry()`` forgets it.
+
+    The usage log follows the config (``usage_log``; ``LLMSWITCH_USAGE_LOG=off`` disables it);
+    with no config file it is on, at the default path.
+    """
+    global _default
+    reg = _default
+    if reg is not None:
+        return reg
+    with _default_lock:
+        if _default is None:
+            from .config import LLMSwitchConfig, load_config
+
+            cfg = load_config()
+            if cfg is not None:
+                reg = ProviderRegistry._build(cfg)
+            else:
+                reg = ProviderRegistry()
+                cfg = LLMSwitchConfig()
+                reg.config = None
+            _apply_usage_log(cfg)
+            _default = reg
+        return _default
+
+
+def set_default_registry(registry: ProviderRegistry | None) -> None:
+    """Use ``registry`` for the module-level API (None: load from config again on next use)."""
+    global _default
+    with _default_lock:
+        _default = registry
+
+
+def reset_default_registry() -> None:
+    set_default_registry(None)
+

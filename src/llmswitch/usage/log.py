@@ -1,0 +1,380 @@
+"""An append-only usage log in SQLite: one row per call, failed and cancelled calls included.
+
+Why a writer thread: an SQLite commit costs tens of microseconds — as much as a whole call to
+a fast local server — so the call path only puts a tuple on a queue, and one background thread
+writes batches in short transactions. Several processes may share one file: WAL mode lets
+readers run beside a writer, ``busy_timeout`` makes writers wait their turn instead of failing,
+and each batch is one ``BEGIN IMMEDIATE`` transaction so locks are held for milliseconds.
+Rows still queued when the process exits are written by an ``atexit`` hook; a process killed
+with SIGKILL loses at most its last unflushed batch.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import os
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+__all__ = [
+    "UsageLog",
+    "UsageRow",
+    "enable_usage_log",
+    "disable_usage_log",
+    "current_usage_log",
+    "default_log_path",
+    "agent_scope",
+    "current_agent",
+    "query_usage",
+    "parse_since",
+    "connect",
+]
+
+current_agent: contextvars.ContextVar[str | None] = contextvars.ContextVar("llmswitch_agent", default=None)
+"""The agent a call is made for; set with ``agent_scope`` (the registry cannot know it)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    provider TEXT NOT NULL,
+    provider_type TEXT NOT NULL,
+    model TEXT,
+    agent TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    usage_known INTEGER NOT NULL DEFAULT 1,
+    cost REAL,
+    latency REAL,
+    status TEXT NOT NULL,
+    error_class TEXT,
+    pid INTEGER
+);
+CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts);
+"""
+_COLUMNS = (
+    "ts, provider, provider_type, model, agent, input_tokens, output_tokens, cache_read_tokens, "
+    "cache_write_tokens, reasoning_tokens, usage_known, cost, latency, status, error_class, pid"
+)
+_INSERT = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
+_BUSY_TIMEOUT_MS = 10_000
+_BATCH = 500
+
+
+@dataclass(slots=True)
+class UsageRow:
+    ts: float
+    provider: str
+    provider_type: str
+    model: str | None
+    agent: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    usage_known: bool = True
+    cost: float | None = None
+    latency: float | None = None
+    status: str = "ok"
+    """``ok``, ``error`` or ``cancelled``."""
+    error_class: str | None = None
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.ts, self.provider, self.provider_type, self.model, self.agent, self.input_tokens,
+            self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.reasoning_tokens,
+            int(self.usage_known), self.cost, self.latency, self.status, self.error_class, os.getpid(),
+        )
+
+
+def default_log_path() -> Path:
+    from ..paths import data_dir
+
+    return data_dir() / "usage.sqlite3"
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open (and create if needed) a usage log with WAL and a generous busy timeout."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(p), timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+_CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
+
+
+def row_for_call(provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> UsageRow:
+    """What an observed call becomes in the log."""
+    ptype = getattr(getattr(provider, "provider_type", None), "value", None) or str(getattr(provider, "provider_type", ""))
+    row = UsageRow(
+        ts=time.time(), provider=getattr(provider, "name", ptype), provider_type=ptype, model=model or None,
+        agent=current_agent.get(), latency=seconds,
+    )
+    if response is not None:
+        u = response.usage
+        row.model = response.model or row.model
+        row.input_tokens, row.output_tokens = u.input_tokens, u.output_tokens
+        row.cache_read_tokens, row.cache_write_tokens = u.cache_read_tokens, u.cache_write_tokens
+        row.reasoning_tokens, row.usage_known, row.cost = u.reasoning_tokens, u.known, u.cost
+    else:
+        name = type(error).__name__ if error is not None else "UnknownError"
+        row.status = "cancelled" if name in _CANCELLED else "error"
+        row.error_class = name
+        row.usage_known = False
+    return row
+
+
+class UsageLog:
+    """A usage log file plus its writer thread. ``record`` never blocks and never raises."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_log_path()
+        conn = connect(self.path)  # fail early (bad path, read-only dir) rather than in the thread
+        conn.close()
+        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.rows_written = 0
+        self.write_errors = 0
+        self.last_error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"UsageLog({str(self.path)!r}, rows_written={self.rows_written})"
+
+    # --- writing --------------------------------------------------------------------------
+    def record(self, row: UsageRow) -> None:
+        if self._closed:
+            return
+        self._queue.put(row.as_tuple())
+        if self._thread is None:
+            self._start()
+
+    def observe(self, provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> None:
+        """The call observer (``providers.base.add_call_observer``)."""
+        self.record(row_for_call(provider, model, response, error, seconds))
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._closed:
+                t = threading.Thread(target=self._run, name="llmswitch-usage-log", daemon=True)
+                t.start()
+                self._thread = t
+
+    def _run(self) -> None:
+        conn = connect(self.path)
+        try:
+            while True:
+                item = self._queue.get()
+                batch: list[tuple[Any, ...]] = []
+                markers: list[threading.Event] = []
+                stop = False
+                while True:
+                    if item is None:
+                        stop = True
+                    elif isinstance(item, threading.Event):
+                        markers.append(item)
+                    else:
+                        batch.append(item)
+                    if stop or len(batch) >= _BATCH:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._write(conn, batch)
+                for m in markers:
+                    m.set()
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _write(self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> None:
+        for attempt in range(5):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(_INSERT, batch)
+                conn.execute("COMMIT")
+                self.rows_written += len(batch)
+                return
+            except sqlite3.OperationalError as exc:  # locked beyond busy_timeout: back off, retry
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                self.last_error = str(exc)
+                time.sleep(0.05 * (attempt + 1))
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                self.last_error = str(exc)
+                break
+        self.write_errors += len(batch)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row recorded so far is on disk. True if it finished in time."""
+        if self._thread is None or not self._thread.is_alive():
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued and stop the writer thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            t = self._thread
+        if t is not None and t.is_alive():
+            self._queue.put(None)
+            t.join(timeout)
+
+
+# --- the process-wide log ---------------------------------------------------------------------
+
+_active: UsageLog | None = None
+_active_lock = threading.Lock()
+
+
+def _observe(provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> None:
+    log = _active
+    if log is not None:
+        log.observe(provider, model, response, error, seconds)
+
+
+def enable_usage_log(path: str | os.PathLike[str] | None = None) -> UsageLog:
+    """Log every call of every provider in this process to ``path`` (default: the user data dir).
+
+    One process has one usage log: enabling another path replaces the previous one (which is
+    flushed and closed), so two registries never write every call twice.
+    """
+    global _active
+    from ..providers.base import add_call_observer
+
+    target = Path(path) if path is not None else default_log_path()
+    with _active_lock:
+        if _active is not None and _active.path == target and not _active._closed:
+            return _active
+        old, _active = _active, UsageLog(target)
+        add_call_observer(_observe)
+    if old is not None:
+        old.close()
+    return _active
+
+
+def disable_usage_log() -> None:
+    global _active
+    from ..providers.base import remove_call_observer
+
+    with _active_lock:
+        old, _active = _active, None
+        remove_call_observer(_observe)
+    if old is not None:
+        old.close()
+
+
+def current_usage_log() -> UsageLog | None:
+    return _active
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    log = _active
+    if log is not None:
+        log.close()
+
+
+@contextlib.contextmanager
+def agent_scope(agent: str | None) -> Iterator[None]:
+    """Attribute the calls made inside this block (and tasks it starts) to ``agent``."""
+    token = current_agent.set(agent)
+    try:
+        yield
+    finally:
+        current_agent.reset(token)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+_GROUPS = {
+    "provider": "provider",
+    "model": "COALESCE(model, '?')",
+    "agent": "COALESCE(agent, '-')",
+    "day": "date(ts, 'unixepoch', 'localtime')",
+    "type": "provider_type",
+}
+
+
+def parse_since(text: str | None, now: float | None = None) -> float | None:
+    """``7d``, ``24h``, ``30m``, ``90s``, ``2w``, an ISO date/time, or ``all`` → a unix time."""
+    if text is None or text.strip().lower() in ("", "all"):
+        return None
+    now = time.time() if now is None else now
+    t = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    if t[-1:] in units:
+        try:
+            return now - float(t[:-1]) * units[t[-1]]
+        except ValueError:
+            pass
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise ValueError(f"cannot read {text!r} as a time: use 7d, 24h, 30m, all, or a date like 2025-01-31") from None
+
+
+def query_usage(path: str | os.PathLike[str], *, since: float | None = None, by: str = "provider") -> list[dict[str, Any]]:
+    """Totals grouped ``by`` provider, model, agent, day or type, newest day / biggest cost first.
+
+    ``cost`` sums the priced calls; ``unpriced`` counts successful calls whose price is unknown,
+    so a display can say "unknown" rather than pretend they were free.
+    """
+    if by not in _GROUPS:
+        raise ValueError(f"--by must be one of {', '.join(_GROUPS)}")
+    p = Path(path)
+    if not p.exists():
+        return []
+    conn = sqlite3.connect(str(p), timeout=_BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        key = _GROUPS[by]
+        sql = f"""
+            SELECT {key} AS k,
+                   COUNT(*) AS calls,
+                   SUM(status = 'error') AS errors,
+                   SUM(status = 'cancelled') AS cancelled,
+                   SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens),
+                   SUM(cost), SUM(status = 'ok' AND cost IS NULL), AVG(latency)
+            FROM calls {"WHERE ts >= ?" if since is not None else ""}
+            GROUP BY k ORDER BY {"k DESC" if by == "day" else "COALESCE(SUM(cost), 0) DESC, calls DESC"}
+        """
+        rows = conn.execute(sql, (since,) if since is not None else ()).fetchall()
+    finally:
+        conn.close()
+    names = ("calls", "errors", "cancelled", "input_tokens", "output_tokens", "cache_read_tokens",
+             "cache_write_tokens", "cost", "unpriced", "avg_latency")
+    out = []
+    for r in rows:
+        d: dict[str, Any] = {by: r[0]}
+        d.update({n: (v if v is not None else (None if n in ("cost", "avg_latency") else 0)) for n, v in zip(names, r[1:])})
+        out.append(d)
+    return out
