@@ -321,3 +321,49 @@ def test_fallback_model_needs_a_chain_or_an_agent() -> None:
         fallback_model()
     with pytest.raises(E.ConfigError):
         fallback_model([])
+
+
+def test_fallback_members_fail_over_instead_of_retrying(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-123456")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-123456")
+    model = fallback_model(["openai:gpt-4o-mini", "anthropic:claude-sonnet-4-5"])
+    assert [m.client.max_retries for m in model.models] == [0, 2]  # the last keeps the SDK default
+    single = llmswitch.pydantic_ai_model("openai:gpt-4o-mini", test_connection=False)
+    assert single is not model.models[0] and single.client.max_retries == 2  # not shared with plain use
+
+
+@pytest.fixture
+def coder_config(tmp_path, monkeypatch: pytest.MonkeyPatch, openai_fake, dead_url: str):
+    from llmswitch.registry import reset_default_registry
+
+    _, url = openai_fake
+    cfg = tmp_path / "llmswitch.yaml"
+    cfg.write_text(
+        "providers:\n"
+        f"  down: {{type: openai-compatible, base_url: '{dead_url}', default_model: m}}\n"
+        f"  up:   {{type: openai, base_url: '{url}', api_key: '${{FAKE_KEY}}', default_model: {ofake.AGENT_MODEL}}}\n"
+        "agents:\n"
+        "  coder: {provider: down, fallbacks: [up]}\n"
+    )
+    monkeypatch.setenv("FAKE_KEY", ofake.VALID_KEY)
+    monkeypatch.setenv("LLMSWITCH_CONFIG", str(cfg))
+    monkeypatch.setenv("LLMSWITCH_USAGE_LOG", "off")
+    reset_default_registry()
+    yield cfg
+    reset_default_registry()
+
+
+def test_fallback_model_for_a_configured_agent(coder_config) -> None:
+    model = fallback_model(agent="coder")
+    assert [m.model_name for m in model.models] == ["m", ofake.AGENT_MODEL]
+    calls: list[dict] = []
+    result = Agent(model, tools=weather_tools(calls)).run_sync("Weather in Paris?")
+    assert result.output == "Tool said: Sunny, 21 C in Paris"
+    assert calls == [{"city": "Paris"}]
+
+
+def test_pydantic_ai_model_by_config_name(coder_config) -> None:
+    model = llmswitch.pydantic_ai_model("up")  # a provider name from llmswitch.yaml, checked against its server
+    assert model.model_name == ofake.AGENT_MODEL
+    with pytest.raises(E.ProviderConnectionError):
+        llmswitch.pydantic_ai_model("down")

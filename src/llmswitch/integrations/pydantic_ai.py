@@ -178,7 +178,7 @@ def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
 
 # --- the cache: one pydantic-ai model per (provider, model) ----------------------------------
 
-_cache: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], Model]]" = weakref.WeakKeyDictionary()
+_cache: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str, int | None], Model]]" = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
 
 
@@ -187,17 +187,22 @@ def _fingerprint(provider: "BaseProvider") -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
 
 
-def _cached(provider: "BaseProvider", model_name: str) -> "Model":
+def _cached(provider: "BaseProvider", model_name: str, max_retries: int | None = None) -> "Model":
     """Building a pydantic-ai model builds an SDK client: do it once per provider and model.
 
     Keyed by provider object (weakly: a dropped provider drops its models), then by model,
-    base URL and a hash of the key, so a provider whose URL or key is changed gets a new one."""
-    slot = (model_name, provider.base_url, _fingerprint(provider))
+    base URL and a hash of the key, so a provider whose URL or key is changed gets a new one.
+    ``max_retries`` (the SDK client's own retries; None keeps its default) is part of the key."""
+    slot = (model_name, provider.base_url, _fingerprint(provider), max_retries)
     with _cache_lock:
         per_provider = _cache.get(provider)
         if per_provider is not None and slot in per_provider:
             return per_provider[slot]
     model = _build(provider, model_name)
+    if max_retries is not None:
+        client = getattr(model, "client", None)
+        if client is not None and hasattr(client, "max_retries"):
+            client.max_retries = max_retries
     with _cache_lock:
         per_provider = _cache.setdefault(provider, {})
         return per_provider.setdefault(slot, model)
@@ -291,6 +296,11 @@ async def create_model_async(
       (``await provider.detect_model()``).
     """
     _require_pydantic_ai()
+    name = await _model_name_async(provider, model_name, auto_detect, test_connection)
+    return _cached(provider, name)
+
+
+async def _model_name_async(provider: "BaseProvider", model_name: str | None, auto_detect: bool, test_connection: bool) -> str:
     name = model_name or provider.default_model
     status = await _check_connection(provider, name) if test_connection else None
     if not name:
@@ -302,7 +312,7 @@ async def create_model_async(
             name = await provider.detect_model()
         if not name:
             raise _no_model(provider, f"{provider.name} offers no model to detect")
-    return _cached(provider, name)
+    return name
 
 
 # --- the one-line entry points -----------------------------------------------------------------
@@ -359,31 +369,27 @@ def _is_auto(ref: Any) -> bool:
 # --- fallback chains ---------------------------------------------------------------------------
 
 
-def _agent_chain(agent: str) -> list[Any]:
-    try:
-        registry = importlib.import_module("llmswitch.registry")
-    except ImportError:
-        registry = None
-    get_chain = getattr(registry, "get_agent_chain", None) if registry is not None else None
-    if get_chain is None:
-        reg_factory = getattr(registry, "default_registry", None) if registry is not None else None
-        reg = reg_factory() if reg_factory is not None else None
-        get_chain = getattr(reg, "get_agent_chain", None)
+def _agent_chain(agent: str, registry: Any = None) -> list[Any]:
+    """The agent's providers from the registry (``get_agent_chain``): primary, then fallbacks."""
+    if registry is None:
+        try:
+            from ..registry import default_registry
+        except ImportError:
+            default_registry = None  # type: ignore[assignment]
+        registry = default_registry() if default_registry is not None else None
+    get_chain = getattr(registry, "get_agent_chain", None)
     if get_chain is None:
         raise E.ConfigError(
-            f"fallback_model(agent={agent!r}) needs llmswitch.registry with agent chains; "
+            f"fallback_model(agent={agent!r}) needs a registry with agent chains (llmswitch.registry); "
             "pass the chain as a list instead: fallback_model(['anthropic:claude-sonnet-4-5', 'ollama:llama3.2'])"
         )
-    chain = list(get_chain(agent))
-    if not chain:
-        raise E.ConfigError(f"agent {agent!r} has no providers configured")
-    return chain
+    return list(get_chain(agent))
 
 
-def _chain_items(chain: Iterable[Any] | None, agent: str | None) -> list[Any]:
+def _chain_items(chain: Iterable[Any] | None, agent: str | None, registry: Any) -> list[Any]:
     if (chain is None) == (agent is None):
         raise TypeError("pass either a chain (list of providers or 'provider:model' refs) or agent=NAME")
-    items = _agent_chain(agent) if agent is not None else list(chain)  # type: ignore[arg-type]
+    items = _agent_chain(agent, registry) if agent is not None else list(chain)  # type: ignore[arg-type]
     if not items:
         raise E.ConfigError("a fallback chain needs at least one provider")
     return items
@@ -397,13 +403,36 @@ def _is_pa_model(item: Any) -> bool:
     return isinstance(item, Model)
 
 
-async def _member_async(item: Any, auto_detect: bool, test_connection: bool) -> "Model":
+def _retries_for(i: int, n: int, member_max_retries: int | None) -> int | None:
+    """Members before the last fail over instead of retrying inside their SDK; the last keeps its retries."""
+    return member_max_retries if i < n - 1 else None
+
+
+async def _member_async(item: Any, auto_detect: bool, test_connection: bool, max_retries: int | None) -> "Model":
     if _is_pa_model(item):
         return item
     if isinstance(item, tuple):
-        provider, model_name = item
-        return await create_model_async(provider, model_name, auto_detect=auto_detect, test_connection=test_connection)
-    return await pydantic_ai_model_async(item, auto_detect=auto_detect, test_connection=test_connection)
+        provider, name = item
+    else:
+        provider, name = await _resolve(item)
+    name = await _model_name_async(provider, name, auto_detect, test_connection)
+    return _cached(provider, name, max_retries)
+
+
+def _member_offline(item: Any, max_retries: int | None) -> "Model | None":
+    """A member built without touching the network, or None when it needs detection."""
+    if _is_pa_model(item):
+        return item
+    if isinstance(item, tuple):
+        provider, name = item
+    elif _is_auto(item):
+        return None
+    else:
+        from ..api import get_provider
+
+        provider, name = get_provider(item)
+    name = name or provider.default_model or getattr(provider, "_detected_model", None)
+    return _cached(provider, name, max_retries) if name else None
 
 
 def _fallback(models: list["Model"], fallback_on: Any) -> "FallbackModel":
@@ -417,18 +446,29 @@ async def fallback_model_async(
     chain: Iterable[Any] | None = None,
     *,
     agent: str | None = None,
+    registry: Any = None,
     auto_detect: bool = True,
     test_connection: bool = False,
     fallback_on: Any = None,
+    member_max_retries: int | None = 0,
 ) -> "FallbackModel":
-    """A pydantic-ai ``FallbackModel`` over a chain: providers, ``(provider, model)`` pairs,
-    ``"provider:model"`` refs, pydantic-ai models — or ``agent="coder"`` from the registry.
+    """A pydantic-ai ``FallbackModel`` over a chain — providers, ``(provider, model)`` pairs,
+    ``"provider:model"`` refs, pydantic-ai models — or over ``agent="coder"``'s chain from the
+    registry (``registry=``, else the default one built from the config file).
 
-    ``test_connection`` is off by default: a member that is down when the chain is built is
-    exactly what the fallback is for (a member without a model name still needs its server
-    for detection)."""
+    - ``test_connection`` is off by default: a member that is down when the chain is built is
+      what the fallback is for (a member with no model name still needs its server to detect one).
+    - ``member_max_retries`` (default 0): the SDK retries of every member but the last, so a
+      refused connection or a 429 moves on to the next member at once instead of after the
+      SDK's backoff (about 2.5 s for two retries); None keeps the SDK's default.
+    - ``fallback_on``: passed to ``FallbackModel`` (default: any ``ModelAPIError``).
+    """
     _require_pydantic_ai()
-    models = [await _member_async(item, auto_detect, test_connection) for item in _chain_items(chain, agent)]
+    items = _chain_items(chain, agent, registry)
+    models = [
+        await _member_async(item, auto_detect, test_connection, _retries_for(i, len(items), member_max_retries))
+        for i, item in enumerate(items)
+    ]
     return _fallback(models, fallback_on)
 
 
@@ -436,19 +476,21 @@ def fallback_model(
     chain: Iterable[Any] | None = None,
     *,
     agent: str | None = None,
+    registry: Any = None,
     auto_detect: bool = True,
     test_connection: bool = False,
     fallback_on: Any = None,
+    member_max_retries: int | None = 0,
     timeout: float | None = 60.0,
 ) -> "FallbackModel":
-    """Blocking :func:`fallback_model_async`; builds members without a network call when
-    every member names its model and ``test_connection`` is off."""
+    """Blocking :func:`fallback_model_async`; needs no network call when every member names its
+    model (or has a default) and ``test_connection`` is off."""
     _require_pydantic_ai()
-    items = _chain_items(chain, agent)
+    items = _chain_items(chain, agent, registry)
     if not test_connection:
         models: list[Model] = []
-        for item in items:
-            built = _member_offline(item)
+        for i, item in enumerate(items):
+            built = _member_offline(item, _retries_for(i, len(items), member_max_retries))
             if built is None:
                 break
             models.append(built)
@@ -458,23 +500,11 @@ def fallback_model(
 
     return get_bridge().run(
         fallback_model_async(
-            items, auto_detect=auto_detect, test_connection=test_connection, fallback_on=fallback_on
+            items,
+            auto_detect=auto_detect,
+            test_connection=test_connection,
+            fallback_on=fallback_on,
+            member_max_retries=member_max_retries,
         ),
         timeout,
     )
-
-
-def _member_offline(item: Any) -> "Model | None":
-    """A member built without touching the network, or None when it needs detection."""
-    if _is_pa_model(item):
-        return item
-    if isinstance(item, tuple):
-        provider, name = item
-    elif _is_auto(item):
-        return None
-    else:
-        from ..api import get_provider
-
-        provider, name = get_provider(item)
-    name = name or provider.default_model or getattr(provider, "_detected_model", None)
-    return _cached(provider, name) if name else None
