@@ -367,3 +367,9 @@ def test_pydantic_ai_model_by_config_name(coder_config) -> None:
     assert model.model_name == ofake.AGENT_MODEL
     with pytest.raises(E.ProviderConnectionError):
         llmswitch.pydantic_ai_model("down")
+
+
+def test_in_process_litellm_has_no_pydantic_ai_model() -> None:
+    provider = create_provider("litellm")
+    with pytest.raises(E.ConfigError, match="LiteLLM proxy"):
+        provider.create_model("bedrock/anthropic.claude-3")

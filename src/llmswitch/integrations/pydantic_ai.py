@@ -77,6 +77,14 @@ def _import(module: str) -> Any:
         ) from exc
 
 
+def _optional(module: str) -> Any:
+    """A pydantic-ai module that older releases lack, or None."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
 def _require_pydantic_ai() -> None:
     _import("pydantic_ai")
 
@@ -141,14 +149,15 @@ def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
         pa_provider = anthropic_providers.AnthropicProvider(api_key=key, base_url=base_url)
         return anthropic_models.AnthropicModel(model_name, provider=pa_provider, settings=settings)
 
-    if ptype is ProviderType.OLLAMA:
-        ollama_models = _import("pydantic_ai.models.ollama")
-        ollama_providers = _import("pydantic_ai.providers.ollama")
-        pa_provider = ollama_providers.OllamaProvider(base_url=_ollama_v1(base_url), api_key=key)
-        return ollama_models.OllamaModel(model_name, provider=pa_provider, settings=settings)
-
     openai_models = _import("pydantic_ai.models.openai")
-    chat_model = openai_models.OpenAIChatModel
+    # ``OpenAIChatModel`` since pydantic-ai 1.0; ``OpenAIModel`` before (now a deprecated alias).
+    chat_model = getattr(openai_models, "OpenAIChatModel", None) or openai_models.OpenAIModel
+
+    if ptype is ProviderType.OLLAMA:
+        pa_provider = _import("pydantic_ai.providers.ollama").OllamaProvider(base_url=_ollama_v1(base_url), api_key=key)
+        ollama_models = _optional("pydantic_ai.models.ollama")  # OllamaModel: newer pydantic-ai only
+        ollama_model = getattr(ollama_models, "OllamaModel", None) or chat_model
+        return ollama_model(model_name, provider=pa_provider, settings=settings)
     if ptype is ProviderType.OPENAI:
         pa_provider = _import("pydantic_ai.providers.openai").OpenAIProvider(base_url=base_url, api_key=key)
         return chat_model(model_name, provider=pa_provider, settings=settings)
@@ -158,17 +167,22 @@ def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
     if ptype is ProviderType.VLLM:
         pa_provider = _import("pydantic_ai.providers.vllm").VLLMProvider(base_url=base_url, api_key=key)
         return chat_model(model_name, provider=pa_provider, settings=settings)
-    if ptype in _OPENAI_COMPATIBLE_TYPES or ptype is ProviderType.OPENROUTER or _is_openai_wire(provider):
-        compat = _import("pydantic_ai.providers.openai_compatible")
-        profiles = _import("pydantic_ai.profiles.openai")
-        pa_provider = compat.OpenAICompatibleProvider(
-            provider.name,
-            base_url=base_url,
-            api_key=key,
-            # Every compatible server (llama.cpp, LM Studio, older vLLM, proxies) reads
-            # ``max_tokens``; only OpenAI itself insists on ``max_completion_tokens``.
-            profile=profiles.OpenAIModelProfile(openai_chat_supports_max_completion_tokens=False),
+    if ptype is ProviderType.LITELLM:
+        raise E.ConfigError(
+            f"provider {provider.name!r} calls LiteLLM in-process, which pydantic-ai cannot drive; run a LiteLLM "
+            "proxy and configure it as type 'openai-compatible' with the proxy's base_url, or use pydantic-ai's "
+            "own model for that backend"
         )
+    if ptype in _OPENAI_COMPATIBLE_TYPES or ptype is ProviderType.OPENROUTER or _is_openai_wire(provider):
+        compat = _optional("pydantic_ai.providers.openai_compatible")
+        if compat is not None and hasattr(compat, "OpenAICompatibleProvider"):
+            # Every compatible server (llama.cpp, LM Studio, proxies) reads ``max_tokens``; only
+            # OpenAI itself insists on ``max_completion_tokens``.
+            profile = _import("pydantic_ai.profiles.openai").OpenAIModelProfile(openai_chat_supports_max_completion_tokens=False)
+            pa_provider = compat.OpenAICompatibleProvider(provider.name, base_url=base_url, api_key=key, profile=profile)
+            return chat_model(model_name, provider=pa_provider, settings=settings)
+        # Older pydantic-ai: the OpenAI provider on another base URL (it needs some key).
+        pa_provider = _import("pydantic_ai.providers.openai").OpenAIProvider(base_url=base_url, api_key=key or "api-key-not-set")
         return chat_model(model_name, provider=pa_provider, settings=settings)
     raise E.ConfigError(
         f"provider {provider.name!r} (type {ptype.value!r}) has no pydantic-ai model in llmswitch; "
