@@ -46,6 +46,7 @@ __all__ = [
     "log_file",
     "probe_health",
     "log_tail",
+    "health_label",
 ]
 
 DEFAULT_ALIAS = "gemma-3-270m"

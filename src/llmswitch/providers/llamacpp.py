@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
 from ..types import ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType
 from .openai_compat import OpenAICompatibleProvider
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..management.llamacpp import LlamaCppClient
 
 __all__ = ["LlamaCppProvider"]
 
@@ -52,7 +55,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
 
         return server_root(self.base_url)
 
-    def management(self) -> "Any":
+    def management(self) -> "LlamaCppClient":
         """A :class:`~llmswitch.management.llamacpp.LlamaCppClient` for the same server and key."""
         from ..management.llamacpp import LlamaCppClient
 
@@ -65,7 +68,9 @@ class LlamaCppProvider(OpenAICompatibleProvider):
 
     async def health_check(self) -> ProviderHealthStatus:
         """``/health`` first (ok / 503 loading / refused), then the model from ``/v1/models``,
-        then ``/props`` for context and slots (and to learn whether an API key is accepted)."""
+        then ``/props`` for context and slots. Servers started with ``--api-key`` guard
+        ``/props`` (and, in newer builds, ``/v1/models``), so a rejected key shows up here as
+        ``metadata["status"] == "unauthorized"`` rather than on the first completion."""
         started = time.perf_counter()
         status = ProviderHealthStatus(
             connected=False, model_detected=False, model_id=None, base_url=self.base_url, provider_type=self.provider_type
@@ -89,21 +94,24 @@ class LlamaCppProvider(OpenAICompatibleProvider):
                     raise
                 status.metadata["status"] = "no /health"
             status.connected = True
-            base = await super().health_check()
-            status.model_detected, status.model_id = base.model_detected, base.model_id
-            status.error = base.error
-            status.metadata.update(base.metadata)
-            if not base.connected:
-                status.connected = False
-                return status
+            models = await self.list_models()
+            ids = [m.id for m in models]
+            status.metadata["models"] = len(ids)
+            if self.default_model:
+                # single-model llama-server answers any model name; still report a mismatch
+                status.model_detected = True
+                status.model_id = self.default_model
+                if ids and self.default_model not in ids:
+                    status.metadata["served_model"] = ids[0]
+            elif ids:
+                status.model_id = ids[0]
+                status.model_detected = True
+            else:
+                status.error = "the server is up but offers no model"
             try:
                 props = await t.get_json(root + "/props")
-            except E.AuthenticationError as exc:
-                status.connected = False
-                status.model_detected = False
-                status.metadata["status"] = "unauthorized"
-                status.error = str(exc)
-                return status
+            except E.AuthenticationError:
+                raise
             except E.ProviderError:
                 props = None  # not every build or proxy serves /props; health does not depend on it
             if isinstance(props, dict):
@@ -116,7 +124,13 @@ class LlamaCppProvider(OpenAICompatibleProvider):
                 ):
                     if value is not None:
                         status.metadata[key] = value
+        except E.AuthenticationError as exc:
+            # reachable, but not for us: not usable, which is what connected=False tells auto/doctor
+            status.connected = status.model_detected = False
+            status.metadata["status"] = "unauthorized"
+            status.error = str(exc)
         except E.LLMSwitchError as exc:
+            status.connected = status.connected and isinstance(exc, E.ProviderError) and exc.status_code is not None
             status.error = str(exc)
         except Exception as exc:  # health never raises
             status.error = f"{type(exc).__name__}: {E.redact(str(exc))}"
