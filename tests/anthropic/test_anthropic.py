@@ -113,10 +113,12 @@ async def test_thinking_kept_and_sent_back_with_signature(anthropic_fake, claude
     assert resp.thinking_signature == SIGNATURE
     assert fake.requests[-1]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     await claude.complete([Message.user("Think."), resp.to_message(), Message.user("Again")],
-                          model="claude-thinking", thinking=2048)
-    assistant = fake.requests[-1]["messages"][1]
-    assert assistant["content"][0] == {"type": "thinking", "thinking": "Let me think about this.", "signature": SIGNATURE}
-    assert fake.requests[-1]["max_tokens"] > 2048  # budget must stay below max_tokens
+                          model="claude-thinking", thinking=8000)
+    sent = fake.requests[-1]
+    assert sent["messages"][1]["content"][0] == {"type": "thinking", "thinking": "Let me think about this.",
+                                                 "signature": SIGNATURE}
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 8000}
+    assert sent["max_tokens"] == 8000 + 4096  # the API needs budget_tokens < max_tokens
 
 
 async def test_unknown_blocks_kept_in_raw(claude):

@@ -40,6 +40,53 @@ def import_litellm() -> Any:
     return litellm
 
 
+_skip_mcp = False
+"""Set once LiteLLM has failed for want of the optional ``mcp`` package (see ``_acompletion``)."""
+
+
+def _missing_mcp(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, ModuleNotFoundError) and (seen.name or "").split(".")[0] == "mcp":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "No module named 'mcp'" in str(exc)
+
+
+async def _acompletion(litellm: Any, kw: dict[str, Any]) -> Any:
+    """``litellm.acompletion``, working around LiteLLM releases (seen in 1.106) that import the
+    optional ``mcp`` package for any call with tools: our tools are plain functions, so the MCP
+    handler is skipped with its own ``_skip_mcp_handler`` flag, used only once that failure has
+    been seen so that releases without the flag never receive it."""
+    global _skip_mcp
+    if _skip_mcp and kw.get("tools"):
+        return await litellm.acompletion(**kw, _skip_mcp_handler=True)
+    try:
+        return await litellm.acompletion(**kw)
+    except Exception as exc:
+        if not (kw.get("tools") and _missing_mcp(exc)):
+            raise
+    _skip_mcp = True
+    return await litellm.acompletion(**kw, _skip_mcp_handler=True)
+
+
+_CONNECT_FAILURE = "<connect failure>"
+
+
+def _connect_failure(exc: BaseException) -> bool:
+    """True if the cause chain holds a failure to connect (refused, unreachable, DNS)."""
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionError) or type(seen).__name__ in ("ConnectError", "ClientConnectorError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _status(exc: BaseException) -> int | None:
     code = getattr(exc, "status_code", None)
     return code if isinstance(code, int) else None
@@ -77,6 +124,8 @@ def translate_exception(exc: BaseException, *, provider: str, model: str | None,
         ("NotFoundError", lambda: E.ModelNotFoundError(message, **kw)),
         ("Timeout", lambda: E.ProviderTimeoutError(message, **kw)),
         ("APIConnectionError", lambda: E.ProviderConnectionError(message, **kw)),
+        # LiteLLM reports a refused connection as InternalServerError(500): look underneath.
+        (_CONNECT_FAILURE, lambda: E.ProviderConnectionError(message, **{**kw, "status_code": None})),
         ("ServiceUnavailableError", lambda: E.ProviderUnavailableError(message, **kw)),
         ("InternalServerError", lambda: E.ProviderUnavailableError(message, **kw)),
         ("BadGatewayError", lambda: E.ProviderUnavailableError(message, **kw)),
@@ -86,6 +135,10 @@ def translate_exception(exc: BaseException, *, provider: str, model: str | None,
         ("UnprocessableEntityError", lambda: E.InvalidRequestError(message, **kw)),
     ]
     for name, make in checks:
+        if name is _CONNECT_FAILURE:
+            if _connect_failure(exc):
+                return make()
+            continue
         cls = getattr(litellm, name, None)
         if isinstance(cls, type) and isinstance(exc, cls):
             return make()
@@ -151,7 +204,7 @@ class LiteLLMProvider(BaseProvider):
         kw = self._kwargs(model, messages, tools, dict(params), stream=False)
         started = time.perf_counter()
         try:
-            result = await litellm.acompletion(**kw)
+            result = await _acompletion(litellm, kw)
         except Exception as exc:
             raise translate_exception(exc, provider=self.name, model=model, secrets=self._secrets()) from None
         body = result.model_dump() if hasattr(result, "model_dump") else dict(result)
@@ -167,7 +220,7 @@ class LiteLLMProvider(BaseProvider):
         kw = self._kwargs(model, messages, tools, dict(params), stream=True)
         acc = wire.ChatStreamAccumulator(provider=self.name, model=model)
         try:
-            stream = await litellm.acompletion(**kw)
+            stream = await _acompletion(litellm, kw)
             async for chunk in stream:
                 data = chunk.model_dump() if hasattr(chunk, "model_dump") else dict(chunk)
                 for ev in acc.feed(data):

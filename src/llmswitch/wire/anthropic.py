@@ -49,6 +49,7 @@ __all__ = [
     "messages_to_wire",
     "tool_to_wire",
     "tool_choice_to_wire",
+    "thinking_to_wire",
     "parse_usage",
     "parse_response",
     "map_stop_reason",

@@ -1,0 +1,129 @@
+"""OpenRouterProvider against the fake OpenRouter API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from llmswitch import errors as E
+from llmswitch.providers.openrouter import OpenRouterProvider
+from llmswitch.types import TextDelta
+from tests.fakes.openrouter_server import COST, KEY_DATA, VALID_KEY
+
+
+@pytest.fixture
+async def router(openrouter_fake):
+    _, url = openrouter_fake
+    p = OpenRouterProvider(base_url=url, api_key=VALID_KEY, http_referer="https://myapp.example", x_title="My App")
+    yield p
+    await p.aclose()
+
+
+async def test_attribution_headers_and_reported_cost(openrouter_fake, router):
+    fake, _ = openrouter_fake
+    resp = await router.complete("Hi", model="openai/gpt-test")
+    assert resp.text == "Hello! How can I help?"
+    assert resp.usage.cost == pytest.approx(COST)
+    assert (resp.usage.input_tokens, resp.usage.output_tokens, resp.usage.cache_read_tokens) == (12, 7, 4)
+    h = fake.headers[-1]
+    assert h["HTTP-Referer"] == "https://myapp.example"
+    assert h["X-Title"] == "My App" and h["X-OpenRouter-Title"] == "My App"
+    assert h["Authorization"] == f"Bearer {VALID_KEY}"
+    assert router.usage.cost == pytest.approx(COST)
+
+
+async def test_stream_cost_from_final_usage_chunk(openrouter_fake, router):
+    fake, _ = openrouter_fake
+    async with router.stream("Hi", model="openai/gpt-test") as s:
+        text = [ev.text async for ev in s if isinstance(ev, TextDelta)]
+        final = await s.final()
+    assert text == ["Hello", "! How can", " I help?"]  # ": OPENROUTER PROCESSING" comments skipped
+    assert final.usage.cost == pytest.approx(COST)
+    assert final.usage.input_tokens == 12
+    assert "stream_options" not in fake.requests[-1]  # deprecated on OpenRouter; usage always comes
+    assert router.usage.cost == pytest.approx(COST)
+
+
+async def test_byok_cost_adds_upstream(router):
+    resp = await router.complete("Hi", model="openai/gpt-byok")
+    assert resp.usage.cost == pytest.approx(0.00001 + 0.0002)
+    async with router.stream("Hi", model="openai/gpt-byok") as s:
+        final = await s.final()
+    assert final.usage.cost == pytest.approx(0.00001 + 0.0002)
+
+
+async def test_error_chunk_mid_stream_raises(router):
+    seen = []
+    with pytest.raises(E.ProviderUnavailableError) as info:
+        async with router.stream("Hi", model="openai/gpt-error-stream") as s:
+            async for ev in s:
+                seen.append(ev)
+    assert info.value.status_code == 502 and info.value.retryable
+    assert "Provider returned error" in str(info.value)
+    assert [e.text for e in seen if isinstance(e, TextDelta)] == ["Hel"]
+
+
+async def test_error_in_200_body_raises(router):
+    with pytest.raises(E.ProviderUnavailableError):
+        await router.complete("Hi", model="openai/gpt-error-body")
+
+
+async def test_unknown_model_is_model_not_found(router):
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await router.complete("Hi", model="nobody/nothing")
+    assert info.value.status_code == 400
+
+
+async def test_models_with_prices_and_context(router):
+    models = {m.id: m for m in await router.list_models()}
+    gpt = models["openai/gpt-test"]
+    assert gpt.input_price_per_token == pytest.approx(2.5e-6)
+    assert gpt.output_price_per_token == pytest.approx(1e-5)
+    assert gpt.context_length == 128000 and gpt.name == "OpenAI: GPT Test"
+    assert models["meta-llama/llama-free:free"].input_price_per_token == 0.0  # free is 0, not unknown
+    assert models["openrouter/auto"].input_price_per_token is None  # "-1" = varies = unknown
+
+
+async def test_health_reports_key_credit(openrouter_fake):
+    _, url = openrouter_fake
+    async with OpenRouterProvider(base_url=url, api_key=VALID_KEY, default_model="openai/gpt-test") as p:
+        h = await p.health_check()
+    assert h.healthy
+    assert h.metadata["key"]["limit"] == KEY_DATA["limit"]
+    assert h.metadata["key"]["limit_remaining"] == KEY_DATA["limit_remaining"]
+    assert h.metadata["key"]["usage"] == KEY_DATA["usage"]
+
+
+async def test_bad_key_unhealthy_and_never_shown(openrouter_fake):
+    _, url = openrouter_fake
+    secret = "sk-or-v1-wrongwrongwrong999"
+    async with OpenRouterProvider(base_url=url, api_key=secret, default_model="openai/gpt-test") as p:
+        h = await p.health_check()  # /models is public, so only /key can tell
+        assert not h.healthy and not h.connected
+        with pytest.raises(E.AuthenticationError) as info:
+            await p.complete("Hi")
+        assert secret not in str(info.value) and secret not in repr(p) and secret not in (h.error or "")
+
+
+def test_cli_models_shows_prices(openrouter_fake, monkeypatch):
+    from llmswitch.cli import app
+
+    _, url = openrouter_fake
+    monkeypatch.setenv("OPENROUTER_BASE_URL", url)
+    monkeypatch.setenv("OPENROUTER_API_KEY", VALID_KEY)
+    monkeypatch.setenv("COLUMNS", "200")
+    from llmswitch import api
+
+    try:
+        result = CliRunner().invoke(app, ["models", "openrouter"])
+        as_json = CliRunner().invoke(app, ["models", "openrouter", "--json"])
+    finally:
+        api._cache.pop("openrouter", None)  # the CLI cached a provider bound to this fake's URL
+    assert result.exit_code == 0, result.output
+    assert "$/M in" in result.output
+    line = next(l for l in result.output.splitlines() if "openai/gpt-test" in l)
+    assert "$2.50" in line and "$10.00" in line and "128000" in line
+    data = json.loads(as_json.output)
+    assert data[0]["input_price_per_token"] == pytest.approx(2.5e-6)
