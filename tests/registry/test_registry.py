@@ -139,4 +139,17 @@ def test_default_registry_loads_config_for_the_module_api(tmp_path, monkeypatch)
 
 
 def test_default_registry_is_empty_without_a_config():
+    from llmswitch.paths import data_dir
+    from llmswitch.usage.log import current_usage_log
+
     assert len(default_registry()) == 0
+    log = current_usage_log()  # the module-level API logs usage by default
+    assert log is not None and log.path == data_dir() / "usage.sqlite3"
+
+
+def test_usage_log_off_from_environment(monkeypatch):
+    from llmswitch.usage.log import current_usage_log
+
+    monkeypatch.setenv("LLMSWITCH_USAGE_LOG", "off")
+    default_registry()
+    assert current_usage_log() is None
