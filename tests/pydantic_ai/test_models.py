@@ -30,6 +30,16 @@ except ImportError:  # branch ollama not merged yet
 needs_ollama = pytest.mark.skipif(OllamaProvider is None, reason="llmswitch.providers.ollama (branch ollama) is not merged yet")
 
 
+def _has(cls_name: str) -> bool:
+    import importlib
+
+    module = {"OpenAICompatibleProvider": "pydantic_ai.providers.openai_compatible", "VLLMProvider": "pydantic_ai.providers.vllm"}[cls_name]
+    try:
+        return hasattr(importlib.import_module(module), cls_name)
+    except ImportError:
+        return False
+
+
 def weather_tools(calls: list[dict]):
     def get_weather(city: str) -> str:
         """The current weather in a city."""
@@ -55,6 +65,8 @@ def weather_tools(calls: list[dict]):
     ],
 )
 def test_openai_wire_providers_get_the_chat_model(ptype: str, base_url: str, provider_cls: str) -> None:
+    if provider_cls in ("OpenAICompatibleProvider", "VLLMProvider") and not _has(provider_cls):
+        provider_cls = "OpenAIProvider"  # older pydantic-ai (2.31) lacks them: OpenAIProvider on the base URL
     provider = create_provider(ptype, base_url=base_url, api_key="sk-test-key-123456")
     model = provider.create_model("vendor/some-model")
     assert type(model) is OpenAIChatModel
@@ -81,10 +93,12 @@ def test_anthropic_gets_the_anthropic_model() -> None:
 
 @needs_ollama
 def test_ollama_gets_the_ollama_model_on_v1() -> None:
-    from pydantic_ai.models.ollama import OllamaModel
-
+    try:
+        from pydantic_ai.models.ollama import OllamaModel as expected
+    except ImportError:  # older pydantic-ai: the chat model over OllamaProvider
+        expected = OpenAIChatModel
     model = OllamaProvider(base_url="http://127.0.0.1:11434").create_model("llama3.2")
-    assert type(model) is OllamaModel
+    assert type(model) is expected and type(model._provider).__name__ == "OllamaProvider"
     assert model.base_url.rstrip("/") == "http://127.0.0.1:11434/v1"
 
 
@@ -180,8 +194,8 @@ async def test_anthropic_agent_runs_a_tool(anthropic_fake) -> None:
     assert result.usage.requests == 2
     assert result.usage.input_tokens == 2 * afake.USAGE["input_tokens"]
     assert result.usage.output_tokens == 2 * afake.USAGE["output_tokens"]
-    sent = fake.headers[-1]
-    assert afake.VALID_KEY in (sent.get("x-api-key"), sent.get("Authorization", "").removeprefix("Bearer "))
+    sent = {k.lower(): v for k, v in fake.headers[-1].items()}
+    assert afake.VALID_KEY in (sent.get("x-api-key"), sent.get("authorization", "").removeprefix("Bearer "))
     await provider.aclose()
 
 

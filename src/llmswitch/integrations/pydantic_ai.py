@@ -155,7 +155,7 @@ def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
 
     if ptype is ProviderType.OLLAMA:
         pa_provider = _import("pydantic_ai.providers.ollama").OllamaProvider(base_url=_ollama_v1(base_url), api_key=key)
-        ollama_models = _optional("pydantic_ai.models.ollama")  # OllamaModel: newer pydantic-ai only
+        ollama_models = _optional("pydantic_ai.models.ollama")  # OllamaModel: newer pydantic-ai (not in 2.31)
         ollama_model = getattr(ollama_models, "OllamaModel", None) or chat_model
         return ollama_model(model_name, provider=pa_provider, settings=settings)
     if ptype is ProviderType.OPENAI:
@@ -165,8 +165,10 @@ def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
         pa_provider = _import("pydantic_ai.providers.openrouter").OpenRouterProvider(api_key=key)
         return chat_model(model_name, provider=pa_provider, settings=settings)
     if ptype is ProviderType.VLLM:
-        pa_provider = _import("pydantic_ai.providers.vllm").VLLMProvider(base_url=base_url, api_key=key)
-        return chat_model(model_name, provider=pa_provider, settings=settings)
+        vllm = _optional("pydantic_ai.providers.vllm")  # VLLMProvider: newer pydantic-ai (not in 2.31)
+        if vllm is not None and hasattr(vllm, "VLLMProvider"):
+            return chat_model(model_name, provider=vllm.VLLMProvider(base_url=base_url, api_key=key), settings=settings)
+        return _compatible(provider, model_name, key, settings, chat_model)
     if ptype is ProviderType.LITELLM:
         raise E.ConfigError(
             f"provider {provider.name!r} calls LiteLLM in-process, which pydantic-ai cannot drive; run a LiteLLM "
@@ -174,20 +176,31 @@ def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
             "own model for that backend"
         )
     if ptype in _OPENAI_COMPATIBLE_TYPES or ptype is ProviderType.OPENROUTER or _is_openai_wire(provider):
-        compat = _optional("pydantic_ai.providers.openai_compatible")
-        if compat is not None and hasattr(compat, "OpenAICompatibleProvider"):
-            # Every compatible server (llama.cpp, LM Studio, proxies) reads ``max_tokens``; only
-            # OpenAI itself insists on ``max_completion_tokens``.
-            profile = _import("pydantic_ai.profiles.openai").OpenAIModelProfile(openai_chat_supports_max_completion_tokens=False)
-            pa_provider = compat.OpenAICompatibleProvider(provider.name, base_url=base_url, api_key=key, profile=profile)
-            return chat_model(model_name, provider=pa_provider, settings=settings)
-        # Older pydantic-ai: the OpenAI provider on another base URL (it needs some key).
-        pa_provider = _import("pydantic_ai.providers.openai").OpenAIProvider(base_url=base_url, api_key=key or "api-key-not-set")
-        return chat_model(model_name, provider=pa_provider, settings=settings)
+        return _compatible(provider, model_name, key, settings, chat_model)
     raise E.ConfigError(
         f"provider {provider.name!r} (type {ptype.value!r}) has no pydantic-ai model in llmswitch; "
         "use an OpenAI-compatible endpoint of it (type 'openai-compatible' with its base_url) instead"
     )
+
+
+def _compatible(provider: "BaseProvider", model_name: str, key: str | None, settings: Any, chat_model: Any) -> "Model":
+    """A server that speaks OpenAI Chat Completions but is not OpenAI.
+
+    Every compatible server (llama.cpp, LM Studio, proxies) reads ``max_tokens``; only OpenAI
+    itself insists on ``max_completion_tokens``, so the profile says to send ``max_tokens``."""
+    profiles = _import("pydantic_ai.profiles.openai")
+    override = profiles.OpenAIModelProfile(openai_chat_supports_max_completion_tokens=False)
+    compat = _optional("pydantic_ai.providers.openai_compatible")
+    if compat is not None and hasattr(compat, "OpenAICompatibleProvider"):  # newer pydantic-ai (not in 2.31)
+        pa_provider = compat.OpenAICompatibleProvider(provider.name, base_url=provider.base_url, api_key=key, profile=override)
+        return chat_model(model_name, provider=pa_provider, settings=settings)
+    # Older pydantic-ai: OpenAIProvider on another base URL (the SDK needs some key) + the override.
+    openai_providers = _import("pydantic_ai.providers.openai")
+    pa_provider = openai_providers.OpenAIProvider(base_url=provider.base_url, api_key=key or "api-key-not-set")
+    merge = getattr(_import("pydantic_ai.profiles"), "merge_profile", None)
+    base = pa_provider.model_profile(model_name)
+    profile = merge(base, override) if merge is not None and base is not None else None
+    return chat_model(model_name, provider=pa_provider, settings=settings, profile=profile)
 
 
 # --- the cache: one pydantic-ai model per (provider, model) ----------------------------------
