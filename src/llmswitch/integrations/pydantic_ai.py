@@ -5,7 +5,9 @@ llmswitch finds; ``provider.create_model()`` / ``await provider.create_model_asy
 pydantic-ai model for one configured provider, and ``fallback_model([...])`` a
 ``FallbackModel`` over a chain of them.
 
-Which pydantic-ai classes (pydantic-ai >= 1.0; checked against 2.x):
+Which pydantic-ai classes (tested with pydantic-ai 2.31.1 and 2.68.0; releases without
+``VLLMProvider``, ``OpenAICompatibleProvider`` or ``OllamaModel`` get ``OpenAIProvider`` on the
+server's base URL and ``OpenAIChatModel`` instead):
 
 ==================================================  ===============================================
 llmswitch provider type                             pydantic-ai model / provider
