@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any, AsyncIterator
 
-
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
 from ..wire import anthropic as wire
 from .base import BaseProvider
