@@ -40,7 +40,8 @@ _LAZY: dict[str, str] = {
     "LlamaCppClient": "llmswitch.management.llamacpp",
     "LMStudioClient": "llmswitch.management.lmstudio",
     "pydantic_ai_model": "llmswitch.integrations.pydantic_ai",
-    "CircuitBreaker": "llmswitch.routing.circuit",
+    "pydantic_ai_model_async": "llmswitch.integrations.pydantic_ai",
+    "fallback_model": "llmswitch.integrations.pydantic_ai",
 }
 
 __all__ = sorted({*_errors_all, *_types_all, *_LAZY, "__version__"})
