@@ -1,0 +1,329 @@
+"""One measurement run in a fresh process: ``python -m bench.worker MODE CONTENDER BASE_URL [opts-json]``.
+
+Prints one JSON line (the last line of stdout). Modes:
+
+- ``calls``: time to ready (cold import + client construction), sequential non-streamed µs/call,
+  calls/s with 64 in flight, µs per streamed chunk over 500-chunk streams, time to first chunk,
+  peak RSS.
+- ``hold``: 1,000 streams open at once in this process (the server holds each after its first
+  chunk until released): memory per stream, all complete, leaked tasks and connections.
+- ``ceiling``: the fake server's own CPU cost per request, with the aiohttp client at high
+  concurrency (the server must not be the bottleneck).
+- ``llama``: bare aiohttp against llmswitch on a real llama-server, calls interleaved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+_perf = time.perf_counter
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+async def _raw_http(base: str, method: str, path: str) -> dict:
+    """A request on its own short connection, outside any contender's pool."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    u = urlsplit(base)
+    r, w = await asyncio.open_connection(u.hostname, u.port)
+    w.write(f"{method} {path} HTTP/1.1\r\nHost: {u.hostname}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    await w.drain()
+    data = await asyncio.wait_for(r.read(), 30)
+    w.close()
+    return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
+async def _timed_loop(fn, n: int, max_s: float) -> list[float]:
+    """Durations of up to n sequential awaits of fn(), stopping early after max_s seconds."""
+    out = []
+    deadline = _perf() + max_s
+    for _ in range(n):
+        t = _perf()
+        await fn()
+        out.append(_perf() - t)
+        if _perf() > deadline:
+            break
+    return out
+
+
+async def run_calls(c, base: str, o: dict) -> dict:
+    import asyncio
+
+    res: dict = {}
+    await c.open(base)
+    first = await c.call()
+    if not first.startswith("Hello"):
+        raise RuntimeError(f"unexpected completion text: {first!r}")
+    n, _ = await c.stream("fake-500")
+    if n != 500:
+        raise RuntimeError(f"a 500-chunk stream gave {n} text chunks")
+    for _ in range(o["warmup"]):
+        await c.call()
+    for _ in range(3):
+        await c.stream("fake-500")
+
+    # sequential non-streamed: median over batches of the mean per call
+    batches = []
+    deadline = _perf() + o["seq_max_s"]
+    for _ in range(o["seq_batches"]):
+        t = _perf()
+        for _ in range(o["seq_calls"]):
+            await c.call()
+        batches.append((_perf() - t) / o["seq_calls"] * 1e6)
+        if _perf() > deadline:
+            break
+    res["us_per_call"] = _median(batches)
+
+    # throughput with 64 in flight, for a fixed time
+    done = 0
+    stop_at = 0.0
+
+    async def worker():
+        nonlocal done
+        while _perf() < stop_at:
+            await c.call()
+            done += 1
+
+    stop_at = _perf() + o["tput_warm_s"]
+    await asyncio.gather(*(worker() for _ in range(64)))
+    done = 0
+    t = _perf()
+    stop_at = t + o["tput_s"]
+    await asyncio.gather(*(worker() for _ in range(64)))
+    res["calls_per_s"] = done / (_perf() - t)
+
+    # streamed: µs per chunk over 500-chunk streams
+    async def one_stream():
+        n, _ = await c.stream("fake-500")
+        if n != 500:
+            raise RuntimeError(f"a 500-chunk stream gave {n} text chunks")
+
+    durs = await _timed_loop(one_stream, o["streams"], o["stream_max_s"])
+    res["us_per_chunk"] = _median(durs) / 500 * 1e6
+    res["streams_timed"] = len(durs)
+
+    # time to first chunk on short streams
+    ttfc = []
+    deadline = _perf() + o["ttfc_max_s"]
+    for _ in range(o["ttfc"]):
+        t = _perf()
+        n, f = await c.stream("fake-8")
+        if n != 8 or f is None:
+            raise RuntimeError(f"an 8-chunk stream gave {n} text chunks")
+        ttfc.append((f - t) * 1e6)
+        if _perf() > deadline:
+            break
+    res["ttfc_us"] = _median(ttfc)
+    await c.close()
+    await asyncio.sleep(0)
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return res
+
+
+async def run_hold(c, base: str, o: dict) -> dict:
+    import asyncio
+
+    n_streams = o.get("hold", 1000)
+    chunks = 20
+    await c.open(base)
+    await c.call()
+    await c.stream("fake-20")
+    before_tasks = len(asyncio.all_tasks())
+    rss0 = _rss_kb()
+    opened = 0
+    all_open = asyncio.Event()
+
+    def on_first():
+        nonlocal opened
+        opened += 1
+        if opened == n_streams:
+            all_open.set()
+
+    tasks = [asyncio.ensure_future(c.stream(f"hold-{chunks}", on_first)) for _ in range(n_streams)]
+    res: dict = {"streams": n_streams}
+    t0 = _perf()
+    try:
+        await asyncio.wait_for(all_open.wait(), o.get("hold_open_s", 60))
+    except asyncio.TimeoutError:
+        pass
+    res["open_s"] = _perf() - t0
+    res["held_at_once"] = opened
+    rss1 = _rss_kb()
+    stats = await _raw_http(base, "GET", "/__stats")
+    res["server_open_while_held"] = stats["open"] - 1
+    res["kb_per_stream"] = (rss1 - rss0) / max(opened, 1)
+    await _raw_http(base, "POST", "/__release")
+    # A contender that could not open them all at once (a pool limit) still gets to finish:
+    # keep releasing what the server holds until every stream ended or time is up.
+    deadline = _perf() + o.get("hold_finish_s", 60)
+    while not all(t.done() for t in tasks) and _perf() < deadline:
+        await asyncio.wait(tasks, timeout=0.2)
+        await _raw_http(base, "POST", "/__release")
+    complete = sum(1 for t in tasks if t.done() and not t.cancelled() and t.exception() is None and t.result()[0] == chunks)
+    errors = [repr(t.exception())[:200] for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+    for t in tasks:
+        if not t.done():
+            t.cancel()
+    res["complete"] = complete
+    res["errors"] = errors[:3]
+    res["total_s"] = _perf() - t0
+    await asyncio.sleep(0.05)
+    res["leaked_tasks"] = len(asyncio.all_tasks()) - before_tasks
+    await c.close()
+    await asyncio.sleep(0.3)
+    stats = await _raw_http(base, "GET", "/__stats")
+    res["server_open_after_close"] = stats["open"] - 1
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return res
+
+
+async def run_ceiling(c, base: str, o: dict) -> dict:
+    """Server CPU per request while the bare aiohttp client drives it as hard as it can."""
+    import asyncio
+
+    await c.open(base)
+    for _ in range(50):
+        await c.call()
+    res: dict = {}
+    for label, fn, conc in (("call", c.call, 256), ("stream500", lambda: c.stream("fake-500"), 16)):
+        s0 = await _raw_http(base, "GET", "/__stats")
+        done = 0
+        t = _perf()
+        stop_at = t + o["ceiling_s"]
+
+        async def worker():
+            nonlocal done
+            while _perf() < stop_at:
+                await fn()
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(conc)))
+        wall = _perf() - t
+        s1 = await _raw_http(base, "GET", "/__stats")
+        cpu = s1["cpu"] - s0["cpu"]
+        reqs = s1["requests"] - s0["requests"] - 1
+        res[label] = {
+            "client_per_s": done / wall,
+            "server_cpu_us": cpu / max(reqs, 1) * 1e6,
+            "server_busy": cpu / wall,
+            "server_ceiling_per_s": reqs / cpu if cpu > 0 else float("inf"),
+        }
+    await c.close()
+    return res
+
+
+async def run_llama(base: str, o: dict) -> dict:
+    """Interleaved: one bare aiohttp call, one llmswitch call, against the same llama-server."""
+    import aiohttp
+
+    from llmswitch.providers.openai_compat import OpenAICompatibleProvider
+    from llmswitch.types import TextDelta
+
+    body = {"model": "gemma", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": o["max_tokens"],
+            "temperature": 0}
+    sbody = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    url = base + "/chat/completions"
+    sess = aiohttp.ClientSession()
+    p = OpenAICompatibleProvider(base_url=base, default_model="gemma")
+
+    async def bare():
+        async with sess.post(url, data=json.dumps(body), headers={"Content-Type": "application/json"}) as r:
+            return json.loads(await r.read())["choices"][0]["message"]["content"]
+
+    async def bare_stream():
+        n = 0
+        async with sess.post(url, data=json.dumps(sbody), headers={"Content-Type": "application/json"}) as r:
+            async for line in r.content:
+                if line.startswith(b"data: ") and line[6:].strip() != b"[DONE]":
+                    for ch in json.loads(line[6:])["choices"]:
+                        if ch["delta"].get("content"):
+                            n += 1
+        return n
+
+    async def ls():
+        return (await p.complete("Say hi.", max_tokens=o["max_tokens"], temperature=0)).text
+
+    async def ls_stream():
+        n = 0
+        async with p.stream("Say hi.", max_tokens=o["max_tokens"], temperature=0) as s:
+            async for ev in s:
+                if type(ev) is TextDelta:
+                    n += 1
+        return n
+
+    res: dict = {}
+    for label, a, b in (("call", bare, ls), ("stream", bare_stream, ls_stream)):
+        for _ in range(3):
+            await a()
+            await b()
+        ta, tb = [], []
+        deadline = _perf() + o["llama_max_s"]
+        for i in range(o["llama_calls"]):
+            for fn, acc in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
+                t = _perf()
+                await fn()
+                acc.append(_perf() - t)
+            if _perf() > deadline:
+                break
+        ma, mb = _median(ta), _median(tb)
+        res[label] = {"aiohttp_ms": ma * 1000, "llmswitch_ms": mb * 1000, "ratio": mb / ma, "delta_us": (mb - ma) * 1e6,
+                      "n": len(ta)}
+    await sess.close()
+    await p.aclose()
+    return res
+
+
+def main() -> None:
+    mode, name, base = sys.argv[1], sys.argv[2], sys.argv[3]
+    o = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if mode == "ready":
+        # Cold: nothing but this module's stdlib imports before the clock starts.
+        t0 = _perf()
+        import asyncio
+
+        from bench.contenders import ALL
+
+        c = ALL[name]()
+
+        async def go() -> float:
+            await c.open(base)
+            t1 = _perf()
+            await c.close()
+            return t1
+
+        t1 = asyncio.run(go())
+        print(json.dumps({"ready_ms": (t1 - t0) * 1000}))
+        return
+    import asyncio
+
+    from bench.contenders import ALL
+
+    if mode == "llama":
+        out = asyncio.run(run_llama(base, o))
+    else:
+        c = ALL[name]()
+        fn = {"calls": run_calls, "hold": run_hold, "ceiling": run_ceiling}[mode]
+        out = asyncio.run(fn(c, base, o))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
