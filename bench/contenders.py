@@ -55,10 +55,9 @@ class Aiohttp(Contender):
 
         self.url = base + "/chat/completions"
         self.s = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1024))
-        self.body = _body("fake", False)
 
     async def call(self) -> str:
-        async with self.s.post(self.url, data=self.body, headers=_CT) as r:
+        async with self.s.post(self.url, data=_body("fake", False), headers=_CT) as r:
             d = json.loads(await r.read())
         return d["choices"][0]["message"]["content"]
 
@@ -98,10 +97,9 @@ class Httpx(Contender):
         self.c = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=1024, max_keepalive_connections=1024), timeout=120
         )
-        self.body = _body("fake", False)
 
     async def call(self) -> str:
-        r = await self.c.post(self.url, content=self.body, headers=_CT)
+        r = await self.c.post(self.url, content=_body("fake", False), headers=_CT)
         return json.loads(r.content)["choices"][0]["message"]["content"]
 
     async def stream(self, model, on_first=None):
