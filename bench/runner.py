@@ -28,14 +28,14 @@ VENV = ROOT / "bench" / ".venv"
 RESULTS = ROOT / "bench" / "results"
 
 PROFILES: dict[str, dict] = {
-    "full": dict(reps=5, warmup=50, seq_batches=5, seq_calls=200, seq_max_s=4, tput_warm_s=0.3, tput_s=1.5,
-                 streams=12, stream_max_s=4, ttfc=40, ttfc_max_s=3, ceiling_s=2.0, hold=1000,
+    "full": dict(reps=5, warmup=50, seq_batches=30, seq_calls=25, seq_max_s=4, tput_warm_s=0.3, tput_s=2.0, tput_windows=10,
+                 streams=30, stream_max_s=6, ceiling_s=2.0, hold=1000,
                  hold_contenders="all", llama_calls=30, llama_max_s=60, max_tokens=4),
-    "quick": dict(reps=3, warmup=30, seq_batches=3, seq_calls=100, seq_max_s=2, tput_warm_s=0.2, tput_s=0.8,
-                  streams=6, stream_max_s=2, ttfc=20, ttfc_max_s=1.5, ceiling_s=1.0, hold=1000,
+    "quick": dict(reps=3, warmup=30, seq_batches=16, seq_calls=25, seq_max_s=2, tput_warm_s=0.2, tput_s=1.0, tput_windows=5,
+                  streams=15, stream_max_s=3, ceiling_s=1.0, hold=1000,
                   hold_contenders="aiohttp,llmswitch", llama_calls=10, llama_max_s=30, max_tokens=4),
-    "smoke": dict(reps=1, warmup=3, seq_batches=1, seq_calls=10, seq_max_s=2, tput_warm_s=0.05, tput_s=0.1,
-                  streams=2, stream_max_s=2, ttfc=3, ttfc_max_s=1, ceiling_s=0.2, hold=50,
+    "smoke": dict(reps=1, warmup=3, seq_batches=2, seq_calls=5, seq_max_s=2, tput_warm_s=0.05, tput_s=0.1, tput_windows=1,
+                  streams=3, stream_max_s=2, ceiling_s=0.2, hold=50,
                   hold_contenders="aiohttp,llmswitch", llama_calls=2, llama_max_s=10, max_tokens=2),
 }
 

@@ -34,6 +34,19 @@ def _median(xs: list[float]) -> float:
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
+def _quantile(xs: list[float], q: float) -> float:
+    """Linear-interpolated quantile. Within one process the bench takes the lower quartile of
+    times (upper of rates): on a shared machine, samples that lost their time slice to another
+    job are the noise, and the runner then takes the median of these across fresh processes."""
+    s = sorted(xs)
+    if len(s) == 1:
+        return s[0]
+    pos = q * (len(s) - 1)
+    i = int(pos)
+    j = min(i + 1, len(s) - 1)
+    return s[i] + (s[j] - s[i]) * (pos - i)
+
+
 async def _raw_http(base: str, method: str, path: str) -> dict:
     """A request on its own short connection, outside any contender's pool."""
     import asyncio
@@ -46,19 +59,6 @@ async def _raw_http(base: str, method: str, path: str) -> dict:
     data = await asyncio.wait_for(r.read(), 30)
     w.close()
     return json.loads(data.split(b"\r\n\r\n", 1)[1])
-
-
-async def _timed_loop(fn, n: int, max_s: float) -> list[float]:
-    """Durations of up to n sequential awaits of fn(), stopping early after max_s seconds."""
-    out = []
-    deadline = _perf() + max_s
-    for _ in range(n):
-        t = _perf()
-        await fn()
-        out.append(_perf() - t)
-        if _perf() > deadline:
-            break
-    return out
 
 
 async def run_calls(c, base: str, o: dict) -> dict:
@@ -87,9 +87,10 @@ async def run_calls(c, base: str, o: dict) -> dict:
         batches.append((_perf() - t) / o["seq_calls"] * 1e6)
         if _perf() > deadline:
             break
-    res["us_per_call"] = _median(batches)
+    res["us_per_call"] = _quantile(batches, 0.25)
+    res["us_per_call_median"] = _median(batches)
 
-    # throughput with 64 in flight, for a fixed time
+    # throughput with 64 in flight, for a fixed time, sampled in windows
     done = 0
     stop_at = 0.0
 
@@ -99,39 +100,114 @@ async def run_calls(c, base: str, o: dict) -> dict:
             await c.call()
             done += 1
 
-    stop_at = _perf() + o["tput_warm_s"]
-    await asyncio.gather(*(worker() for _ in range(64)))
-    done = 0
+    window = o["tput_s"] / o.get("tput_windows", 5)
     t = _perf()
-    stop_at = t + o["tput_s"]
-    await asyncio.gather(*(worker() for _ in range(64)))
-    res["calls_per_s"] = done / (_perf() - t)
+    stop_at = t + o["tput_warm_s"] + o["tput_s"]
+    tasks = [asyncio.ensure_future(worker()) for _ in range(64)]
+    await asyncio.sleep(o["tput_warm_s"])
+    rates = []
+    while True:
+        d0, t0 = done, _perf()
+        await asyncio.sleep(window)
+        if _perf() > stop_at:
+            break
+        rates.append((done - d0) / (_perf() - t0))
+    await asyncio.gather(*tasks)
+    if not rates:
+        rates = [done / (_perf() - t)]
+    res["calls_per_s"] = _quantile(rates, 0.75)
+    res["calls_per_s_median"] = _median(rates)
 
-    # streamed: µs per chunk over 500-chunk streams
-    async def one_stream():
-        n, _ = await c.stream("fake-500")
-        if n != 500:
-            raise RuntimeError(f"a 500-chunk stream gave {n} text chunks")
-
-    durs = await _timed_loop(one_stream, o["streams"], o["stream_max_s"])
-    res["us_per_chunk"] = _median(durs) / 500 * 1e6
-    res["streams_timed"] = len(durs)
-
-    # time to first chunk on short streams
-    ttfc = []
-    deadline = _perf() + o["ttfc_max_s"]
-    for _ in range(o["ttfc"]):
+    # streamed: µs per chunk over 500-chunk streams, and time to their first text chunk
+    durs, ttfc = [], []
+    deadline = _perf() + o["stream_max_s"]
+    for _ in range(o["streams"]):
         t = _perf()
-        n, f = await c.stream("fake-8")
-        if n != 8 or f is None:
-            raise RuntimeError(f"an 8-chunk stream gave {n} text chunks")
+        n, f = await c.stream("fake-500")
+        durs.append(_perf() - t)
+        if n != 500 or f is None:
+            raise RuntimeError(f"a 500-chunk stream gave {n} text chunks")
         ttfc.append((f - t) * 1e6)
         if _perf() > deadline:
             break
-    res["ttfc_us"] = _median(ttfc)
+    res["us_per_chunk"] = _quantile(durs, 0.25) / 500 * 1e6
+    res["ttfc_us"] = _quantile(ttfc, 0.25)
+    res["us_per_chunk_median"] = _median(durs) / 500 * 1e6
+    res["ttfc_us_median"] = _median(ttfc)
+    res["streams_timed"] = len(durs)
     await c.close()
     await asyncio.sleep(0)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return res
+
+
+async def run_paired(c, base: str, o: dict) -> dict:
+    """Bare aiohttp and contender ``c`` in one process, interleaved call by call (and window by
+    window for throughput), so both see the same machine noise; ratios of medians."""
+    import asyncio
+
+    from bench.contenders import Aiohttp
+
+    a = Aiohttp()
+    await a.open(base)
+    await c.open(base)
+    for x in (a, c):
+        for _ in range(o["warmup"]):
+            await x.call()
+        for _ in range(3):
+            await x.stream("fake-500")
+    res: dict = {}
+    t_a: list[float] = []
+    t_c: list[float] = []
+    deadline = _perf() + o["seq_max_s"] * 2
+    for i in range(o["pairs"]):
+        for x, acc in ((a, t_a), (c, t_c)) if i % 2 == 0 else ((c, t_c), (a, t_a)):
+            t = _perf()
+            await x.call()
+            acc.append(_perf() - t)
+        if _perf() > deadline:
+            break
+    res["us_per_call"] = _median(t_c) / _median(t_a)
+    d_a: list[float] = []
+    d_c: list[float] = []
+    f_a: list[float] = []
+    f_c: list[float] = []
+    deadline = _perf() + o["stream_max_s"] * 2
+    for i in range(o["streams"] * 2):
+        for x, d, f in ((a, d_a, f_a), (c, d_c, f_c)) if i % 2 == 0 else ((c, d_c, f_c), (a, d_a, f_a)):
+            t = _perf()
+            n, first = await x.stream("fake-500")
+            d.append(_perf() - t)
+            f.append(first - t)  # type: ignore[operator]
+        if _perf() > deadline:
+            break
+    res["us_per_chunk"] = _median(d_c) / _median(d_a)
+    res["ttfc_us"] = _median(f_c) / _median(f_a)
+    if o.get("debug"):
+        res["f_a"] = sorted(round(x * 1e6) for x in f_a)
+        res["f_c"] = sorted(round(x * 1e6) for x in f_c)
+    rates: dict[int, list[float]] = {0: [], 1: []}
+    window = o["tput_s"] / o.get("tput_windows", 5)
+    for i in range(o.get("tput_windows", 5) * 2):
+        k = i % 2 if (i // 2) % 2 == 0 else 1 - i % 2
+        x = (a, c)[k]
+        done = 0
+        stop_at = _perf() + window
+
+        async def worker():
+            nonlocal done
+            while _perf() < stop_at:
+                await x.call()
+                done += 1
+
+        t = _perf()
+        await asyncio.gather(*(worker() for _ in range(64)))
+        rates[k].append(done / (_perf() - t))
+    res["calls_per_s"] = _median(rates[1]) / _median(rates[0])
+    res["pairs"] = len(t_a)
+    res["stream_pairs"] = len(d_a)
+    await a.close()
+    await c.close()
     return res
 
 
@@ -320,7 +396,7 @@ def main() -> None:
         out = asyncio.run(run_llama(base, o))
     else:
         c = ALL[name]()
-        fn = {"calls": run_calls, "hold": run_hold, "ceiling": run_ceiling}[mode]
+        fn = {"calls": run_calls, "hold": run_hold, "ceiling": run_ceiling, "paired": run_paired}[mode]
         out = asyncio.run(fn(c, base, o))
     print(json.dumps(out))
 
