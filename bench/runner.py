@@ -26,17 +26,19 @@ from .contenders import ALL, PIP_REQUIREMENTS
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv"
 RESULTS = ROOT / "bench" / "results"
+PAIRED = ("llmswitch", "llmswitch-api")
+"""Contenders also measured paired with bare aiohttp in one process (for the budget check)."""
 
 PROFILES: dict[str, dict] = {
     "full": dict(reps=5, warmup=50, seq_batches=30, seq_calls=25, seq_max_s=4, tput_warm_s=0.3, tput_s=2.0, tput_windows=10,
                  streams=30, stream_max_s=6, ceiling_s=2.0, hold=1000,
-                 hold_contenders="all", llama_calls=30, llama_max_s=60, max_tokens=4),
+                 hold_contenders="all", pairs=600, llama_calls=30, llama_max_s=60, max_tokens=4),
     "quick": dict(reps=3, warmup=30, seq_batches=16, seq_calls=25, seq_max_s=2, tput_warm_s=0.2, tput_s=1.0, tput_windows=5,
                   streams=15, stream_max_s=3, ceiling_s=1.0, hold=1000,
-                  hold_contenders="aiohttp,llmswitch", llama_calls=10, llama_max_s=30, max_tokens=4),
+                  hold_contenders="aiohttp,llmswitch", pairs=300, llama_calls=10, llama_max_s=30, max_tokens=4),
     "smoke": dict(reps=1, warmup=3, seq_batches=2, seq_calls=5, seq_max_s=2, tput_warm_s=0.05, tput_s=0.1, tput_windows=1,
                   streams=3, stream_max_s=2, ceiling_s=0.2, hold=50,
-                  hold_contenders="aiohttp,llmswitch", llama_calls=2, llama_max_s=10, max_tokens=2),
+                  hold_contenders="aiohttp,llmswitch", pairs=10, llama_calls=2, llama_max_s=10, max_tokens=2),
 }
 
 FIGURES = [
@@ -245,7 +247,8 @@ def measure(args: argparse.Namespace) -> dict:
 
     out: dict = {
         "profile": args.profile, "prof": prof, "contenders": names, "errors": errors, "runs": {n: [] for n in names},
-        "imports": {n: [] for n in names}, "ready": {n: [] for n in names}, "hold": {}, "started": time.time(),
+        "imports": {n: [] for n in names}, "ready": {n: [] for n in names}, "hold": {}, "paired": {},
+        "started": time.time(),
         "python": py, "versions": versions(py),
     }
     server = FakeServer()
@@ -274,6 +277,13 @@ def measure(args: argparse.Namespace) -> dict:
                 else:
                     errors[n] = f"run failed: {res}"
                     log(f"{n}: {res}")
+            for n in PAIRED:
+                if n in live and "aiohttp" in live:
+                    ok, res = _run([py, "-m", "bench.worker", "paired", n, base, json.dumps(prof)], 300)
+                    if ok:
+                        out["paired"].setdefault(n, []).append(json.loads(res.strip().splitlines()[-1]))
+                    else:
+                        log(f"paired {n}: {res}")
         for n in hold_names:
             if n in errors:
                 continue
@@ -401,25 +411,34 @@ def render(out: dict) -> str:
         L.append("Budget (DESIGN.md), against bare aiohttp in this run:")
         L.append("")
         ls_names = [n for n in ("llmswitch", "llmswitch-api") if n in names]
-        L.append("| figure | budget | " + " | ".join(ls_names) + " |")
-        L.append("|---|---|" + "---|" * len(ls_names))
+        L.append("Two readings: *separate* = ratio of the medians above (fresh processes, noisier); *paired* = bare "
+                 "aiohttp and llmswitch in one process, interleaved call by call, ratio of medians, median over "
+                 "repetitions (both see the same noise, so this is the reading the budget is judged on).")
+        L.append("")
+        heads = [f"{n} {kind}" for n in ls_names for kind in ("separate", "paired")]
+        L.append("| figure | budget | " + " | ".join(heads) + " |")
+        L.append("|---|---|" + "---|" * len(heads))
+
+        def mark(r: float | None, lim: float, kind: str) -> str:
+            if r is None:
+                return "—"
+            met = r <= lim if kind == "max" else r >= lim
+            return f"{r:.2f}× {'✅' if met else '❌'}"
+
         for k, label, lim, kind in BUDGET:
             cells = []
             for n in ls_names:
                 x, base = med[n][k], a.get(k)
-                if x is None or not base:
-                    cells.append("—")
-                    continue
-                r = x / base
-                met = r <= lim if kind == "max" else r >= lim
-                cells.append(f"{r:.2f}× {'✅' if met else '❌'}")
+                cells.append(mark(x / base if x is not None and base else None, lim, kind))
+                pr = [p[k] for p in out.get("paired", {}).get(n, []) if k in p]
+                cells.append(mark(_median(pr) if pr else None, lim, kind))
             sign = "≤" if kind == "max" else "≥"
             L.append(f"| {label} | {sign} {lim}× | " + " | ".join(cells) + " |")
         h = out["hold"].get("llmswitch")
         if h and "error" not in h:
             ok = h["complete"] == h["streams"] and h["leaked_tasks"] == 0 and h["server_open_after_close"] == 0
             L.append(f"| {h['streams']:,} concurrent streams, no leaks | all complete | {'✅' if ok else '❌'} |"
-                     + (" |" if len(ls_names) > 1 else ""))
+                     + " |" * (len(heads) - 1))
         L.append("")
     # llama
     ll = out.get("llama") or {}
