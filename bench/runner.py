@@ -296,6 +296,9 @@ def measure(args: argparse.Namespace) -> dict:
         out["llama"] = {"skipped": "--no-llama"}
     else:
         out["llama"] = run_llama(py, prof)
+    if args.profile != "smoke":
+        ok, res = _run([py, "-m", "bench.types_bench"], 300)
+        out["types"] = json.loads(res.strip().splitlines()[-1]) if ok else {"skipped": res}
     out["finished"] = time.time()
     return out
 
@@ -452,9 +455,31 @@ def render(out: dict) -> str:
         L.append("|---|---:|---:|---:|---:|---:|")
         for k in ("call", "stream"):
             r = ll[k]
+            if "error" in r:
+                L.append(f"| {'non-streamed' if k == 'call' else 'streamed'} | — | — | — | — | {r['error']} |")
+                continue
             L.append(f"| {'non-streamed' if k == 'call' else 'streamed'} | {r['n']} | {r['aiohttp_ms']:.2f} ms | "
                      f"{r['llmswitch_ms']:.2f} ms | {r['ratio']:.3f}× | {r['delta_us']:+.0f} µs |")
+        ce = ll.get("conn_errors") or {}
+        if any(ce.values()):
+            L.append("")
+            L.append(f"Connection errors (not timed): bare aiohttp {ce.get('aiohttp', 0)}, llmswitch {ce.get('llmswitch', 0)} — "
+                     "llama-server sometimes drops a kept-alive connection after a streamed response and the next "
+                     "POST on it fails; aiohttp retries only idempotent methods.")
     L.append("")
+    ty = out.get("types")
+    if ty and "skipped" not in ty:
+        L.append(f"Hot-path types: slotted dataclasses vs msgspec {ty.get('msgspec')} Structs (µs per operation, best of 5, "
+                 "one process):")
+        L.append("")
+        L.append("| operation | " + " | ".join(["variant", "µs"]) + " |")
+        L.append("|---|---|---:|")
+        for op, variants in ty.items():
+            if not isinstance(variants, dict):
+                continue
+            for var, us in variants.items():
+                L.append(f"| {op} | {var} | {us:.2f} |")
+        L.append("")
     if out["errors"]:
         L.append("Not measured: " + "; ".join(f"{k}: {v}" for k, v in out["errors"].items()))
         L.append("")

@@ -342,23 +342,44 @@ async def run_llama(base: str, o: dict) -> dict:
                     n += 1
         return n
 
+    from llmswitch.errors import ProviderConnectionError
+
+    # llama-server sometimes drops a kept-alive connection after a streamed response; the next
+    # POST on it fails (bare aiohttp and llmswitch alike: aiohttp retries only idempotent
+    # methods). Such a call is counted as a connection error and not timed.
+    conn_errors = {"aiohttp": 0, "llmswitch": 0}
+
+    async def attempt(fn, who: str) -> float | None:
+        t = _perf()
+        try:
+            await fn()
+        except (aiohttp.ClientError, ProviderConnectionError):
+            conn_errors[who] += 1
+            return None
+        return _perf() - t
+
     res: dict = {}
     for label, a, b in (("call", bare, ls), ("stream", bare_stream, ls_stream)):
         for _ in range(3):
-            await a()
-            await b()
+            await attempt(a, "aiohttp")
+            await attempt(b, "llmswitch")
         ta, tb = [], []
         deadline = _perf() + o["llama_max_s"]
         for i in range(o["llama_calls"]):
-            for fn, acc in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
-                t = _perf()
-                await fn()
-                acc.append(_perf() - t)
+            pair = ((a, ta, "aiohttp"), (b, tb, "llmswitch"))
+            for fn, acc, who in pair if i % 2 == 0 else pair[::-1]:
+                dt = await attempt(fn, who)
+                if dt is not None:
+                    acc.append(dt)
             if _perf() > deadline:
                 break
+        if not ta or not tb:
+            res[label] = {"error": f"no successful calls ({conn_errors})"}
+            continue
         ma, mb = _median(ta), _median(tb)
         res[label] = {"aiohttp_ms": ma * 1000, "llmswitch_ms": mb * 1000, "ratio": mb / ma, "delta_us": (mb - ma) * 1e6,
-                      "n": len(ta)}
+                      "n": min(len(ta), len(tb))}
+    res["conn_errors"] = conn_errors
     await sess.close()
     await p.aclose()
     return res
