@@ -196,7 +196,9 @@ class LiteLLM(Contender):
         return n, first
 
     async def close(self) -> None:
-        pass
+        closer = getattr(self.litellm, "close_litellm_async_clients", None)
+        if closer is not None:
+            await closer()
 
 
 class AnyLLM(Contender):

@@ -32,10 +32,10 @@ PAIRED = ("llmswitch", "llmswitch-api")
 PROFILES: dict[str, dict] = {
     "full": dict(reps=5, warmup=50, seq_batches=30, seq_calls=25, seq_max_s=4, tput_warm_s=0.3, tput_s=2.0, tput_windows=10,
                  streams=30, stream_max_s=6, ceiling_s=2.0, hold=1000,
-                 hold_contenders="all", pairs=600, llama_calls=30, llama_max_s=60, max_tokens=4),
+                 hold_contenders="all", pairs=600, llama_calls=30, llama_max_s=60, max_tokens=2),
     "quick": dict(reps=3, warmup=30, seq_batches=16, seq_calls=25, seq_max_s=2, tput_warm_s=0.2, tput_s=1.0, tput_windows=5,
                   streams=15, stream_max_s=3, ceiling_s=1.0, hold=1000,
-                  hold_contenders="aiohttp,llmswitch", pairs=300, llama_calls=10, llama_max_s=30, max_tokens=4),
+                  hold_contenders="aiohttp,llmswitch", pairs=300, llama_calls=10, llama_max_s=30, max_tokens=2),
     "smoke": dict(reps=1, warmup=3, seq_batches=2, seq_calls=5, seq_max_s=2, tput_warm_s=0.05, tput_s=0.1, tput_windows=1,
                   streams=3, stream_max_s=2, ceiling_s=0.2, hold=50,
                   hold_contenders="aiohttp,llmswitch", pairs=10, llama_calls=2, llama_max_s=10, max_tokens=2),
@@ -192,7 +192,7 @@ def run_llama(py: str, prof: dict) -> dict:
     if not binary or not model:
         return {"skipped": why}
     port = _free_port()
-    cmd = [binary, "--model", model, "--host", "127.0.0.1", "--port", str(port), "-c", "1024", "-t", "2", "-np", "1"]
+    cmd = [binary, "--model", model, "--host", "127.0.0.1", "--port", str(port), "-c", "1024", "-t", "1", "-np", "1"]
     log(f"starting llama-server on 127.0.0.1:{port}")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
@@ -396,16 +396,18 @@ def render(out: dict) -> str:
         L.append(f"{prof['hold']:,} concurrent streams in one process (the server holds each after its first chunk "
                  "until all are open, then releases them):")
         L.append("")
-        L.append("| contender | open at once | memory per stream | all complete | time | leaked tasks | server conns left after close |")
-        L.append("|---|---:|---:|---|---:|---:|---:|")
+        L.append("| contender | open at once | memory per stream | all complete | time | tasks left when done | "
+                 "tasks left after close | server conns left after close |")
+        L.append("|---|---:|---:|---|---:|---:|---:|---:|")
         for n, h in out["hold"].items():
             if "error" in h:
-                L.append(f"| {n} | **failed: {h['error']}** | | | | | |")
+                L.append(f"| {n} | **failed: {h['error']}** | | | | | | |")
                 continue
             ok = h["complete"] == h["streams"]
             L.append(
                 f"| {n} | {h['held_at_once']:,} | {h['kb_per_stream']:.1f} KB | {'yes' if ok else 'NO'} "
-                f"({h['complete']:,}/{h['streams']:,}) | {h['total_s']:.1f} s | {h['leaked_tasks']} | {h['server_open_after_close']} |"
+                f"({h['complete']:,}/{h['streams']:,}) | {h['total_s']:.1f} s | {h['leaked_tasks']} | "
+                f"{h.get('tasks_after_close', '—')} | {h['server_open_after_close']} |"
             )
         L.append("")
     # budget
@@ -439,7 +441,8 @@ def render(out: dict) -> str:
             L.append(f"| {label} | {sign} {lim}× | " + " | ".join(cells) + " |")
         h = out["hold"].get("llmswitch")
         if h and "error" not in h:
-            ok = h["complete"] == h["streams"] and h["leaked_tasks"] == 0 and h["server_open_after_close"] == 0
+            ok = (h["complete"] == h["streams"] and h["leaked_tasks"] == 0 and h.get("tasks_after_close", 0) == 0
+                  and h["server_open_after_close"] == 0)
             L.append(f"| {h['streams']:,} concurrent streams, no leaks | all complete | {'✅' if ok else '❌'} |"
                      + " |" * (len(heads) - 1))
         L.append("")

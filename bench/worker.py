@@ -262,6 +262,7 @@ async def run_hold(c, base: str, o: dict) -> dict:
     res["leaked_tasks"] = len(asyncio.all_tasks()) - before_tasks
     await c.close()
     await asyncio.sleep(0.3)
+    res["tasks_after_close"] = len(asyncio.all_tasks()) - before_tasks
     stats = await _raw_http(base, "GET", "/__stats")
     res["server_open_after_close"] = stats["open"] - 1
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
