@@ -102,7 +102,10 @@ def ensure_venv(contenders: list[str]) -> dict[str, str]:
     py = _venv_python()
     if not py.exists():
         log(f"creating {VENV}")
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
+        except (subprocess.SubprocessError, OSError) as exc:
+            return {n: f"could not create {VENV}: {exc}" for n in contenders if n not in ("aiohttp", "llmswitch", "llmswitch-api")}
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     ok, _ = _run([str(py), "-c", "import llmswitch.providers.openai_compat, aiohttp, httpx, pyinstrument, msgspec"], 60,
                  env={**_env(), "PYTHONPATH": str(ROOT)})
@@ -238,7 +241,12 @@ def measure(args: argparse.Namespace) -> dict:
         py = sys.executable
     else:
         errors.update(ensure_venv(names))
-        py = str(_venv_python())
+        py = str(_venv_python()) if _venv_python().exists() else sys.executable
+    for n in names:  # a contender whose library cannot be imported is reported, not fatal
+        if n not in errors:
+            ok, res = _run([py, "-c", ALL[n].import_stmt], 120)
+            if not ok:
+                errors[n] = f"cannot import: {res}"
     hold_names = names if prof["hold_contenders"] == "all" else [
         n for n in prof["hold_contenders"].split(",") if n in names
     ]
