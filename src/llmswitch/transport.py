@@ -26,6 +26,9 @@ from . import errors as E
 __all__ = ["Timeouts", "Transport", "error_from_response", "parse_retry_after", "extract_error", "close_sessions_on_loop"]
 
 _CONNECTION_LIMIT = 1024
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+"""``json.dumps(x, separators=...)`` builds a new JSONEncoder on every call; reuse one (same output)."""
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,8 +329,8 @@ class Transport:
     ) -> tuple[int, Any]:
         """Send a request and return (status, parsed JSON). Non-2xx raises the mapped error."""
         url = self.url(path)
-        data = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
-        req_headers = {"Content-Type": "application/json"} if data is not None else None
+        data = None if json_body is None else _dumps(json_body)
+        req_headers = _JSON_HEADERS if data is not None else None
         if headers:
             req_headers = {**(req_headers or {}), **headers}
         kw: dict[str, Any] = {}
@@ -363,10 +366,10 @@ class Transport:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Open a streamed response; a non-2xx status raises before any byte is yielded."""
         url = self.url(path)
-        data = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
+        data = None if json_body is None else _dumps(json_body)
         try:
             resp = await self.session().request(
-                method, url, data=data, headers={"Content-Type": "application/json"} if data is not None else None
+                method, url, data=data, headers=_JSON_HEADERS if data is not None else None
             )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise self._conn_error(exc, url) from None

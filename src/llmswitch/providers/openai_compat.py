@@ -17,6 +17,11 @@ _REQUEST_PARAMS = frozenset(
     {"max_tokens", "temperature", "top_p", "stop", "tool_choice", "response_format", "extra_body"}
 )
 
+_READ_SIZE = 4096
+"""Bytes per body read when streaming. ``iter_any()`` hands over everything buffered at once, and
+aiohttp joins a burst of N buffered HTTP chunks in a Python loop before the first event can be
+decoded (~330 µs for 500 events); 4 KiB reads keep the first event quick for ~5% more per chunk."""
+
 
 class OpenAICompatibleProvider(BaseProvider):
     provider_type = ProviderType.OPENAI_COMPATIBLE
@@ -29,10 +34,12 @@ class OpenAICompatibleProvider(BaseProvider):
     max_tokens_field: ClassVar[str] = "max_tokens"
 
     def _body(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool) -> dict[str, Any]:
-        unknown = set(params) - _REQUEST_PARAMS
-        extra = dict(params.get("extra_body") or {})
-        for k in unknown:  # provider-specific knobs pass straight through
-            extra[k] = params[k]
+        extra: dict[str, Any] = {}
+        if params:  # the common call passes none: skip the set and dict work
+            unknown = set(params) - _REQUEST_PARAMS
+            extra = dict(params.get("extra_body") or {})
+            for k in unknown:  # provider-specific knobs pass straight through
+                extra[k] = params[k]
         max_tokens = params.get("max_tokens", self.default_max_tokens)
         return wire.build_request(
             model,
@@ -95,7 +102,7 @@ class OpenAICompatibleProvider(BaseProvider):
                 yield full
                 return
             # a connection lost mid-body is mapped by ``Transport.stream`` around this block
-            async for item in wire.iter_stream(resp.content.iter_any(), acc):
+            async for item in wire.iter_stream(resp.content.iter_chunked(_READ_SIZE), acc):
                 if type(item) is Response:
                     item = self._postprocess(item)
                 yield item

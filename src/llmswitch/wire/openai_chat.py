@@ -217,7 +217,7 @@ def parse_response(
     model: str | None = None,
 ) -> Response:
     """A non-streamed completion. A 200 whose body carries ``error`` (OpenRouter, LM Studio) raises."""
-    if not isinstance(body, Mapping):
+    if type(body) is not dict and not isinstance(body, Mapping):  # exact-type check first: the ABC check is slow
         raise E.ProviderError(f"unexpected response body: {str(body)[:200]}", provider=provider, url=url)
     if body.get("error") is not None:
         _raise_body_error(body, provider, url, model)
@@ -226,6 +226,7 @@ def parse_response(
         raise E.ProviderError("the response has no choices", provider=provider, url=url, details=body)
     choice = choices[0]
     msg = choice.get("message") or {}
+    raw_calls = msg.get("tool_calls")
     tool_calls = [
         ToolCall(
             id=tc.get("id") or f"call_{i}",
@@ -233,8 +234,8 @@ def parse_response(
             arguments=parse_tool_arguments((tc.get("function") or {}).get("arguments")),
             raw_arguments=(tc.get("function") or {}).get("arguments"),
         )
-        for i, tc in enumerate(msg.get("tool_calls") or ())
-    ]
+        for i, tc in enumerate(raw_calls)
+    ] if raw_calls else []
     finish = normalize_finish_reason(choice.get("finish_reason"))
     if tool_calls and finish == "stop":
         finish = "tool_calls"
@@ -438,7 +439,7 @@ async def iter_stream(
     error; a body that ends before ``[DONE]`` or a finish reason is a cut stream."""
     decoder = SSEDecoder()
     async for raw in chunks:
-        for ev in decoder.feed(raw):
+        for ev in decoder.iter_feed(raw):
             for out in _on_event(ev, acc):
                 yield out
     for ev in decoder.close():

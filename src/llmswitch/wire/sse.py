@@ -11,7 +11,7 @@ surfaced as an event named ``error`` instead of being ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 __all__ = ["SSEEvent", "SSEDecoder", "iter_sse"]
 
@@ -46,6 +46,11 @@ class SSEDecoder:
         return []
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        return list(self.iter_feed(chunk))
+
+    def iter_feed(self, chunk: bytes) -> Iterator[SSEEvent]:
+        """Like ``feed``, but yields each event as soon as it is parsed, so the first event of a
+        burst (many events in one read) reaches the caller before the rest are decoded."""
         buf = self._tail + chunk if self._tail else chunk
         hold_cr = buf.endswith(b"\r")
         if hold_cr:
@@ -54,12 +59,14 @@ class SSEDecoder:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buf.split(b"\n")
         self._tail = lines.pop() + (b"\r" if hold_cr else b"")
-        out: list[SSEEvent] = []
         for line in lines:
             if not line:
                 if self._data:
-                    out.append(SSEEvent(self._event or "message", "\n".join(self._data), self._last_id, self._retry))
+                    ev = SSEEvent(self._event or "message", "\n".join(self._data), self._last_id, self._retry)
                     self._data = []
+                    self._event = ""
+                    yield ev
+                    continue
                 self._event = ""
                 continue
             if line[:5] == b"data:":
@@ -84,14 +91,13 @@ class SSEDecoder:
             elif name == "data":
                 self._data.append(text)
             elif name == "error":
-                out.append(SSEEvent("error", text, self._last_id))
-        return out
+                yield SSEEvent("error", text, self._last_id)
 
 
 async def iter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
     decoder = SSEDecoder()
     async for chunk in chunks:
-        for ev in decoder.feed(chunk):
+        for ev in decoder.iter_feed(chunk):
             yield ev
     for ev in decoder.close():
         yield ev
