@@ -316,6 +316,17 @@ class Transport:
         return err
 
     # --- requests ------------------------------------------------------------------
+    async def _send(self, method: str, url: str, **kw: Any) -> aiohttp.ClientResponse:
+        """Send once, and once more if a pooled keep-alive connection turns out to have been closed
+        by the server (llama-server closes some after a stream): aiohttp retries only idempotent
+        methods, and every chat call is a POST. A refused connection is not retried."""
+        try:
+            return await self.session().request(method, url, **kw)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                raise
+            return await self.session().request(method, url, **kw)
+
     async def request(
         self,
         method: str,
@@ -337,7 +348,7 @@ class Transport:
         if timeout is not None:
             kw["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, self.timeouts.connect))
         try:
-            async with self.session().request(method, url, data=data, params=params, headers=req_headers, **kw) as resp:
+            async with await self._send(method, url, data=data, params=params, headers=req_headers, **kw) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise self.error_for(resp.status, raw, resp.headers, url, model)
@@ -368,9 +379,7 @@ class Transport:
         url = self.url(path)
         data = None if json_body is None else _dumps(json_body)
         try:
-            resp = await self.session().request(
-                method, url, data=data, headers=_JSON_HEADERS if data is not None else None
-            )
+            resp = await self._send(method, url, data=data, headers=_JSON_HEADERS if data is not None else None)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise self._conn_error(exc, url) from None
         try:

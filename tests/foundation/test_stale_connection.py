@@ -1,0 +1,60 @@
+"""A keep-alive connection the server closed while it sat in the pool must not fail the next call."""
+
+from __future__ import annotations
+
+import asyncio
+
+import llmswitch as ls
+from llmswitch.providers.openai_compat import OpenAICompatibleProvider
+
+BODY = b'{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'
+
+
+async def test_post_retried_once_on_a_connection_the_server_dropped() -> None:
+    """Each connection answers one request with keep-alive, then drops the socket when the next
+    request arrives on it (as llama-server sometimes does after a stream): the POST must be
+    sent again on a fresh connection instead of failing the call."""
+    answered = 0
+    dropped = 0
+
+    async def read_request(reader: asyncio.StreamReader) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+        await reader.readexactly(length)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered, dropped
+        try:
+            await read_request(reader)
+            answered += 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY)
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")  # the next request on this connection...
+            dropped += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()  # ...is never answered
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    provider = OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1")
+    try:
+        async with provider:
+            for _ in range(3):
+                resp = await provider.complete("hi", model="m")
+                assert resp.text == "ok"
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert answered == 3 and dropped == 2
+
+
+async def test_refused_connection_is_not_retried_and_maps() -> None:
+    provider = OpenAICompatibleProvider(base_url="http://127.0.0.1:9/v1")
+    async with provider:
+        try:
+            await provider.complete("hi", model="m")
+        except ls.ProviderConnectionError as exc:
+            assert "connection refused" in str(exc)
+        else:  # pragma: no cover
+            raise AssertionError("expected ProviderConnectionError")
