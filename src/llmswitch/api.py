@@ -17,7 +17,7 @@ from .providers import BaseProvider, create_provider, known_types
 from .streaming import ResponseStream
 from .types import Message, Response, StreamEvent, TextDelta, Tool
 
-__all__ = ["parse_model_ref", "get_provider", "acomplete", "astream", "complete", "stream", "SyncResponseStream"]
+__all__ = ["parse_model_ref", "get_provider", "reset_provider_cache", "acomplete", "astream", "complete", "stream", "SyncResponseStream"]
 
 ModelRef = str | BaseProvider
 MessagesArg = str | Message | Iterable[Message | dict[str, Any]]
@@ -34,13 +34,28 @@ def parse_model_ref(ref: str) -> tuple[str, str | None]:
     return provider.strip(), (model.strip() or None) if sep else None
 
 
-def _named_provider(name: str) -> BaseProvider | None:
-    try:
-        from .registry import default_registry
-    except ImportError:
-        return None
-    reg = default_registry()
-    return reg.get(name) if name in reg else None
+def _registry_providers() -> Any:
+    """The default registry's provider table. The registry replaces the table on every change
+    (copy-on-write), so its identity tells whether a cached resolution is still valid."""
+    from .registry import default_registry
+
+    return default_registry()._providers
+
+
+def _named_provider(name: str, table: Any) -> BaseProvider | None:
+    return table.get(name)
+
+
+# ref → (provider, model, registry table it was resolved against): the module API resolves the
+# same few references on every call, and this keeps that to one dict lookup.
+_resolved: dict[str, tuple[BaseProvider, str | None, Any]] = {}
+
+
+def reset_provider_cache() -> None:
+    """Forget the providers the module API built from env vars (after changing those vars)."""
+    with _cache_lock:
+        _cache.clear()
+        _resolved.clear()
 
 
 def _implicit_key(type_name: str) -> dict[str, Any]:
@@ -60,11 +75,16 @@ def get_provider(ref: ModelRef) -> tuple[BaseProvider, str | None]:
     """Resolve a reference (not ``auto``) to a provider instance and a model name."""
     if isinstance(ref, BaseProvider):
         return ref, None
+    table = _registry_providers()
+    hit = _resolved.get(ref)
+    if hit is not None and hit[2] is table:
+        return hit[0], hit[1]
     name, model = parse_model_ref(ref)
     if name == "auto":
         raise ConfigError("'auto' needs detection; use the async API or llmswitch.auto.resolve_auto()")
-    named = _named_provider(name)
+    named = _named_provider(name, table)
     if named is not None:
+        _resolved[ref] = (named, model, table)
         return named, model
     with _cache_lock:
         provider = _cache.get(name)
@@ -75,11 +95,12 @@ def get_provider(ref: ModelRef) -> tuple[BaseProvider, str | None]:
                     "or a provider name from your llmswitch.yaml"
                 )
             provider = _cache[name] = create_provider(name, **_implicit_key(name))
+    _resolved[ref] = (provider, model, table)
     return provider, model
 
 
 async def _aresolve(ref: ModelRef) -> tuple[BaseProvider, str | None]:
-    if isinstance(ref, str) and parse_model_ref(ref)[0] == "auto":
+    if isinstance(ref, str) and ref.partition(":")[0].strip() == "auto":
         from .auto import resolve_auto
 
         return await resolve_auto(parse_model_ref(ref)[1])

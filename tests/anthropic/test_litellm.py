@@ -136,13 +136,13 @@ def test_litellm_model_reference_through_the_module_api(openai_fake, monkeypatch
     fake, url = openai_fake
     monkeypatch.setenv("LITELLM_API_BASE", url)
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)  # LiteLLM reads each backend's own key
-    api._cache.pop("litellm", None)
+    api.reset_provider_cache()
     try:
         resp = ls.complete("litellm:openai/gpt-test", "Hi", timeout=60)
         with ls.stream("litellm:openai/gpt-tools", "Weather?", tools=[get_weather], timeout=60) as s:
             final = s.final()
     finally:
-        api._cache.pop("litellm", None)  # the cached provider is bound to this fake's URL
+        api.reset_provider_cache()  # the cached provider is bound to this fake's URL
     assert resp.text == "Hello! How can I help?" and resp.provider == "litellm"
     assert final.tool_calls[0].arguments == {"city": "Paris", "unit": "c"}
     assert [r["model"] for r in fake.requests] == ["gpt-test", "gpt-tools"]

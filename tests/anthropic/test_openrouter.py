@@ -120,7 +120,7 @@ def test_cli_models_shows_prices(openrouter_fake, monkeypatch):
         result = CliRunner().invoke(app, ["models", "openrouter"])
         as_json = CliRunner().invoke(app, ["models", "openrouter", "--json"])
     finally:
-        api._cache.pop("openrouter", None)  # the CLI cached a provider bound to this fake's URL
+        api.reset_provider_cache()  # the CLI cached a provider bound to this fake's URL
     assert result.exit_code == 0, result.output
     assert "$/M in" in result.output
     line = next(l for l in result.output.splitlines() if "openai/gpt-test" in l)

@@ -20,9 +20,9 @@ def compat_env(fake_openai, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", VALID_KEY)
     from llmswitch import api
 
-    api._cache.pop("openai-compatible", None)
+    api.reset_provider_cache()
     yield "openai-compatible"
-    api._cache.pop("openai-compatible", None)
+    api.reset_provider_cache()
 
 
 def test_model_ref_splits_on_first_colon() -> None:

@@ -68,7 +68,7 @@ def auto_on_bare_machine(local_runtime, monkeypatch: pytest.MonkeyPatch):
     reset_auto()
     if reset_default_registry:
         reset_default_registry()
-    api._cache.pop("llamacpp", None)
+    api.reset_provider_cache()
 
 
 def test_agent_with_pydantic_ai_model_auto_uses_the_local_runtime(auto_on_bare_machine) -> None:

@@ -68,6 +68,7 @@ _COLUMNS = (
 )
 _INSERT = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
 _BUSY_TIMEOUT_MS = 10_000
+_COALESCE_SECONDS = 0.05
 _BATCH = 500
 
 
@@ -192,6 +193,10 @@ class UsageLog:
         try:
             while True:
                 item = self._queue.get()
+                if item is not None and not isinstance(item, threading.Event):
+                    # Let a burst gather: one transaction per window instead of one per call keeps
+                    # this thread (and its share of the GIL) off a busy event loop's back.
+                    time.sleep(_COALESCE_SECONDS)
                 batch: list[tuple[Any, ...]] = []
                 markers: list[threading.Event] = []
                 stop = False
