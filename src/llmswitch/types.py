@@ -118,6 +118,8 @@ class Message:
     name: str | None = None
     thinking: str | None = None
     thinking_signature: str | None = None
+    is_error: bool = False
+    """On a tool result: the tool failed. Anthropic gets ``is_error``; APIs without the flag get the text."""
 
     @classmethod
     def system(cls, text: str) -> "Message":
@@ -132,8 +134,8 @@ class Message:
         return cls("assistant", text, tool_calls or [])
 
     @classmethod
-    def tool_result(cls, tool_call_id: str, content: str, name: str | None = None) -> "Message":
-        return cls("tool", content, tool_call_id=tool_call_id, name=name)
+    def tool_result(cls, tool_call_id: str, content: str, name: str | None = None, is_error: bool = False) -> "Message":
+        return cls("tool", content, tool_call_id=tool_call_id, name=name, is_error=is_error)
 
     @property
     def text(self) -> str:

@@ -301,3 +301,22 @@ def test_module_api_with_provider_instance(anthropic_fake):
     assert resp.tool_calls[0].arguments == {"city": "Paris", "unit": "c"}
     with ls.stream(p, "Hi") as s:
         assert "".join(s.text()) == "Let me check."
+
+
+def test_failed_tool_result_is_flagged_for_anthropic() -> None:
+    from llmswitch.types import Message, ToolCall
+    from llmswitch.wire import anthropic as wire
+
+    body = wire.build_request(
+        "claude-test",
+        [
+            Message.user("weather?"),
+            Message.assistant(None, [ToolCall("toolu_1", "get_weather", {"city": "Paris"})]),
+            Message.tool_result("toolu_1", "service down", is_error=True),
+            Message.tool_result("toolu_2", "ok"),
+        ],
+        max_tokens=16,
+    )
+    blocks = body["messages"][-1]["content"]
+    assert blocks[0] == {"type": "tool_result", "tool_use_id": "toolu_1", "content": "service down", "is_error": True}
+    assert "is_error" not in blocks[1]

@@ -34,7 +34,7 @@ GAPS: dict[str, str] = {
     "history_block": "assistant history block llmswitch does not model (server_tool_use, *_tool_result, mcp_*, redacted_thinking, compaction) or a second thinking block",
     "assistant_layout": "an assistant turn is one thinking, one text and its tool calls, in that order; several text blocks are joined",
     "system_turn": "mid-conversation Anthropic system turn (tool_addition) is not modelled",
-    "tool_result_part": "tool_result content block that is not text (tool_reference) or is_error=true",
+    "tool_result_part": "tool_result content block that is not text (tool_reference)",
     "tool_choice_without_tools": "tool_choice is only sent with tools; every tool in the request was a server tool",
 }
 
@@ -185,9 +185,6 @@ def reduce_anthropic(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                     if t in ("text", "image"):
                         kept.append(blk)
                     elif t == "tool_result":
-                        if blk.get("is_error"):
-                            gaps.append("tool_result_part")
-                            blk = {k: v for k, v in blk.items() if k != "is_error"}
                         inner = blk.get("content")
                         if isinstance(inner, list) and any(x.get("type") != "text" for x in inner):
                             gaps.append("tool_result_part")
@@ -272,7 +269,7 @@ def inputs_anthropic(body: dict[str, Any]) -> Inputs:
                 if blk["type"] == "tool_result":
                     inner = blk.get("content")
                     content = _an_parts(inner) if isinstance(inner, list) else inner
-                    msgs.append(Message("tool", content, tool_call_id=blk["tool_use_id"]))
+                    msgs.append(Message("tool", content, tool_call_id=blk["tool_use_id"], is_error=bool(blk.get("is_error"))))
                 else:
                     rest.append(blk)
             if rest:

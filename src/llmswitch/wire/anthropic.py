@@ -153,6 +153,8 @@ def messages_to_wire(messages: Iterable[Message]) -> tuple[str | None, list[dict
                 block["content"] = [_part_to_wire(p) for p in m.content]
             else:
                 block["content"] = m.content or ""
+            if m.is_error:
+                block["is_error"] = True
             prev = out[-1] if out else None
             if prev is not None and prev["role"] == "user" and prev.get("_tool_turn"):
                 prev["content"].append(block)
