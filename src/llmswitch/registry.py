@@ -196,9 +196,7 @@ class ProviderRegistry:
         ConfigError lists every failure. Unless the config says ``usage_log: off`` (or
         ``enable_log=False``), the usage log is switched on for this process.
         """
-        reg = cls._build(cls._load(path_or_model))
-        if reg.config is not None and enable_log:
-            _apply_usage_log(reg.config)
+        reg = cls._prepared(path_or_model, enable_log)
         if validate_connectivity:
             from .bridge import get_bridge
 
@@ -215,11 +213,17 @@ class ProviderRegistry:
         timeout: float = 10.0,
     ) -> "ProviderRegistry":
         """``from_config`` for async code (the health checks run on the caller's loop)."""
+        reg = cls._prepared(path_or_model, enable_log)
+        if validate_connectivity:
+            await reg._validate(timeout)
+        return reg
+
+    @classmethod
+    def _prepared(cls, path_or_model: Any, enable_log: bool) -> "ProviderRegistry":
+        """The registry for a config, with its usage log switched on (shared by both constructors)."""
         reg = cls._build(cls._load(path_or_model))
         if reg.config is not None and enable_log:
             _apply_usage_log(reg.config)
-        if validate_connectivity:
-            await reg._validate(timeout)
         return reg
 
     @staticmethod
