@@ -42,10 +42,6 @@ def _registry_providers() -> Any:
     return default_registry()._providers
 
 
-def _named_provider(name: str, table: Any) -> BaseProvider | None:
-    return table.get(name)
-
-
 # ref → (provider, model, registry table it was resolved against): the module API resolves the
 # same few references on every call, and this keeps that to one dict lookup.
 _resolved: dict[str, tuple[BaseProvider, str | None, Any]] = {}
@@ -82,7 +78,7 @@ def get_provider(ref: ModelRef) -> tuple[BaseProvider, str | None]:
     name, model = parse_model_ref(ref)
     if name == "auto":
         raise ConfigError("'auto' needs detection; use the async API or llmswitch.auto.resolve_auto()")
-    named = _named_provider(name, table)
+    named = table.get(name)
     if named is not None:
         _resolved[ref] = (named, model, table)
         return named, model

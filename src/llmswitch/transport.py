@@ -17,7 +17,7 @@ import weakref
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Any, AsyncIterator, Mapping
 
 import aiohttp
 
@@ -403,5 +403,3 @@ class Transport:
     def wrap_stream_error(self, exc: BaseException, path: str) -> E.ProviderError:
         return self._conn_error(exc, self.url(path))
 
-
-ErrorMapper = Callable[[int, Any, Mapping[str, str]], E.ProviderError]

@@ -431,7 +431,7 @@ def _on_event(ev: Any, acc: ChatStreamAccumulator) -> list[StreamEvent]:
 
 
 async def iter_stream(
-    chunks: AsyncIterator[bytes], acc: ChatStreamAccumulator, *, require_done: bool = False
+    chunks: AsyncIterator[bytes], acc: ChatStreamAccumulator
 ) -> AsyncIterator[StreamEvent | Response]:
     """Decode an SSE body into events, ending with the assembled Response.
 
@@ -445,7 +445,7 @@ async def iter_stream(
     for ev in decoder.close():
         for out in _on_event(ev, acc):
             yield out
-    if not acc.done and (require_done or acc.finish is None):
+    if not acc.done and acc.finish is None:
         raise E.ProviderConnectionError(
             "the stream ended before it was complete (no [DONE] / finish_reason)",
             provider=acc.provider,

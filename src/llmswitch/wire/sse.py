@@ -11,9 +11,9 @@ surfaced as an event named ``error`` instead of being ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncIterator, Iterator
+from typing import Iterator
 
-__all__ = ["SSEEvent", "SSEDecoder", "iter_sse"]
+__all__ = ["SSEEvent", "SSEDecoder"]
 
 
 @dataclass(slots=True)
@@ -93,11 +93,3 @@ class SSEDecoder:
             elif name == "error":
                 yield SSEEvent("error", text, self._last_id)
 
-
-async def iter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
-    decoder = SSEDecoder()
-    async for chunk in chunks:
-        for ev in decoder.iter_feed(chunk):
-            yield ev
-    for ev in decoder.close():
-        yield ev
