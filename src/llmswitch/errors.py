@@ -8,6 +8,7 @@ layer whether trying again can help, so it never has to guess from class names.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 __all__ = [
@@ -30,21 +31,85 @@ __all__ = [
     "CircuitBreakerError",
     "BudgetExceededError",
     "AllProvidersFailedError",
+    "ResponseTooLargeError",
     "redact",
+    "redact_details",
+    "register_secret",
 ]
 
 # Shapes that look like credentials: OpenAI/Anthropic/OpenRouter keys and bearer tokens.
 _SECRET_PATTERNS = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{6,}|sk-ant-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9_\-\.]{6,}|key=[^&\s]+)"
+    r"(sk-[A-Za-z0-9_\-]{6,}|sk-ant-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9_\-\.=+/]{6,}|(?<![A-Za-z])key=[^&\s\"']+)"
 )
+
+_MIN_SECRET = 4
+"""Shorter values would redact ordinary words; a key that short is no secret anyway."""
+
+_known: set[str] = set()
+_known_lock = threading.Lock()
+_known_re: list[re.Pattern[str] | None] = [None]
+
+
+def register_secret(*values: str | None) -> None:
+    """Make ``redact`` remove these values wherever they appear, in every error, health status and
+    CLI line of this process. Providers register their key, secret header values and URL query
+    values when they are built, so a path that never sees the provider still redacts them."""
+    added = False
+    with _known_lock:
+        for v in values:
+            if v and len(v) >= _MIN_SECRET and v not in _known:
+                _known.add(v)
+                added = True
+        if added:
+            # longest first, so a key that contains another known secret is removed whole
+            alts = sorted(_known, key=len, reverse=True)
+            _known_re[0] = re.compile("|".join(re.escape(a) for a in alts))
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Remove known secrets and anything shaped like a key from ``text``."""
+    """The one redaction point: remove every registered secret, the ``secrets`` given, and anything
+    shaped like a key (``sk-…``, ``Bearer …``, ``key=…`` in a URL) from ``text``."""
+    if not isinstance(text, str):
+        text = str(text)
     for s in secrets:
-        if s and len(s) >= 4:
+        if s and len(s) >= _MIN_SECRET:
             text = text.replace(s, "***")
+    known = _known_re[0]
+    if known is not None:
+        text = known.sub("***", text)
     return _SECRET_PATTERNS.sub("***", text)
+
+
+MAX_MESSAGE_CHARS = 2000
+"""``str(error)`` carries at most this much of a server's text; the rest stays in ``.details``."""
+MAX_DETAIL_CHARS = 64 * 1024
+"""Each string kept in ``.details`` is cut at this length (a 2 MB HTML error page is not kept whole)."""
+
+
+def _cap(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [{len(text) - limit} more characters]"
+
+
+def redact_details(value: Any, *secrets: str | None, _depth: int = 0) -> Any:
+    """A copy of a parsed body with every string redacted and capped; structure kept."""
+    if isinstance(value, str):
+        return _cap(redact(value, *secrets), MAX_DETAIL_CHARS)
+    if _depth > 32:
+        return "…"
+    if isinstance(value, dict):
+        return {
+            (redact(k, *secrets) if isinstance(k, str) else k): redact_details(v, *secrets, _depth=_depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact_details(v, *secrets, _depth=_depth + 1) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return redact_details(bytes(value).decode("utf-8", "replace"), *secrets, _depth=_depth)
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
+    return _cap(redact(repr(value), *secrets), MAX_DETAIL_CHARS)
 
 
 class LLMSwitchError(Exception):
@@ -73,13 +138,14 @@ class ProviderError(LLMSwitchError):
         details: Any = None,
         code: str | None = None,
     ) -> None:
-        self.message = redact(message)
+        # Every provider error passes here: the one place where server text is redacted and capped.
+        self.message = _cap(redact(message), MAX_MESSAGE_CHARS)
         self.provider = provider
         self.model = model
         self.status_code = status_code
         self.url = redact(url) if url else url
-        self.hint = hint if hint is not None else self.default_hint
-        self.details = details
+        self.hint = redact(hint) if hint is not None else self.default_hint
+        self.details = redact_details(details) if details is not None else None
         self.code = code
         super().__init__(self._format())
 
@@ -130,6 +196,13 @@ class RateLimitError(ProviderError):
     def _format(self) -> str:
         base = super()._format()
         return f"{base} (retry after {self.retry_after:g}s)" if self.retry_after is not None else base
+
+
+class ResponseTooLargeError(ProviderError):
+    """A body, line or event exceeded a read limit: the server is broken or hostile, and reading on
+    would grow memory without bound. Not retryable; the message names the limit and its setting."""
+
+    default_hint = "raise the limit in the provider's config if the server is trusted"
 
 
 class ModelNotFoundError(ProviderError):
