@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator, Mapping
 import aiohttp
 
 from . import errors as E
+from .limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Timeouts", "Transport", "error_from_response", "parse_retry_after", "extract_error", "close_sessions_on_loop"]
 
@@ -215,7 +216,7 @@ atexit.register(_release_orphaned_sessions)
 class Transport:
     """Connection pool and error mapping for one provider instance."""
 
-    __slots__ = ("base_url", "provider", "headers", "timeouts", "_secrets", "_sessions", "_last", "_timeout_obj", "__weakref__")
+    __slots__ = ("base_url", "provider", "headers", "timeouts", "limits", "_secrets", "_sessions", "_last", "_timeout_obj", "__weakref__")
 
     def __init__(
         self,
@@ -225,8 +226,10 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
         secrets: tuple[str, ...] = (),
+        limits: Limits | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.limits = limits or DEFAULT_LIMITS
         self.provider = provider
         self.headers = dict(headers or {})
         self.timeouts = timeouts or Timeouts()

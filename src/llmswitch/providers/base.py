@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator, Callable, ClassVar, Iterable, Protocol, S
 from pydantic import SecretStr
 
 from .. import errors as E
+from ..limits import Limits
 from ..streaming import ResponseStream
 from ..transport import Timeouts, Transport
 from ..types import (
@@ -149,6 +150,7 @@ class BaseProvider:
         self._capabilities = self.default_capabilities
         self._extra_headers = dict(headers or {})
         self._timeouts = Timeouts(connect=connect_timeout, read=timeout)
+        self._limits = Limits.from_options(options)
         self._transport: Transport | None = None
         self._detected_model: str | None = None
 
@@ -173,6 +175,7 @@ class BaseProvider:
                 headers=headers,
                 timeouts=self._timeouts,
                 secrets=(key,) if key else (),
+                limits=self._limits,
             )
         return t
 
