@@ -144,8 +144,20 @@ def complete(
     timeout: float | None = None,
     **params: Any,
 ) -> Response:
-    """Blocking ``acomplete``; safe from plain scripts, threads and inside Jupyter's running loop."""
-    return get_bridge().run(acomplete(model, messages, tools=tools, **params), timeout)
+    """Blocking ``acomplete``; safe from plain scripts, threads and inside Jupyter's running loop.
+    ``timeout`` is the call's total deadline, exactly as for ``acomplete``."""
+    if timeout is not None:
+        params["timeout"] = timeout
+    return get_bridge().run(acomplete(model, messages, tools=tools, **params), _backstop(timeout))
+
+
+_GRACE = 1.0
+"""Seconds the bridge waits past a call's own deadline: the deadline inside the call raises a
+ProviderTimeoutError naming the provider; the bridge's wait is only a backstop."""
+
+
+def _backstop(timeout: float | None) -> float | None:
+    return None if timeout is None else timeout + _GRACE
 
 
 class SyncResponseStream:
@@ -153,7 +165,8 @@ class SyncResponseStream:
 
     def __init__(self, inner: ResponseStream, timeout: float | None) -> None:
         self._inner = inner
-        self._timeout = timeout
+        # the deadline itself travels inside the call; each wait here is only a backstop
+        self._timeout = _backstop(timeout)
         self._iter: Iterator[StreamEvent] | None = None
 
     def __enter__(self) -> "SyncResponseStream":
@@ -191,4 +204,7 @@ def stream(
     timeout: float | None = None,
     **params: Any,
 ) -> SyncResponseStream:
+    """Blocking ``astream``; ``timeout`` is the whole stream's deadline (first byte to last)."""
+    if timeout is not None:
+        params["timeout"] = timeout
     return SyncResponseStream(astream(model, messages, tools=tools, **params), timeout)

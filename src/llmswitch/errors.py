@@ -7,6 +7,7 @@ layer whether trying again can help, so it never has to guess from class names.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from typing import Any
@@ -80,6 +81,23 @@ def redact(text: str, *secrets: str | None) -> str:
     return _SECRET_PATTERNS.sub("***", text)
 
 
+MAX_RETRY_AFTER = 86400.0
+"""A server asking for a wait longer than a day is not giving a usable answer."""
+
+
+def finite_wait(seconds: float | None) -> float | None:
+    """A wait in [0, 1 day], or None for None, inf, nan and absurd values (``Retry-After: 1e999``)."""
+    if seconds is None:
+        return None
+    try:
+        seconds = float(seconds)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(seconds) or seconds > MAX_RETRY_AFTER:
+        return None
+    return max(0.0, seconds)
+
+
 MAX_MESSAGE_CHARS = 2000
 """``str(error)`` carries at most this much of a server's text; the rest stays in ``.details``."""
 MAX_DETAIL_CHARS = 64 * 1024
@@ -113,7 +131,12 @@ def redact_details(value: Any, *secrets: str | None, _depth: int = 0) -> Any:
 
 
 class LLMSwitchError(Exception):
+    """Root of every llmswitch error. Its text is redacted here, so no subclass can leak a key."""
+
     retryable: bool = False
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(LLMSwitchError):
@@ -190,7 +213,7 @@ class RateLimitError(ProviderError):
     retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        self.retry_after = retry_after
+        self.retry_after = finite_wait(retry_after)
         super().__init__(message, **kw)
 
     def _format(self) -> str:
@@ -248,7 +271,7 @@ class CircuitOpenError(ProviderError):
     retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        self.retry_after = retry_after
+        self.retry_after = finite_wait(retry_after)
         super().__init__(message, **kw)
 
 

@@ -3,7 +3,23 @@
 aiohttp sessions are bound to the loop they were created in, so a provider used from both
 ``asyncio.run`` code and the sync bridge's loop keeps one session per loop, created lazily
 inside that loop and never per call. The connector is sized for hundreds of concurrent
-streams. HTTP failures are mapped here, once, to the error hierarchy.
+streams.
+
+What this module guarantees for every request, so no caller has to:
+- **deadlines**: a total deadline per call (``timeout``), an idle bound between bytes
+  (``read_timeout``) and a connect bound; a per-call ``timeout=`` reaches here through
+  ``call_deadline`` and is never sent to the server;
+- **bounded reads**: a body larger than ``Limits.max_body_bytes`` is refused while it arrives; an
+  error body is read up to ``max_error_body_bytes`` and the rest dropped;
+- **same-origin credentials**: redirects are followed by hand, only within the same scheme, host
+  and port (307/308 keep method and body; a 301/302/303 of a POST is an error, since following it
+  would drop the body); a redirect to another origin is an error naming the target, so keys,
+  secret headers and prompts never reach a host the user did not configure;
+- **no double send**: a POST is resent only when aiohttp proves nothing was written (the pooled
+  connection was already closing when the request was written), never after the server may have
+  read it;
+- **one mapping** of connection-level failures (refused, reset, timeouts, TLS) to llmswitch
+  errors. What an HTTP status and body mean is decided in ``classify``.
 """
 
 from __future__ import annotations
@@ -12,19 +28,29 @@ import asyncio
 import atexit
 import json
 import os
-import re
+import ssl
 import weakref
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Iterator, Mapping
 
 import aiohttp
+from yarl import URL
 
 from . import errors as E
+from .classify import error_from_response, extract_error, parse_retry_after
 from .limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["Timeouts", "Transport", "error_from_response", "parse_retry_after", "extract_error", "close_sessions_on_loop"]
+__all__ = [
+    "Timeouts",
+    "Transport",
+    "call_deadline",
+    "error_from_response",
+    "parse_retry_after",
+    "extract_error",
+    "close_sessions_on_loop",
+]
 
 _CONNECTION_LIMIT = 1024
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -35,147 +61,57 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect: float = 10.0
-    """Seconds to establish the TCP/TLS connection."""
-    read: float | None = 600.0
-    """Longest silence between two reads; a local model loading on first use can take long."""
-    total: float | None = None
+    """Seconds to establish the TCP/TLS connection (``connect_timeout``)."""
+    read: float | None = 300.0
+    """Longest silence between two reads (``read_timeout``); a local model loading on first use
+    sends nothing for a while, so this is long."""
+    total: float | None = 600.0
+    """Deadline for a whole call, streamed or not, from request to last byte (``timeout``)."""
 
 
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_GO_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_deadline: ContextVar[tuple[float, float] | None] = ContextVar("llmswitch_call_deadline", default=None)
+"""(loop time at which the call must end, the seconds the caller gave) for the call in progress."""
 
 
-def _parse_go_duration(value: str) -> float | None:
-    parts = _GO_DURATION.findall(value)
-    if not parts:
+@contextmanager
+def call_deadline(seconds: float | None) -> Iterator[None]:
+    """Bound every request made inside this block to end within ``seconds`` from now (the tighter
+    of this and any enclosing deadline). A per-call ``timeout=`` becomes this, never a body field."""
+    if seconds is None:
+        yield
+        return
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {seconds!r}")
+    end = asyncio.get_running_loop().time() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(outer if outer is not None and outer[0] <= end else (end, float(seconds)))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def set_call_deadline(seconds: float | None) -> Any:
+    """The token-returning form of ``call_deadline`` for async generators, which must reset it
+    themselves before they first yield (a value set in a generator leaks into its consumer)."""
+    if seconds is None:
         return None
-    return sum(float(n) * _GO_UNITS[u] for n, u in parts)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {seconds!r}")
+    end = asyncio.get_running_loop().time() + seconds
+    outer = _deadline.get()
+    return _deadline.set(outer if outer is not None and outer[0] <= end else (end, float(seconds)))
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait, from ``retry-after-ms``, ``retry-after`` (seconds or HTTP date) or OpenAI's
-    ``x-ratelimit-reset-*`` Go-style durations, in that order of precedence."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000.0
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if ra:
-        try:
-            return max(0.0, float(ra))
-        except ValueError:
-            try:
-                import datetime as _dt
-
-                when = parsedate_to_datetime(ra)
-                return max(0.0, (when - _dt.datetime.now(when.tzinfo)).total_seconds())
-            except (TypeError, ValueError):
-                pass
-    resets = [
-        d
-        for d in (
-            _parse_go_duration(headers.get("x-ratelimit-reset-requests", "")),
-            _parse_go_duration(headers.get("x-ratelimit-reset-tokens", "")),
-        )
-        if d is not None
-    ]
-    return max(resets) if resets else None
+def reset_call_deadline(token: Any) -> None:
+    if token is not None:
+        _deadline.reset(token)
 
 
-def extract_error(body: Any) -> tuple[str | None, str | None, str | None]:
-    """(message, code, type) from every error body shape our servers use:
-    OpenAI/llama.cpp/OpenRouter ``{"error": {...}}``, Ollama/LM Studio ``{"error": "..."}``,
-    Anthropic ``{"type": "error", "error": {...}}``, vLLM ``{"object": "error", "message": ...}``."""
-    if not isinstance(body, dict):
-        return (str(body) if body else None), None, None
-    err = body.get("error", body)
-    if isinstance(err, str):
-        return err, None, None
-    if isinstance(err, dict):
-        msg = err.get("message") or err.get("detail") or body.get("message")
-        code = err.get("code")
-        if isinstance(code, int):
-            # OpenRouter repeats the HTTP status as ``code``; its reason is in
-            # ``availability.code`` or ``metadata.error_type`` (e.g. "model_not_found").
-            avail, meta = err.get("availability"), err.get("metadata")
-            reason = (avail.get("code") if isinstance(avail, dict) else None) or (
-                meta.get("error_type") if isinstance(meta, dict) else None
-            )
-            code = reason or code
-        etype = err.get("type")
-        return (str(msg) if msg is not None else None), (str(code) if code is not None else None), (
-            str(etype) if etype is not None else None
-        )
-    return str(err), None, None
-
-
-_CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error", "string_above_max_length"}
-_CONTEXT_TEXT = re.compile(
-    r"context length|context window|context_length|prompt is too long|maximum context|too many tokens|exceeds the context",
-    re.I,
-)
-_TOKENS_RE = re.compile(r"maximum context length is (\d+).*?(?:resulted in|requested) (\d+)", re.I | re.S)
-# Prompt size first, then the limit: llama.cpp "request (N tokens) exceeds the available context
-# size (M tokens)"; Anthropic "prompt is too long: N tokens > M maximum".
-_PROMPT_THEN_LIMIT_RE = re.compile(
-    r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)|prompt is too long: (\d+) tokens > (\d+)",
-    re.I,
-)
-_MODEL_TEXT = re.compile(r"\bmodel\b", re.I)
-
-
-def error_from_response(
-    status: int,
-    body: Any,
-    headers: Mapping[str, str] | None = None,
-    *,
-    provider: str | None = None,
-    url: str | None = None,
-    model: str | None = None,
-) -> E.ProviderError:
-    """Map an HTTP status and its parsed error body to our error class."""
-    headers = headers or {}
-    message, code, etype = extract_error(body)
-    message = message or f"HTTP {status}"
-    kw: dict[str, Any] = dict(provider=provider, status_code=status, url=url, model=model, details=body, code=code)
-    lowered = message.lower()
-    if status == 429 or etype == "rate_limit_error":
-        return E.RateLimitError(message, retry_after=parse_retry_after(headers), **kw)
-    if status in (401, 403) or etype in ("authentication_error", "permission_error"):
-        return E.AuthenticationError(message, **kw)
-    if status == 402:
-        return E.BudgetExceededError(message, hint="the account is out of credits; add credits or raise its limit", **kw)
-    if code in _CONTEXT_CODES or etype in _CONTEXT_CODES or (status in (400, 413) and _CONTEXT_TEXT.search(message)):
-        m = _TOKENS_RE.search(message)
-        limit, prompt = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        if m is None and (m := _PROMPT_THEN_LIMIT_RE.search(message)):
-            groups = [g for g in m.groups() if g is not None]
-            prompt, limit = int(groups[0]), int(groups[1])
-        return E.ContextWindowExceededError(message, prompt_tokens=prompt, limit=limit, **kw)
-    if status == 404 or code == "model_not_found" or etype == "not_found_error":
-        if code == "model_not_found" or _MODEL_TEXT.search(message):
-            return E.ModelNotFoundError(message, **kw)
-        return E.InvalidRequestError(message, hint="the endpoint was not found; check the provider's base URL", **kw)
-    if code == "content_filter" or "content_filter" in lowered or "content management policy" in lowered:
-        return E.ContentFilterError(message, **kw)
-    if status == 408:
-        return E.ProviderTimeoutError(message, **kw)
-    if status == 501:
-        return E.CapabilityError(message, **kw)
-    if status == 413:
-        return E.InvalidRequestError(message, hint="the request is too large; send less", **kw)
-    if status >= 500 or etype in ("overloaded_error", "api_error"):
-        hint = None
-        if status == 503 and "loading" in lowered:
-            hint = "the server is still loading its model; retry in a few seconds"
-        return E.ProviderUnavailableError(message, hint=hint, **kw)
-    if status == 409:
-        return E.ProviderUnavailableError(message, **kw)
-    if "does not support" in lowered and any(w in lowered for w in ("tools", "thinking", "image", "vision")):
-        return E.CapabilityError(message, **kw)
-    return E.InvalidRequestError(message, **kw)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_CLOSING_TRANSPORT = "closing transport"
+"""aiohttp's words when a write found the pooled connection already closing: nothing was sent."""
 
 
 def _decode_body(raw: bytes) -> Any:
@@ -183,6 +119,19 @@ def _decode_body(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace").strip()
+
+
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _too_large(what: str, setting: str, limit: int, provider: str, url: str) -> E.ResponseTooLargeError:
+    return E.ResponseTooLargeError(
+        f"{what} exceeded {setting}={limit} bytes; stopped reading",
+        provider=provider,
+        url=url,
+        hint=f"raise {setting} in the provider's config if the server is trusted",
+    )
 
 
 _LIVE: "weakref.WeakSet[Transport]" = weakref.WeakSet()
@@ -214,9 +163,12 @@ atexit.register(_release_orphaned_sessions)
 
 
 class Transport:
-    """Connection pool and error mapping for one provider instance."""
+    """Connection pool, deadlines, bounded reads and connection-error mapping for one provider."""
 
-    __slots__ = ("base_url", "provider", "headers", "timeouts", "limits", "_secrets", "_sessions", "_last", "_timeout_obj", "__weakref__")
+    __slots__ = (
+        "base_url", "provider", "headers", "timeouts", "limits", "_secrets", "_sessions", "_last",
+        "_timeout_obj", "_ssl", "keepalive_timeout", "__weakref__",
+    )
 
     def __init__(
         self,
@@ -227,13 +179,16 @@ class Transport:
         timeouts: Timeouts | None = None,
         secrets: tuple[str, ...] = (),
         limits: Limits | None = None,
+        ca_bundle: str | None = None,
+        keepalive_timeout: float = 15.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limits = limits or DEFAULT_LIMITS
         self.provider = provider
         self.headers = dict(headers or {})
         self.timeouts = timeouts or Timeouts()
-        self._secrets = secrets
+        self._secrets = tuple(s for s in secrets if s)
+        E.register_secret(*self._secrets)
         self._sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
             weakref.WeakKeyDictionary()
         )
@@ -241,6 +196,9 @@ class Transport:
         self._timeout_obj = aiohttp.ClientTimeout(
             total=self.timeouts.total, connect=self.timeouts.connect, sock_read=self.timeouts.read
         )
+        # TLS verification stays on; a private CA is trusted by adding it, never by switching checks off
+        self._ssl: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+        self.keepalive_timeout = keepalive_timeout
         _LIVE.add(self)
 
     def __repr__(self) -> str:
@@ -259,7 +217,13 @@ class Transport:
             return last[1]
         s = self._sessions.get(loop)
         if s is None or s.closed:
-            connector = aiohttp.TCPConnector(limit=_CONNECTION_LIMIT, limit_per_host=_CONNECTION_LIMIT, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(
+                limit=_CONNECTION_LIMIT,
+                limit_per_host=_CONNECTION_LIMIT,
+                ttl_dns_cache=300,
+                ssl=self._ssl,
+                keepalive_timeout=self.keepalive_timeout,
+            )
             s = aiohttp.ClientSession(
                 headers=self.headers, timeout=self._timeout_obj, connector=connector, raise_for_status=False
             )
@@ -295,38 +259,166 @@ class Transport:
 
     # --- error mapping -------------------------------------------------------------
     def _conn_error(self, exc: BaseException, url: str) -> E.ProviderError:
+        """The one mapping of connection-level failures; the text is redacted by ProviderError."""
         msg = E.redact(str(exc) or type(exc).__name__, *self._secrets)
+        kw: dict[str, Any] = dict(provider=self.provider, url=url)
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return E.ProviderTimeoutError(
+                f"could not connect within {self.timeouts.connect:g}s", hint="is the server up? raise connect_timeout if it is slow to accept", **kw
+            )
+        if isinstance(exc, aiohttp.SocketTimeoutError):
+            return E.ProviderTimeoutError(
+                f"the server sent nothing for {self.timeouts.read:g}s",
+                hint="the server stalled; raise read_timeout if it is loading a large model",
+                **kw,
+            )
         if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-            return E.ProviderTimeoutError(f"timed out: {msg}", provider=self.provider, url=url)
+            d = _deadline.get()
+            seconds = d[1] if d is not None else self.timeouts.total
+            return E.ProviderTimeoutError(
+                f"the call did not finish within its deadline of {seconds:g}s",
+                hint="raise timeout= for this call (or `timeout` in the provider's config) if the answer is long",
+                **kw,
+            )
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            host = exc.host
+            reason = getattr(exc.certificate_error, "verify_message", None) or str(exc.certificate_error)
+            return E.ProviderConnectionError(
+                f"certificate verify failed for {host} ({reason})",
+                hint="if the server uses a private CA, point ca_bundle in the provider's config (or SSL_CERT_FILE) at its PEM file; verification stays on",
+                **kw,
+            )
+        if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)):
+            host = getattr(exc, "host", None) or URL(url).host
+            return E.ProviderConnectionError(
+                f"TLS handshake with {host} failed: {msg}",
+                hint="check that the base URL's scheme (http/https) and port match the server",
+                **kw,
+            )
         if isinstance(exc, aiohttp.ClientConnectorError):
             errno = getattr(exc.os_error, "errno", None)
             reason = os.strerror(errno).lower() if errno else msg
+            return E.ProviderConnectionError(f"cannot connect to {exc.host}:{exc.port} ({reason})", **kw)
+        if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)):
             return E.ProviderConnectionError(
-                f"cannot connect to {exc.host}:{exc.port} ({reason})", provider=self.provider, url=url
+                f"connection lost: {msg}",
+                hint="the server closed the connection after the request was sent; it may have run it (retrying may bill twice)",
+                **kw,
             )
-        if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
-            return E.ProviderConnectionError(f"connection lost: {msg}", provider=self.provider, url=url)
-        return E.ProviderConnectionError(f"{type(exc).__name__}: {msg}", provider=self.provider, url=url)
+        return E.ProviderConnectionError(f"{type(exc).__name__}: {msg}", **kw)
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str], url: str, model: str | None = None) -> E.ProviderError:
+        """The error for an HTTP status and its (bounded) body; classification lives in ``classify``."""
         body = _decode_body(raw)
         if isinstance(body, str):
             body = E.redact(body, *self._secrets)
-        err = error_from_response(status, body, headers, provider=self.provider, url=url, model=model)
-        if self._secrets:
-            err.message = E.redact(err.message, *self._secrets)
-            err.args = (E.redact(str(err), *self._secrets),)
-        return err
+        return error_from_response(status, body, headers, provider=self.provider, url=url, model=model)
+
+    # --- bounded reads -----------------------------------------------------------------
+    async def read_body(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+        """The whole body, refused as soon as it grows past ``max_body_bytes``."""
+        limit = self.limits.max_body_bytes
+        length = resp.content_length
+        if length is not None and length <= limit:
+            return await resp.read()
+        if length is not None:
+            raise _too_large(f"the body ({length} bytes announced)", "max_body_bytes", limit, self.provider, url)
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise _too_large("the body", "max_body_bytes", limit, self.provider, url)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    async def read_error_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        """At most ``max_error_body_bytes`` of an error body; a failure to read it is no reason to
+        hide the status, so it gives what arrived."""
+        limit = self.limits.max_error_body_bytes
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                parts.append(chunk[: limit - size])
+                size += len(parts[-1])
+                if size >= limit:
+                    break
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            pass
+        return b"".join(parts)
 
     # --- requests ------------------------------------------------------------------
-    async def _send(self, method: str, url: str, **kw: Any) -> aiohttp.ClientResponse:
-        """Send once, and once more if a pooled keep-alive connection turns out to have been closed
-        by the server (llama-server closes some after a stream): aiohttp retries only idempotent
-        methods, and every chat call is a POST. A refused connection is not retried."""
+    def _request_timeout(self, timeout: float | None) -> aiohttp.ClientTimeout | None:
+        """A per-request timeout when this call has a deadline (or an explicit ``timeout``); else
+        None, and the session's own timeouts apply (no per-call object on the common path)."""
+        d = _deadline.get()
+        if d is None and timeout is None:
+            return None
+        remaining = timeout
+        if d is not None:
+            left = d[0] - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise asyncio.TimeoutError()
+            remaining = left if remaining is None else min(remaining, left)
+        assert remaining is not None
+        return aiohttp.ClientTimeout(
+            total=remaining, connect=min(remaining, self.timeouts.connect), sock_read=self.timeouts.read
+        )
+
+    async def _send(
+        self, method: str, url: str, *, data: bytes | None, headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None = None, timeout: aiohttp.ClientTimeout | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send, following redirects only within the same origin (see the module docstring)."""
+        kw: dict[str, Any] = {"data": data, "headers": headers, "allow_redirects": False}
+        if params is not None:
+            kw["params"] = params
+        if timeout is not None:
+            kw["timeout"] = timeout
+        target: str | URL = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            resp = await self._send_once(method, target, kw)
+            if resp.status not in _REDIRECTS:
+                return resp
+            location = resp.headers.get("Location")
+            here = resp.url
+            resp.release()
+            if not location:
+                raise E.ProviderError(
+                    f"the server answered HTTP {resp.status} without a Location", provider=self.provider, url=str(here), status_code=resp.status
+                )
+            nxt = here.join(URL(location))
+            if _origin(nxt) != _origin(here):
+                raise E.ProviderError(
+                    f"the server redirected to another origin ({nxt.scheme}://{nxt.host}:{nxt.port}); "
+                    "llmswitch does not follow it, so the key and the prompt stay with the configured server",
+                    provider=self.provider,
+                    url=str(here),
+                    status_code=resp.status,
+                    hint=f"if you trust it, set the provider's base_url to {nxt.with_query(None)}",
+                )
+            if resp.status in (301, 302, 303) and method != "GET":
+                raise E.ProviderError(
+                    f"the server answered HTTP {resp.status} (moved) to a {method}; following it would drop the request body",
+                    provider=self.provider,
+                    url=str(here),
+                    status_code=resp.status,
+                    hint=f"set the provider's base_url to match {nxt.with_query(None)}",
+                )
+            target = nxt
+            kw.pop("params", None)  # the Location carries its own query
+        raise E.ProviderError(f"more than {_MAX_REDIRECTS} redirects", provider=self.provider, url=url, hint="check the base URL")
+
+    async def _send_once(self, method: str, url: str | URL, kw: dict[str, Any]) -> aiohttp.ClientResponse:
+        """Send once; once more only if aiohttp proves the request was never written (the pooled
+        keep-alive connection was already closing). aiohttp resends idempotent methods itself and
+        never a POST; a POST that reached a server which then dropped the connection is NOT resent:
+        the server may have run it, and a long generation would be billed twice."""
         try:
             return await self.session().request(method, url, **kw)
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            if isinstance(exc, aiohttp.ClientConnectorError):
+        except aiohttp.ClientConnectionResetError as exc:
+            if _CLOSING_TRANSPORT not in str(exc):
                 raise
             return await self.session().request(method, url, **kw)
 
@@ -347,26 +439,29 @@ class Transport:
         req_headers = _JSON_HEADERS if data is not None else None
         if headers:
             req_headers = {**(req_headers or {}), **headers}
-        kw: dict[str, Any] = {}
-        if timeout is not None:
-            kw["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, self.timeouts.connect))
         try:
-            async with await self._send(method, url, data=data, params=params, headers=req_headers, **kw) as resp:
-                raw = await resp.read()
+            req_timeout = self._request_timeout(timeout)
+            async with await self._send(method, url, data=data, params=params, headers=req_headers, timeout=req_timeout) as resp:
                 if resp.status >= 400:
-                    raise self.error_for(resp.status, raw, resp.headers, url, model)
-                return resp.status, (json.loads(raw) if raw else None)
-        except E.ProviderError:
+                    raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
+                raw = await self.read_body(resp, url)
+                status = resp.status
+        except E.LLMSwitchError:
             raise
-        except ValueError as exc:
-            raise E.ProviderError(
-                f"the server answered with malformed JSON: {exc}",
-                provider=self.provider,
-                url=url,
-                hint="is the base URL pointing at the right kind of server?",
-            ) from None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise self._conn_error(exc, url) from None
+        if not raw:
+            return status, None
+        try:
+            return status, json.loads(raw)
+        except ValueError as exc:  # includes invalid UTF-8
+            raise E.ProviderError(
+                f"the server answered with malformed JSON ({type(exc).__name__}: {exc}); body starts {raw[:200]!r}",
+                provider=self.provider,
+                url=url,
+                status_code=status,
+                hint="is the base URL pointing at the right kind of server?",
+            ) from None
 
     async def get_json(self, path: str, **kw: Any) -> Any:
         return (await self.request("GET", path, **kw))[1]
@@ -378,21 +473,25 @@ class Transport:
     async def stream(
         self, method: str, path: str, *, json_body: Any = None, model: str | None = None
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Open a streamed response; a non-2xx status raises before any byte is yielded."""
+        """Open a streamed response; a non-2xx status raises before any byte is yielded. The call's
+        deadline covers the whole body (aiohttp's total timeout guards every read, at no per-chunk
+        cost); the idle bound applies between reads. A connection lost or timing out mid-body is
+        mapped here, around the caller's reading."""
         url = self.url(path)
         data = None if json_body is None else _dumps(json_body)
         try:
-            resp = await self._send(method, url, data=data, headers=_JSON_HEADERS if data is not None else None)
+            req_timeout = self._request_timeout(None)
+            resp = await self._send(method, url, data=data, headers=_JSON_HEADERS if data is not None else None, timeout=req_timeout)
+        except E.LLMSwitchError:
+            raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise self._conn_error(exc, url) from None
         try:
             if resp.status >= 400:
-                try:
-                    raw = await resp.read()
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                    raw = b""
-                raise self.error_for(resp.status, raw, resp.headers, url, model)
+                raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
             yield resp
+        except E.LLMSwitchError:
+            raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise self._conn_error(exc, url) from None
         finally:
@@ -405,4 +504,3 @@ class Transport:
 
     def wrap_stream_error(self, exc: BaseException, path: str) -> E.ProviderError:
         return self._conn_error(exc, self.url(path))
-

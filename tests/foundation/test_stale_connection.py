@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import llmswitch as ls
 from llmswitch.providers.openai_compat import OpenAICompatibleProvider
 
 BODY = b'{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'
 
 
-async def test_post_retried_once_on_a_connection_the_server_dropped() -> None:
-    """Each connection answers one request with keep-alive, then drops the socket when the next
-    request arrives on it (as llama-server sometimes does after a stream): the POST must be
-    sent again on a fresh connection instead of failing the call."""
+async def test_post_not_resent_after_the_server_read_it_and_dropped_the_connection() -> None:
+    """Each connection answers one request with keep-alive, then reads the next request on it and
+    drops the socket without answering. The server may have acted on that request (a long
+    generation is billed), so llmswitch must not send it again: it raises a retryable
+    ProviderConnectionError that says the outcome is unknown, and the server saw it exactly once."""
     answered = 0
     dropped = 0
 
@@ -29,24 +32,26 @@ async def test_post_retried_once_on_a_connection_the_server_dropped() -> None:
             answered += 1
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY)
             await writer.drain()
-            await reader.readuntil(b"\r\n\r\n")  # the next request on this connection...
+            await read_request(reader)  # the next request on this connection is read whole...
             dropped += 1
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        writer.close()  # ...is never answered
+        writer.close()  # ...and never answered
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     provider = OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1")
     try:
         async with provider:
-            for _ in range(3):
-                resp = await provider.complete("hi", model="m")
-                assert resp.text == "ok"
+            assert (await provider.complete("hi", model="m")).text == "ok"
+            with pytest.raises(ls.ProviderConnectionError) as info:
+                await provider.complete("hi", model="m")
     finally:
         server.close()
         await server.wait_closed()
-    assert answered == 3 and dropped == 2
+    assert answered == 1 and dropped == 1, "the dropped POST was sent again"
+    assert info.value.retryable
+    assert "may have run it" in str(info.value)
 
 
 async def test_refused_connection_is_not_retried_and_maps() -> None:

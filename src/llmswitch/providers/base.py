@@ -7,8 +7,10 @@ mapping, usage totals, call observers, the stream wrapper — lives here once.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from urllib.parse import parse_qsl, urlsplit
 from typing import Any, AsyncIterator, Callable, ClassVar, Iterable, Protocol, Sequence, runtime_checkable
 
 from pydantic import SecretStr
@@ -16,7 +18,7 @@ from pydantic import SecretStr
 from .. import errors as E
 from ..limits import Limits
 from ..streaming import ResponseStream
-from ..transport import Timeouts, Transport
+from ..transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
 from ..types import (
     Message,
     ModelInfo,
@@ -88,20 +90,31 @@ def _pricer() -> Callable[..., Any] | None:
     return _PRICER[0]
 
 
+_ACCEPTED_MESSAGES = "a prompt string, a Message, or a list of Messages / {'role': ..., 'content': ...} dicts"
+
+
 def as_messages(messages: str | Message | Iterable[Message | dict[str, Any]]) -> list[Message]:
-    """Accept a bare prompt, one Message, or a list of Messages / OpenAI-style dicts."""
+    """Accept a bare prompt, one Message, or a list of Messages / OpenAI-style dicts; anything
+    else is a TypeError/ValueError that names what is accepted (raised before any request)."""
     if isinstance(messages, str):
         return [Message.user(messages)]
     if isinstance(messages, Message):
         return [messages]
+    if messages is None or isinstance(messages, (bytes, dict)) or not hasattr(messages, "__iter__"):
+        raise TypeError(f"messages must be {_ACCEPTED_MESSAGES}; got {type(messages).__name__}")
     out: list[Message] = []
-    for m in messages:
+    for i, m in enumerate(messages):
         if isinstance(m, Message):
             out.append(m)
         elif isinstance(m, dict):
-            out.append(Message(role=m["role"], content=m.get("content"), tool_call_id=m.get("tool_call_id"), name=m.get("name")))
+            role = m.get("role")
+            if not isinstance(role, str) or not role:
+                raise ValueError(f"message {i} has no 'role' (one of system, user, assistant, tool): {sorted(m)!r}")
+            out.append(Message(role=role, content=m.get("content"), tool_call_id=m.get("tool_call_id"), name=m.get("name")))  # type: ignore[arg-type]
         else:
-            raise TypeError(f"not a message: {m!r}")
+            raise TypeError(f"message {i} is a {type(m).__name__}; messages must be {_ACCEPTED_MESSAGES}")
+    if not out:
+        raise ValueError("messages is empty; give at least one message")
     return out
 
 
@@ -109,6 +122,14 @@ def as_tools(tools: Sequence[Tool | Callable[..., Any]] | None) -> list[Tool] | 
     if not tools:
         return None
     return [t if isinstance(t, Tool) else Tool.from_function(t) for t in tools]
+
+
+_BACKSTOP_GRACE = 0.5
+
+_PUBLIC_HEADERS = frozenset(
+    {"user-agent", "accept", "content-type", "http-referer", "referer", "x-title", "anthropic-version", "anthropic-beta"}
+)
+"""Custom headers whose values are not secrets; every other custom header value is redacted."""
 
 
 class BaseProvider:
@@ -120,6 +141,9 @@ class BaseProvider:
     base_url_env: ClassVar[str | None] = None
     requires_api_key: ClassVar[bool] = False
     is_local: ClassVar[bool] = False
+    keepalive_timeout: ClassVar[float] = 15.0
+    """Seconds an idle pooled connection is kept; below the server's own keep-alive limit, so a
+    request is never written to a connection the server is about to close."""
     default_capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities()
 
     def __init__(
@@ -131,6 +155,9 @@ class BaseProvider:
         default_model: str | None = None,
         timeout: float | None = 600.0,
         connect_timeout: float = 10.0,
+        read_timeout: float | None = 300.0,
+        health_timeout: float = 5.0,
+        ca_bundle: str | None = None,
         headers: dict[str, str] | None = None,
         default_max_tokens: int | None = None,
         **options: Any,
@@ -149,7 +176,14 @@ class BaseProvider:
         self.usage = TokenUsage()
         self._capabilities = self.default_capabilities
         self._extra_headers = dict(headers or {})
-        self._timeouts = Timeouts(connect=connect_timeout, read=timeout)
+        for label, value in (("timeout", timeout), ("read_timeout", read_timeout), ("connect_timeout", connect_timeout), ("health_timeout", health_timeout)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+                raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+        # the idle bound never exceeds the whole call's deadline
+        read = read_timeout if timeout is None or read_timeout is None else min(read_timeout, timeout)
+        self._timeouts = Timeouts(connect=connect_timeout, read=read, total=timeout)
+        self.health_timeout = health_timeout
+        self._ca_bundle = ca_bundle
         self._limits = Limits.from_options(options)
         self._transport: Transport | None = None
         self._detected_model: str | None = None
@@ -163,6 +197,23 @@ class BaseProvider:
         key = self.api_key.get_secret_value() if self.api_key else None
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this provider holds, for the one redaction point: the API key, the values of
+        custom headers (all but a few well-known public ones), and the values of the base URL's
+        query string (``?key=...`` on some gateways)."""
+        out: list[str] = []
+        if self.api_key is not None:
+            out.append(self.api_key.get_secret_value())
+        for name, value in self._extra_headers.items():
+            if name.lower() not in _PUBLIC_HEADERS and isinstance(value, str):
+                out.append(value)
+                # "Bearer abc…" is redacted whole and as its token alone
+                scheme, _, token = value.partition(" ")
+                if token and scheme.lower() in ("bearer", "basic", "token"):
+                    out.append(token)
+        out.extend(v for _, v in parse_qsl(urlsplit(self.base_url).query) if v)
+        return tuple(v for v in out if v)
+
     @property
     def transport(self) -> Transport:
         t = self._transport
@@ -174,8 +225,10 @@ class BaseProvider:
                 provider=self.name,
                 headers=headers,
                 timeouts=self._timeouts,
-                secrets=(key,) if key else (),
+                secrets=self.secrets(),
                 limits=self._limits,
+                ca_bundle=self._ca_bundle,
+                keepalive_timeout=self.keepalive_timeout,
             )
         return t
 
@@ -260,16 +313,38 @@ class BaseProvider:
         tools: Sequence[Tool | Callable[..., Any]] | None = None,
         **params: Any,
     ) -> Response:
+        timeout = params.pop("timeout", None) if params else None
+        msgs, tool_list = as_messages(messages), as_tools(tools)
         self._check_key()
-        model_id = await self.resolve_model(model)
-        started = time.perf_counter()
-        try:
-            resp = await self._complete(model_id, as_messages(messages), as_tools(tools), params)
-        except BaseException as exc:
-            self._record(model_id, None, exc, time.perf_counter() - started)
-            raise
+        with call_deadline(timeout):
+            model_id = await self.resolve_model(model)
+            started = time.perf_counter()
+            try:
+                if timeout is None:
+                    resp = await self._complete(model_id, msgs, tool_list, params)
+                else:
+                    resp = await self._complete_within(timeout, model_id, msgs, tool_list, params)
+            except BaseException as exc:
+                self._record(model_id, None, exc, time.perf_counter() - started)
+                raise
         self._record(model_id, resp, None, resp.latency)
         return resp
+
+    async def _complete_within(
+        self, timeout: float, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
+    ) -> Response:
+        """A backstop for providers whose I/O is not ours (LiteLLM): our transport raises at the
+        deadline itself, with the provider and URL; this catches whatever else runs past it."""
+        try:
+            async with asyncio.timeout(timeout + _BACKSTOP_GRACE):
+                return await self._complete(model, messages, tools, params)
+        except TimeoutError:
+            raise E.ProviderTimeoutError(
+                f"the call did not finish within its deadline of {timeout:g}s",
+                provider=self.name,
+                url=self.base_url,
+                hint="raise timeout= for this call if the answer is long",
+            ) from None
 
     def stream(
         self,
@@ -279,15 +354,30 @@ class BaseProvider:
         tools: Sequence[Tool | Callable[..., Any]] | None = None,
         **params: Any,
     ) -> ResponseStream:
+        timeout = params.pop("timeout", None) if params else None
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         msgs = as_messages(messages)
         tool_list = as_tools(tools)
         state: dict[str, Any] = {"model": model or self.default_model or "", "t": time.perf_counter()}
 
         async def source() -> AsyncIterator[StreamEvent | Response]:
             self._check_key()
-            model_id = await self.resolve_model(model)
-            state["model"] = model_id
-            async for item in self._stream(model_id, msgs, tool_list, params):
+            # The deadline is set only until the request is open: a value set in an async generator
+            # would leak into the consumer between items. The open request carries it to the end
+            # (aiohttp's total timeout guards every read of the body).
+            token = set_call_deadline(timeout)
+            try:
+                model_id = await self.resolve_model(model)
+                state["model"] = model_id
+                items = self._stream(model_id, msgs, tool_list, params)
+                first = await items.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                reset_call_deadline(token)
+            yield first
+            async for item in items:
                 yield item
 
         def on_done(final: Response | None, error: BaseException | None) -> None:
@@ -329,7 +419,8 @@ class BaseProvider:
         )
         try:
             self._check_key()
-            await self._probe_health(status)
+            with call_deadline(self.health_timeout):
+                await self._probe_health(status)
         except E.AuthenticationError as exc:
             # reachable, but not for us: not usable, which is what connected=False tells auto/doctor
             status.connected = status.model_detected = False
@@ -340,7 +431,10 @@ class BaseProvider:
             status.connected = isinstance(exc, E.ProviderError) and exc.status_code is not None
             status.error = str(exc)
         except Exception as exc:  # health must never raise
-            status.error = f"{type(exc).__name__}: {E.redact(str(exc))}"
+            status.error = f"{type(exc).__name__}: {str(exc)}"
+        # the one redaction point, for whatever a probe put in the status
+        if status.error:
+            status.error = E.redact(status.error, *self.secrets())[: E.MAX_MESSAGE_CHARS]
         status.latency_ms = (time.perf_counter() - started) * 1000
         return status
 
