@@ -9,7 +9,7 @@ to another origin, never stops sending, trickles, stays silent, reads a request 
 connection, and sends a 2 MB HTML error page.
 
 The behaviour is chosen by the request's ``model`` (or, for ``GET /v1/models``, by
-``app["models_mode"]``). Every request is recorded in ``app["seen"]`` as (method, path, headers,
+``State.models_mode``). Every request is recorded in ``State.seen`` as (method, path, headers,
 body) so tests can assert what reached the server — and, with a second instance as the redirect
 target, what reached a host the user never configured.
 """
@@ -23,6 +23,23 @@ from typing import Any
 from aiohttp import web
 
 from ._threaded import ThreadedServer
+
+
+class State:
+    """What the tests steer and read; one mutable object, so the running app is never re-keyed."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.models_mode = "ok"
+        self.other_url = ""
+
+
+STATE = web.AppKey("state", State)
+
+
+def state(server: ThreadedServer) -> State:
+    assert server.app is not None
+    return server.app[STATE]
 
 _CHUNK = 64 * 1024
 
@@ -77,7 +94,7 @@ async def _endless(request: web.Request, status: int, prefix: bytes = b"", conte
 
 
 async def _behave(request: web.Request, mode: str, body: Any) -> web.StreamResponse:
-    app = request.app
+    st = request.app[STATE]
     echo = _echo(request)
     anthropic = request.path.endswith("/messages")
     if mode == "ok":
@@ -116,7 +133,7 @@ async def _behave(request: web.Request, mode: str, body: Any) -> web.StreamRespo
         return resp
     if mode.startswith("redirect-"):
         _, code, where = mode.split("-")
-        base = app["other_url"] if where == "other" else f"http://{request.host}"
+        base = st.other_url if where == "other" else f"http://{request.host}"
         target = f"{base}/moved{request.path}"
         raise {"301": web.HTTPMovedPermanently, "302": web.HTTPFound, "303": web.HTTPSeeOther,
                "307": web.HTTPTemporaryRedirect, "308": web.HTTPPermanentRedirect}[code](location=target)
@@ -151,13 +168,13 @@ async def _behave(request: web.Request, mode: str, body: Any) -> web.StreamRespo
 
 async def _handle(request: web.Request) -> web.StreamResponse:
     raw = await request.read()
-    request.app["seen"].append((request.method, request.path, dict(request.headers), raw))
+    request.app[STATE].seen.append((request.method, request.path, dict(request.headers), raw))
     try:
         body = json.loads(raw) if raw else None
     except ValueError:
         body = None
     if request.method == "GET":
-        mode = request.app["models_mode"]
+        mode = request.app[STATE].models_mode
         if mode == "ok":
             return web.json_response({"object": "list", "data": [{"id": "m", "object": "model"}]})
         return await _behave(request, mode, body)
@@ -167,9 +184,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
 
 def make_app() -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app["seen"] = []
-    app["models_mode"] = "ok"
-    app["other_url"] = ""
+    app[STATE] = State()
     app.router.add_route("*", "/{tail:.*}", _handle)
     return app
 
