@@ -161,6 +161,21 @@ def _release_orphaned_sessions() -> None:
 
 atexit.register(_release_orphaned_sessions)
 
+_INHERITED: list[aiohttp.ClientSession] = []
+"""Sessions a forked child inherited. Kept referenced and never closed: closing one in the child
+would take the parent's sockets out of the epoll set the two processes share."""
+
+
+def _forget_sessions_after_fork() -> None:
+    for t in list(_LIVE):
+        _INHERITED.extend(t._sessions.values())
+        t._sessions.clear()
+        t._last = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_sessions_after_fork)
+
 
 class Transport:
     """Connection pool, deadlines, bounded reads and connection-error mapping for one provider."""
@@ -258,8 +273,10 @@ class Transport:
                     connector._close()  # type: ignore[attr-defined]
 
     # --- error mapping -------------------------------------------------------------
-    def _conn_error(self, exc: BaseException, url: str) -> E.ProviderError:
-        """The one mapping of connection-level failures; the text is redacted by ProviderError."""
+    def _conn_error(self, exc: BaseException, url: str, deadline: tuple[float, float] | None = None) -> E.ProviderError:
+        """The one mapping of connection-level failures; the text is redacted by ProviderError.
+        ``deadline`` is the call's, captured when the request was opened (a stream is read after
+        the caller's deadline context has ended)."""
         msg = E.redact(str(exc) or type(exc).__name__, *self._secrets)
         kw: dict[str, Any] = dict(provider=self.provider, url=url)
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -273,7 +290,7 @@ class Transport:
                 **kw,
             )
         if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-            d = _deadline.get()
+            d = deadline or _deadline.get()
             seconds = d[1] if d is not None else self.timeouts.total
             return E.ProviderTimeoutError(
                 f"the call did not finish within its deadline of {seconds:g}s",
@@ -479,13 +496,14 @@ class Transport:
         mapped here, around the caller's reading."""
         url = self.url(path)
         data = None if json_body is None else _dumps(json_body)
+        deadline = _deadline.get()
         try:
             req_timeout = self._request_timeout(None)
             resp = await self._send(method, url, data=data, headers=_JSON_HEADERS if data is not None else None, timeout=req_timeout)
         except E.LLMSwitchError:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise self._conn_error(exc, url) from None
+            raise self._conn_error(exc, url, deadline) from None
         try:
             if resp.status >= 400:
                 raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
@@ -493,7 +511,7 @@ class Transport:
         except E.LLMSwitchError:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise self._conn_error(exc, url) from None
+            raise self._conn_error(exc, url, deadline) from None
         finally:
             # A fully read body returns its connection to the pool; an abandoned one is closed
             # so a half-read stream is never handed to the next request.

@@ -32,6 +32,7 @@ class State:
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
         self.models_mode = "ok"
         self.other_url = ""
+        self.handlers: set[asyncio.Task[Any]] = set()
 
 
 STATE = web.AppKey("state", State)
@@ -167,6 +168,23 @@ async def _behave(request: web.Request, mode: str, body: Any) -> web.StreamRespo
 
 
 async def _handle(request: web.Request) -> web.StreamResponse:
+    task = asyncio.current_task()
+    assert task is not None
+    handlers = request.app[STATE].handlers
+    handlers.add(task)
+    try:
+        return await _dispatch(request)
+    finally:
+        handlers.discard(task)
+
+
+async def _stop_handlers(app: web.Application) -> None:
+    """Silent and endless handlers would hold the server's shutdown for a minute: end them."""
+    for task in list(app[STATE].handlers):
+        task.cancel()
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
     raw = await request.read()
     request.app[STATE].seen.append((request.method, request.path, dict(request.headers), raw))
     try:
@@ -178,6 +196,8 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         if mode == "ok":
             return web.json_response({"object": "list", "data": [{"id": "m", "object": "model"}]})
         return await _behave(request, mode, body)
+    if request.path.startswith("/moved/"):  # where the same-origin redirects land
+        return await _behave(request, "ok", body)
     model = body.get("model") if isinstance(body, dict) else None
     return await _behave(request, str(model or "ok"), body)
 
@@ -185,6 +205,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
 def make_app() -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE] = State()
+    app.on_shutdown.append(_stop_handlers)
     app.router.add_route("*", "/{tail:.*}", _handle)
     return app
 
