@@ -3,13 +3,25 @@
 ``asyncio.run`` per call would build a new loop (and so a new connection pool) every time and
 cannot run inside Jupyter's already-running loop. One daemon thread with a long-lived loop
 keeps pooled connections warm and works from any thread, with or without a running loop.
+
+Fork safety: ``fork()`` copies only the calling thread, so a child inherits a bridge whose loop
+thread does not exist; a call would queue work on a loop nobody runs and wait forever. An
+``os.register_at_fork`` hook gives every bridge in the child a fresh start: the next call
+creates a new loop and thread (and, because transports key their sessions by loop, new HTTP
+sessions and connections). The inherited loop is not closed or run in the child: its selector
+(an epoll descriptor shared with the parent), its self-pipe and its pooled sockets are the
+parent's too, and closing transports would unregister the parent's sockets from that shared
+epoll. It is parked (kept referenced, so garbage collection never finalises it) and forgotten.
+An open stream or pending call carried across the fork is not resumable in the child.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import threading
+import weakref
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, AsyncIterator, Coroutine, Iterator, TypeVar
 
@@ -20,12 +32,28 @@ __all__ = ["AsyncBridge", "get_bridge"]
 T = TypeVar("T")
 
 
+_BRIDGES: "weakref.WeakSet[AsyncBridge]" = weakref.WeakSet()
+_PARKED: list[tuple[asyncio.AbstractEventLoop, threading.Thread | None]] = []
+"""Loops inherited through fork, kept alive in the child so nothing ever finalises them there."""
+
+
 class AsyncBridge:
+    """Run coroutines on one long-lived background loop from any thread (see the module doc)."""
+
     def __init__(self, name: str = "llmswitch-bridge") -> None:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        _BRIDGES.add(self)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: drop the parent's loop without touching it; the next call starts anew."""
+        if self._loop is not None:
+            _PARKED.append((self._loop, self._thread))
+        self._loop = None
+        self._thread = None
+        self._lock = threading.Lock()  # may have been held by a thread that does not exist here
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -112,6 +140,7 @@ _bridge_lock = threading.Lock()
 
 
 def get_bridge() -> AsyncBridge:
+    """The process-wide bridge the sync API uses (after a fork: the same object, reset)."""
     global _bridge
     if _bridge is None:
         with _bridge_lock:
@@ -119,3 +148,14 @@ def get_bridge() -> AsyncBridge:
                 _bridge = AsyncBridge()
                 atexit.register(_bridge.shutdown)
     return _bridge
+
+
+def _after_fork_in_child() -> None:
+    global _bridge_lock
+    _bridge_lock = threading.Lock()
+    for b in list(_BRIDGES):
+        b._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)

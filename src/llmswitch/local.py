@@ -9,6 +9,9 @@ the ``llamacpp`` provider and ``auto`` find it from any process.
 Only the standard library is imported here: ``import llmswitch`` and the provider read the
 state file through this module, and must stay light. Health is probed with ``http.client``
 (not urllib) so that proxy variables can never send a loopback probe elsewhere.
+
+The state file, the server's log (which can hold prompts) and the lock file are created 0600
+in a 0700 directory (``paths.open_private``), and tightened if an older version left them wider.
 """
 
 from __future__ import annotations
@@ -71,9 +74,9 @@ class RuntimeNotInstalledError(LocalRuntimeError, ConfigError):
 # --- where things are -----------------------------------------------------------------------
 def _state_dir(override: str | Path | None = None) -> Path:
     if override is not None:
-        p = Path(override)
-        p.mkdir(parents=True, exist_ok=True)
-        return p
+        from .paths import make_private_dir
+
+        return make_private_dir(override)  # a directory the caller named: 0700 if created, else as is
     from .paths import state_dir
 
     return state_dir()
@@ -210,7 +213,12 @@ def _is_our_server(pid: int, binary: str) -> bool:
 
 
 def _read_raw_state(state_dir: str | Path | None) -> RuntimeState | None:
+    from .paths import tighten
+
     path = state_file(state_dir)
+    # Files an older version left 0644 are tightened when next seen (a no-op stat otherwise).
+    tighten(path)
+    tighten(log_file(state_dir))
     try:
         return RuntimeState.from_dict(json.loads(path.read_text()))
     except FileNotFoundError:
@@ -233,9 +241,11 @@ def read_state(state_dir: str | Path | None = None, *, cleanup: bool = True) -> 
 
 
 def _write_state(st: RuntimeState, state_dir: str | Path | None) -> None:
+    from .paths import write_private_text
+
     path = state_file(state_dir)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(st.to_json())
+    write_private_text(tmp, st.to_json())  # 0600 from creation; os.replace keeps the mode
     os.replace(tmp, path)
 
 
@@ -247,7 +257,10 @@ def _start_lock(state_dir: str | Path | None) -> Iterator[None]:
     except ImportError:  # Windows: best effort without a lock
         yield
         return
-    with open(_state_dir(state_dir) / _LOCK_NAME, "a+") as fh:
+    from .paths import open_private
+
+    fd = open_private(_state_dir(state_dir) / _LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+    with os.fdopen(fd, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -482,7 +495,9 @@ class LocalRuntime:
         if self._api_key:
             env["LLAMA_API_KEY"] = self._api_key
         started = time.monotonic()
-        with open(log_path, "wb") as log:
+        from .paths import open_private
+
+        with os.fdopen(open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as log:
             self._proc = subprocess.Popen(
                 self.command(port, Path(model_path), binary),
                 stdin=subprocess.DEVNULL,

@@ -103,8 +103,11 @@ def register(app: typer.Typer) -> None:
             fail(FileExistsError(f"{target} already exists; pass --force to overwrite it"))
         local, clouds = run(_discover(timeout)) if probe else ([], [])
         text = starter_yaml(local, clouds)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        from ..paths import make_private_dir, write_private_text
+
+        # 0600 in a 0700 folder if we create it: the file is meant to receive keys or key refs.
+        make_private_dir(target.parent)
+        write_private_text(target, text)
         found = ", ".join([f"{t} at {u}" for t, u, _ in local] + clouds) or "nothing running"
         console.print(f"wrote {target} (found: {found})", highlight=False)
 

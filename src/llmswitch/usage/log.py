@@ -7,6 +7,21 @@ readers run beside a writer, ``busy_timeout`` makes writers wait their turn inst
 and each batch is one ``BEGIN IMMEDIATE`` transaction so locks are held for milliseconds.
 Rows still queued when the process exits are written by an ``atexit`` hook; a process killed
 with SIGKILL loses at most its last unflushed batch.
+
+Fork: a forked child inherits the log object but not its writer thread, so without help its
+rows would queue forever. An ``os.register_at_fork`` hook gives every log in the child an empty
+queue and no thread (the next row starts a writer of its own, on a connection of its own; rows
+the parent had queued stay the parent's to write, so none is written twice). Fork waits (up to
+``_FORK_WAIT_SECONDS``) for a batch in progress to commit, because SQLite keeps lock state in
+process memory: a child forked in the middle of a transaction would believe it holds the write
+lock's twin and see its own writes as busy. Rows are flushed when a child's threads shut down
+(``threading._shutdown``, which multiprocessing's children run too, though they end with
+``os._exit`` and so skip ``atexit``). A child that calls ``os._exit`` itself skips both: call
+``current_usage_log().flush()`` before it, or its last rows are lost.
+
+Files: the log and SQLite's ``-wal``/``-shm`` files are 0600 in a 0700 directory. The database
+file is created 0600 before SQLite opens it (SQLite gives ``-wal`` and ``-shm`` the mode of the
+database file), and existing wider files are tightened when opened.
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ import queue
 import sqlite3
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -70,6 +86,8 @@ _INSERT = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
 _BUSY_TIMEOUT_MS = 10_000
 _COALESCE_SECONDS = 0.05
 _BATCH = 500
+_FORK_WAIT_SECONDS = 2.0
+_EXIT_FLUSH_SECONDS = 10.0
 
 
 @dataclass(slots=True)
@@ -105,10 +123,28 @@ def default_log_path() -> Path:
     return data_dir() / "usage.sqlite3"
 
 
+def _private_files(p: Path, *, create: bool) -> None:
+    """Create the database file 0600 (``create``) and tighten it and SQLite's side files."""
+    from ..paths import open_private, tighten
+
+    if create:
+        os.close(open_private(p, os.O_RDWR | os.O_CREAT))
+    else:
+        tighten(p)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten(f"{p}{suffix}")
+
+
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open (and create if needed) a usage log with WAL and a generous busy timeout."""
+    """Open (and create if needed) a usage log with WAL and a generous busy timeout.
+
+    The file is created 0600 here, before SQLite opens it, so that the ``-wal`` and ``-shm``
+    files SQLite creates beside it get 0600 too (they copy the database file's mode)."""
+    from ..paths import make_private_dir
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(p.parent)
+    _private_files(p, create=True)
     conn = sqlite3.connect(str(p), timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     # Switching to WAL and creating the schema can meet SQLITE_BUSY without the busy handler
@@ -161,10 +197,13 @@ class UsageLog:
         self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._io_lock = threading.Lock()
+        """Held by the writer while it has the database open mid-operation; see the module doc."""
         self._closed = False
         self.rows_written = 0
         self.write_errors = 0
         self.last_error: str | None = None
+        _LOGS.add(self)
 
     def __repr__(self) -> str:
         return f"UsageLog({str(self.path)!r}, rows_written={self.rows_written})"
@@ -189,7 +228,8 @@ class UsageLog:
                 self._thread = t
 
     def _run(self) -> None:
-        conn = connect(self.path)
+        with self._io_lock:
+            conn = connect(self.path)
         try:
             while True:
                 item = self._queue.get()
@@ -220,24 +260,27 @@ class UsageLog:
                 if stop:
                     return
         finally:
-            conn.close()
+            with self._io_lock:  # closing may checkpoint and take locks, like a write
+                conn.close()
 
     def _write(self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> None:
         for attempt in range(5):
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(_INSERT, batch)
-                conn.execute("COMMIT")
+                with self._io_lock:  # released between attempts: fork waits one attempt at most
+                    try:
+                        conn.execute("BEGIN IMMEDIATE")
+                        conn.executemany(_INSERT, batch)
+                        conn.execute("COMMIT")
+                    except sqlite3.Error:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                        raise
                 self.rows_written += len(batch)
                 return
             except sqlite3.OperationalError as exc:  # locked beyond busy_timeout: back off, retry
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
                 self.last_error = str(exc)
                 time.sleep(0.05 * (attempt + 1))
             except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
                 self.last_error = str(exc)
                 break
         self.write_errors += len(batch)
@@ -260,6 +303,51 @@ class UsageLog:
         if t is not None and t.is_alive():
             self._queue.put(None)
             t.join(timeout)
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: forget the parent's writer and its queued rows (see the module doc)."""
+        self._queue = queue.SimpleQueue()
+        self._thread = None
+        self._lock = threading.Lock()
+        self._io_lock = threading.Lock()
+        self.rows_written = 0
+        self.write_errors = 0
+        self.last_error = None
+
+
+# --- fork -------------------------------------------------------------------------------------
+
+_LOGS: "weakref.WeakSet[UsageLog]" = weakref.WeakSet()
+_held_for_fork: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    """Let a batch in progress commit before fork copies SQLite's in-memory lock state (bounded)."""
+    deadline = time.monotonic() + _FORK_WAIT_SECONDS
+    for log in list(_LOGS):
+        t = log._thread
+        if t is None or not t.is_alive():
+            continue
+        lock = log._io_lock
+        if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            _held_for_fork.append(lock)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
+def _after_fork_in_child() -> None:
+    _held_for_fork.clear()
+    global _active_lock
+    _active_lock = threading.Lock()
+    for log in list(_LOGS):
+        log._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 # --- the process-wide log ---------------------------------------------------------------------
@@ -311,9 +399,29 @@ def current_usage_log() -> UsageLog | None:
 
 @atexit.register
 def _close_at_exit() -> None:
-    log = _active
-    if log is not None:
-        log.close()
+    """Write what every open log has queued and stop its writer (the process-wide one first)."""
+    logs = [_active] if _active is not None else []
+    logs += [log for log in list(_LOGS) if log is not _active]
+    for log in logs:
+        if log is not None:
+            log.close()
+
+
+def _flush_at_thread_shutdown() -> None:
+    """Write queued rows when the main thread finishes, before threads are joined.
+
+    ``threading._shutdown`` runs at every normal interpreter exit and also at the end of a
+    multiprocessing child, which then leaves with ``os._exit`` and never reaches ``atexit``."""
+    deadline = time.monotonic() + _EXIT_FLUSH_SECONDS
+    for log in list(_LOGS):
+        if not log._closed:
+            log.flush(max(0.1, deadline - time.monotonic()))
+
+
+# CPython's hook for "before threads are joined" (what concurrent.futures uses); registered once,
+# at import, and inherited by forked children. Without it, atexit alone covers plain processes.
+with contextlib.suppress(AttributeError, RuntimeError):
+    threading._register_atexit(_flush_at_thread_shutdown)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
@@ -368,6 +476,7 @@ def query_usage(path: str | os.PathLike[str], *, since: float | None = None, by:
     p = Path(path)
     if not p.exists():
         return []
+    _private_files(p, create=False)  # a log an older version left 0644: tighten it now
     conn = sqlite3.connect(str(p), timeout=_BUSY_TIMEOUT_MS / 1000)
     try:
         conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
