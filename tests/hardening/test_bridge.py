@@ -77,12 +77,6 @@ def _child_closes_the_provider() -> None:
     get_bridge().run(provider.aclose(), timeout=5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transport.py (not this branch's file): Transport.aclose() in a forked child sees the inherited "
-    "loop as running, posts the close to it through the parent's self-pipe and waits forever; transport needs "
-    "an at-fork hook that forgets (parks, never closes) the sessions inherited from the parent",
-)
 def test_closing_a_provider_in_the_child_does_not_hang(sync_env: Env) -> None:
     ls.complete(REF, "hi", timeout=20)
     run_in_fork(_child_closes_the_provider)
