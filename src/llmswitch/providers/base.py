@@ -184,6 +184,8 @@ class BaseProvider:
         self._timeouts = Timeouts(connect=connect_timeout, read=read, total=timeout)
         self.health_timeout = health_timeout
         self._ca_bundle = ca_bundle
+        # known to the redaction point from the start, whether or not a request is ever sent
+        E.register_secret(*self.secrets())
         self._limits = Limits.from_options(options)
         self._transport: Transport | None = None
         self._detected_model: str | None = None
