@@ -110,6 +110,7 @@ class ToolCall:
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = typing.get_args(Role)
+_ROLE_SET = frozenset(ROLES)
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -156,24 +157,27 @@ class Message:
         """Wrong types fail here, naming the field and what it accepts, instead of as an
         ``AttributeError`` inside a wire encoder. Messages are built per call, not per stream
         chunk, so a few ``isinstance`` checks cost nothing that matters."""
-        if self.role not in ROLES:
+        if self.role not in _ROLE_SET:
             raise ValueError(f"Message role must be one of {', '.join(ROLES)}; got {_short(self.role)}")
         content = self.content
-        if isinstance(content, (list, tuple)):
-            self.content = [_as_part(item, i) for i, item in enumerate(content)]
-        elif content is not None and not isinstance(content, str):
-            raise TypeError(
-                f"Message content must be a str, a list of parts (TextPart, ImagePart) or None; "
-                f"got {type(content).__name__}"
-            )
-        if self.tool_calls is None:
+        if content is not None and type(content) is not str:
+            if isinstance(content, (list, tuple)):
+                self.content = [_as_part(item, i) for i, item in enumerate(content)]
+            elif not isinstance(content, str):
+                raise TypeError(
+                    f"Message content must be a str, a list of parts (TextPart, ImagePart) or None; "
+                    f"got {type(content).__name__}"
+                )
+        calls = self.tool_calls
+        if calls is None:
             self.tool_calls = []
-        elif not isinstance(self.tool_calls, list) or not all(isinstance(c, ToolCall) for c in self.tool_calls):
-            raise TypeError(f"Message tool_calls must be a list of ToolCall; got {_short(self.tool_calls)}")
-        for name in ("tool_call_id", "name", "thinking", "thinking_signature"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"Message {name} must be a str or None; got {type(value).__name__}")
+        elif not isinstance(calls, list) or (calls and not all(isinstance(c, ToolCall) for c in calls)):
+            raise TypeError(f"Message tool_calls must be a list of ToolCall; got {_short(calls)}")
+        if self.tool_call_id is not None or self.name is not None or self.thinking is not None or self.thinking_signature is not None:
+            for name in ("tool_call_id", "name", "thinking", "thinking_signature"):
+                value = getattr(self, name)
+                if value is not None and not isinstance(value, str):
+                    raise TypeError(f"Message {name} must be a str or None; got {type(value).__name__}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Message":
