@@ -268,7 +268,7 @@ class LLMSwitchConfig(BaseSettings):
         try:
             super().__init__(**values)
         except SettingsError:
-            raise ConfigError(_env_json_problems()) from None
+            raise _Problems(_env_json_problems()) from None
         except ValidationError as exc:
             raise _InvalidValues(exc.errors()) from None
 
@@ -740,7 +740,7 @@ def _env_var_for(field: str) -> str | None:
     return None
 
 
-def _env_json_problems() -> str:
+def _env_json_problems() -> list[str]:
     """pydantic-settings' ``SettingsError`` says a field's variable is not JSON, not where; say where."""
     problems: list[str] = []
     for field in _ENV_EXAMPLES:
@@ -755,7 +755,15 @@ def _env_json_problems() -> str:
                 f"${var} is not valid JSON ({getattr(exc, 'msg', exc)}{where}); it must be a JSON object, "
                 f"e.g. {var}='{_ENV_EXAMPLES[field]}', or unset it to use the config file"
             )
-    return _scrub(_joined(problems or ["an LLMSWITCH_* environment variable is not valid JSON; unset it or fix it"]))
+    return [_scrub(p) for p in problems] or ["an LLMSWITCH_* environment variable is not valid JSON; unset it or fix it"]
+
+
+class _Problems(ConfigError):
+    """A ConfigError that keeps its list, so ``parse_config`` reports it with the file's problems."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(_joined(problems))
 
 
 def _describe_error(err: dict[str, Any], walker: _Walker | None) -> str:
@@ -853,8 +861,8 @@ def parse_config(text: str | bytes, *, source: str | os.PathLike[str] = "<string
         config = LLMSwitchConfig(**data)
     except _InvalidValues as exc:
         problems.extend(_describe_error(e, walker) for e in exc.errors if not _already_reported(e, walker))
-    except ConfigError as exc:
-        problems.append(str(exc).removeprefix("invalid configuration (1 problem):\n  - "))
+    except _Problems as exc:
+        problems.extend(exc.problems)
     if problems:
         raise ConfigError(_scrub(_joined(problems), walker.secrets))
     assert config is not None
