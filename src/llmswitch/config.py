@@ -13,6 +13,15 @@ Secrets (``api_key`` and any header value) may be written as:
   * ``keyring:NAME`` — from the system keyring (service ``llmswitch``; ``llmswitch keys set NAME``);
   * ``file:/path/to/secret`` — the first line of a file (Docker/Kubernetes secrets);
   * a literal (works, but then the file is a secret too).
+Each provider entry may bound its calls: ``timeout`` (total deadline of one call, seconds),
+``read_timeout`` (longest silence between bytes), ``connect_timeout``, ``health_timeout`` (one
+health probe), and the read limits ``max_body_bytes``, ``max_error_body_bytes``,
+``max_line_bytes``, ``max_event_bytes`` (bytes, or a size such as ``64MiB``; see ``limits.py``).
+
+The file itself is bounded (``MAX_CONFIG_BYTES``, ``MAX_DEPTH``, ``MAX_ALIASES``, ``MAX_NODES``)
+and every failure to read, parse or validate it is a ``ConfigError`` naming the file and line,
+with every secret it resolves redacted.
+
 A provider without ``api_key`` falls back to its usual env var (``OPENAI_API_KEY``...), then to
 the keyring entry named after the provider. Top-level settings can also come from the
 environment (``LLMSWITCH_USAGE_LOG=off``, ``LLMSWITCH_STATE='{"backend": "redis", ...}'``),
@@ -79,19 +88,20 @@ SECONDS_SETTINGS: tuple[str, ...] = ("timeout", "read_timeout", "connect_timeout
 BYTES_SETTINGS: tuple[str, ...] = ("max_body_bytes", "max_error_body_bytes", "max_line_bytes", "max_event_bytes")
 """Per-provider read limits (``llmswitch.limits.Limits``): a number of bytes or a size such as ``64MiB``."""
 
-_SIZE = re.compile(r"^\s*(\d[\d_]*)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-_UNIT = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+_SIZE = re.compile(r"^\s*(\d[\d_]*)\s*([a-z]*)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 10**3, "kb": 10**3, "kib": 2**10,
+    "m": 10**6, "mb": 10**6, "mib": 2**20,
+    "g": 10**9, "gb": 10**9, "gib": 2**30,
+}
 
 
 def _parse_size(value: str) -> int | None:
     """``"64MiB"`` → 67108864, ``"10 MB"`` → 10000000, ``"1_000"`` → 1000; None if not a size."""
     m = _SIZE.match(value)
-    if m is None:
-        return None
-    unit = (m.group(2) or "").lower()
-    base = 1024 if "i" in unit else 1
-    factor = base ** "bkmgt".index(unit[0]) if base == 1024 else _UNIT[unit[:1]]
-    return int(m.group(1).replace("_", "")) * factor
+    factor = _SIZE_UNITS.get(m.group(2).lower()) if m else None
+    return None if m is None or factor is None else int(m.group(1).replace("_", "")) * factor
 
 
 class _Strict(BaseModel):
