@@ -13,6 +13,15 @@ Secrets (``api_key`` and any header value) may be written as:
   * ``keyring:NAME`` — from the system keyring (service ``llmswitch``; ``llmswitch keys set NAME``);
   * ``file:/path/to/secret`` — the first line of a file (Docker/Kubernetes secrets);
   * a literal (works, but then the file is a secret too).
+Each provider entry may bound its calls: ``timeout`` (total deadline of one call, seconds),
+``read_timeout`` (longest silence between bytes), ``connect_timeout``, ``health_timeout`` (one
+health probe), and the read limits ``max_body_bytes``, ``max_error_body_bytes``,
+``max_line_bytes``, ``max_event_bytes`` (bytes, or a size such as ``64MiB``; see ``limits.py``).
+
+The file itself is bounded (``MAX_CONFIG_BYTES``, ``MAX_DEPTH``, ``MAX_ALIASES``, ``MAX_NODES``)
+and every failure to read, parse or validate it is a ``ConfigError`` naming the file and line,
+with every secret it resolves redacted.
+
 A provider without ``api_key`` falls back to its usual env var (``OPENAI_API_KEY``...), then to
 the keyring entry named after the provider. Top-level settings can also come from the
 environment (``LLMSWITCH_USAGE_LOG=off``, ``LLMSWITCH_STATE='{"backend": "redis", ...}'``),
@@ -21,15 +30,26 @@ which wins over the file.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from .errors import ConfigError
+from .errors import ConfigError, redact
 
 __all__ = [
     "ProviderConfig",
@@ -44,6 +64,12 @@ __all__ = [
     "parse_config",
     "keyring_secret",
     "expand_vars",
+    "MAX_CONFIG_BYTES",
+    "MAX_DEPTH",
+    "MAX_ALIASES",
+    "MAX_NODES",
+    "SECONDS_SETTINGS",
+    "BYTES_SETTINGS",
 ]
 
 CONFIG_FILENAME = "llmswitch.yaml"
@@ -56,23 +82,96 @@ KNOWN_OPTIONS: dict[str, frozenset[str]] = {
 }
 
 
+SECONDS_SETTINGS: tuple[str, ...] = ("timeout", "read_timeout", "connect_timeout", "health_timeout")
+"""Per-provider time bounds, in seconds: ``timeout`` is the total deadline of one call,
+``read_timeout`` the longest silence between bytes, ``health_timeout`` bounds a health probe."""
+BYTES_SETTINGS: tuple[str, ...] = ("max_body_bytes", "max_error_body_bytes", "max_line_bytes", "max_event_bytes")
+"""Per-provider read limits (``llmswitch.limits.Limits``): a number of bytes or a size such as ``64MiB``."""
+
+_SIZE = re.compile(r"^\s*(\d[\d_]*)\s*([a-z]*)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 10**3, "kb": 10**3, "kib": 2**10,
+    "m": 10**6, "mb": 10**6, "mib": 2**20,
+    "g": 10**9, "gb": 10**9, "gib": 2**30,
+}
+
+
+def _parse_size(value: str) -> int | None:
+    """``"64MiB"`` → 67108864, ``"10 MB"`` → 10000000, ``"1_000"`` → 1000; None if not a size."""
+    m = _SIZE.match(value)
+    factor = _SIZE_UNITS.get(m.group(2).lower()) if m else None
+    return None if m is None or factor is None else int(m.group(1).replace("_", "")) * factor
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class ProviderConfig(_Strict):
     """One entry under ``providers:``. Provider-specific knobs go under ``options:`` so a typo
-    in a common field (``defualt_model``) is still an error, not a silently ignored option."""
+    in a common field (``defualt_model``) is still an error, not a silently ignored option.
+
+    Time bounds (``SECONDS_SETTINGS``) and read limits (``BYTES_SETTINGS``) are common fields,
+    validated here so a bad value is reported with its line instead of surfacing as a raw
+    ``ValueError`` when the provider is built; written under ``options:`` they are lifted out
+    and validated the same way."""
 
     type: str
     base_url: str | None = None
     api_key: SecretStr | None = None
     default_model: str | None = None
-    timeout: float | None = Field(default=None, gt=0)
-    connect_timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = None
+    read_timeout: float | None = None
+    connect_timeout: float | None = None
+    health_timeout: float | None = None
+    max_body_bytes: int | None = None
+    max_error_body_bytes: int | None = None
+    max_line_bytes: int | None = None
+    max_event_bytes: int | None = None
     default_max_tokens: int | None = Field(default=None, gt=0)
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_settings_from_options(cls, data: Any) -> Any:
+        """``options: {timeout: 5}`` would bypass validation and reach the provider anyway."""
+        if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
+            return data
+        options = dict(data["options"])
+        lifted = {k: options.pop(k) for k in (*SECONDS_SETTINGS, *BYTES_SETTINGS) if k in options}
+        twice = sorted(k for k in lifted if data.get(k) is not None)
+        if twice:
+            raise ValueError(f"{', '.join(twice)} given both on the provider and under options:; keep one")
+        return {**data, **lifted, "options": options}
+
+    @field_validator(*SECONDS_SETTINGS, mode="before")
+    @classmethod
+    def _positive_seconds(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                pass
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ValueError("must be a positive, finite number of seconds, e.g. 30 or 2.5")
+        return float(v)
+
+    @field_validator(*BYTES_SETTINGS, mode="before")
+    @classmethod
+    def _positive_bytes(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, str):
+            v = _parse_size(v) if _parse_size(v) is not None else v
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError("must be a positive number of bytes, e.g. 16777216 or 16MiB")
+        return v
 
     @field_validator("type")
     @classmethod
@@ -104,9 +203,10 @@ class ProviderConfig(_Strict):
         return self
 
     def provider_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the provider class (``BaseProvider.__init__``)."""
+        """Keyword arguments for the provider class (``BaseProvider.__init__``): every common field
+        that was set, the secret header values, then the provider-specific options."""
         kw: dict[str, Any] = {}
-        for field in ("base_url", "api_key", "default_model", "timeout", "connect_timeout", "default_max_tokens"):
+        for field in ("base_url", "api_key", "default_model", *SECONDS_SETTINGS, *BYTES_SETTINGS, "default_max_tokens"):
             value = getattr(self, field)
             if value is not None:
                 kw[field] = value
@@ -161,7 +261,8 @@ def _usage_log_before(v: Any) -> Any:
 class LLMSwitchConfig(BaseSettings):
     """The whole file. Environment variables ``LLMSWITCH_<FIELD>`` override top-level keys."""
 
-    model_config = SettingsConfigDict(env_prefix="LLMSWITCH_", extra="forbid", validate_default=True)
+    # env_ignore_empty: ``LLMSWITCH_STATE=`` (set but empty) means "not set", not "invalid JSON".
+    model_config = SettingsConfigDict(env_prefix="LLMSWITCH_", extra="forbid", validate_default=True, env_ignore_empty=True)
 
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
@@ -169,6 +270,17 @@ class LLMSwitchConfig(BaseSettings):
     usage_log: Annotated[UsageLogConfig, NoDecode] = Field(default_factory=UsageLogConfig)
 
     _source: Path | None = PrivateAttr(default=None)
+
+    def __init__(self, **values: Any) -> None:
+        """Every failure is a ConfigError: pydantic-settings raises its own ``SettingsError`` for an
+        ``LLMSWITCH_*`` variable that is not JSON, and a ``ValidationError`` for a wrong shape —
+        neither is an llmswitch error, so code that catches ``LLMSwitchError`` would miss them."""
+        try:
+            super().__init__(**values)
+        except SettingsError:
+            raise _Problems(_env_json_problems()) from None
+        except ValidationError as exc:
+            raise _InvalidValues(exc.errors()) from None
 
     @field_validator("usage_log", mode="before")
     @classmethod
@@ -227,11 +339,162 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LLMSwitchConfig |
     found = find_config_path(path)
     if found is None:
         return None
+    return parse_config(_read_config_file(found), source=found)
+
+
+# --- reading the file safely --------------------------------------------------------------------
+
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A configuration is a few kilobytes; a bigger file is the wrong file, not a config to parse."""
+MAX_DEPTH = 100
+"""Nesting levels (mappings and lists). PyYAML's composer recurses once per level, so a 3,000-deep
+file would otherwise end in ``RecursionError``; a real configuration needs five."""
+MAX_ALIASES = 500
+"""``*alias`` uses. Sharing a ``headers:`` block among providers needs a handful."""
+MAX_NODES = 100_000
+"""Values in the file once every alias is expanded. Nine anchors that each repeat the previous one
+nine times (a "billion laughs" alias bomb) expand to 9**9 values from a few hundred bytes; PyYAML's
+SafeLoader has no limit, so the count is kept while composing, before anything is expanded."""
+
+
+def _read_config_file(path: Path) -> str:
+    """The file's text, bounded in size; an unreadable or non-UTF-8 file is a ConfigError with the
+    line of the first bad byte."""
     try:
-        text = found.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {found}: {exc.strerror or exc}") from None
-    return parse_config(text, source=found)
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB, the limit for a configuration; "
+            "is it the right file? (--config or $LLMSWITCH_CONFIG names the file to use)"
+        )
+    return _decode(raw, str(path))
+
+
+def _decode(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{source}:{line}:{col}: the file is not UTF-8 (byte 0x{raw[exc.start]:02x}); "
+            "save it as UTF-8 (most editors: 'Save with encoding')"
+        ) from None
+
+
+class _LimitExceeded(Exception):
+    """Raised while composing; carries the mark of the node that crossed the limit."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+def _limited_loader(text: str) -> Any:
+    """A SafeLoader whose composer counts depth, aliases and expanded values as it goes.
+
+    Counting in ``compose_node`` (not after loading) is the point: the tree is never expanded,
+    so an alias bomb is refused after a few hundred events, and a deep file is refused before
+    the composer's recursion reaches Python's limit."""
+    import yaml
+    from yaml.events import AliasEvent
+
+    class LimitedLoader(yaml.SafeLoader):
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.depth = 0
+            self.aliases = 0
+            self.nodes = 0
+            self.sizes: dict[str, int] = {}  # anchor → values it expands to
+            self.open_anchors: set[str] = set()
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(AliasEvent):
+                return self._alias()
+            event = self.peek_event()
+            if self.depth >= MAX_DEPTH:
+                raise _LimitExceeded(
+                    f"the file nests more than {MAX_DEPTH} levels deep (the limit; a configuration needs a few)", event.start_mark
+                )
+            anchor = event.anchor
+            before = self.nodes
+            self._count(1, event.start_mark)
+            self.depth += 1
+            if anchor is not None:
+                self.open_anchors.add(anchor)
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+                self.open_anchors.discard(anchor) if anchor is not None else None
+            if anchor is not None:
+                self.sizes[anchor] = self.nodes - before
+            return node
+
+        def _alias(self) -> Any:
+            event = self.peek_event()
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise _LimitExceeded(f"the file uses more than {MAX_ALIASES} aliases (*name), the limit", event.start_mark)
+            if event.anchor in self.open_anchors:
+                raise _LimitExceeded(f"alias *{event.anchor} refers to the value that contains it (a loop)", event.start_mark)
+            self._count(self.sizes.get(event.anchor, 1), event.start_mark)
+            return super().compose_node(None, None)
+
+        def _count(self, n: int, mark: Any) -> None:
+            self.nodes += n
+            if self.nodes > MAX_NODES:
+                raise _LimitExceeded(
+                    f"the file expands to more than {MAX_NODES:,} values through aliases (&anchor/*alias), the limit "
+                    "(an alias bomb?)",
+                    mark,
+                )
+
+    return LimitedLoader(text)
+
+
+def _at(source: str, mark: Any) -> str:
+    """``file:line:column`` for a YAML mark (PyYAML counts from 0)."""
+    if mark is None:
+        return source
+    return f"{source}:{mark.line + 1}:{mark.column + 1}"
+
+
+def _compose(text: str, source: str) -> tuple[Any, Any]:
+    """(root node, loader) or a ConfigError naming the file, line and column."""
+    import yaml
+
+    loader = None
+    try:
+        loader = _limited_loader(text)  # the reader refuses control characters already here
+        return loader.get_single_node(), loader
+    except _LimitExceeded as exc:
+        raise ConfigError(f"{_at(source, exc.mark)}: refused: {exc.message}; is it the right file?") from None
+    except yaml.MarkedYAMLError as exc:
+        context = ""
+        if exc.context and exc.context_mark is not None and exc.context_mark.line != getattr(exc.problem_mark, "line", None):
+            context = f" ({exc.context} on line {exc.context_mark.line + 1})"
+        raise ConfigError(
+            f"{_at(source, exc.problem_mark)}: not valid YAML: {exc.problem}{context}; "
+            "check the indentation, quotes and brackets there"
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        raise ConfigError(
+            f"{source}:{line}: not valid YAML: the control character U+{char:04X} is not allowed in a YAML file; remove it"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:  # a backstop: the depth limit should make this unreachable
+        raise ConfigError(f"{source}: refused: the file nests too deeply to read") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 # --- YAML with line numbers -----------------------------------------------------------------
@@ -239,6 +502,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LLMSwitchConfig |
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
 
 Loc = tuple[str, ...]
+
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")
+)
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
 def expand_vars(value: str, missing: list[str] | None = None) -> str:
@@ -271,14 +540,24 @@ def _where(loc: Loc) -> str:
     return loc[0] if loc else "top level"
 
 
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
 class _Walker:
-    """Turns a composed YAML node tree into plain data, keeping a line for every path."""
+    """Turns a composed YAML node tree into plain data, keeping a line for every path.
+
+    It also collects every secret it resolves (``api_key``, header values, and values read from
+    the environment), so that no message about this file can print one."""
 
     def __init__(self, loader: Any, source: str) -> None:
         self.loader = loader
         self.source = source
         self.lines: dict[Loc, int] = {}
         self.problems: list[str] = []
+        self.secrets: list[str] = []
+        self.bad: set[Loc] = set()
+        """Paths already reported (a refused tag): their validation errors would only repeat it."""
 
     def where(self, loc: Loc) -> str:
         return f"{self.source}:{self.line_for(loc)}: {_where(loc)}"
@@ -289,38 +568,92 @@ class _Walker:
                 return self.lines[loc[:n]]
         return 1
 
+    def tag_problem(self, node: Any, loc: Loc) -> str:
+        self.bad.add(loc)
+        return (
+            f"{_at(self.source, node.start_mark)}: {_where(loc)}: the tag {_short_tag(node.tag)} is not supported; "
+            "llmswitch.yaml takes plain values (strings, numbers, booleans, lists, mappings): remove the tag"
+        )
+
     def walk(self, node: Any, loc: Loc) -> Any:
         import yaml
 
+        if len(loc) > MAX_DEPTH:  # aliases can nest deeper than the text the composer counted
+            raise ConfigError(
+                f"{_at(self.source, node.start_mark)}: refused: the file is nested more than {MAX_DEPTH} levels "
+                "deep once aliases are expanded (the limit); is it the right file?"
+            )
         self.lines[loc] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
-                if not isinstance(key, (str, int, float, bool)):
-                    self.problems.append(f"{self.source}:{key_node.start_mark.line + 1}: keys must be plain names")
-                    continue
-                key = str(key)
-                if key in out:
-                    self.problems.append(
-                        f"{self.source}:{key_node.start_mark.line + 1}: {_where(loc + (key,))}: "
-                        f"duplicate key {key!r} (first on line {self.lines[loc + (key,)]})"
-                    )
-                    continue
-                self.lines[loc + (key,)] = key_node.start_mark.line + 1
-                out[key] = self.walk(value_node, loc + (key,))
-                self.lines[loc + (key,)] = key_node.start_mark.line + 1
-            return out
+            if node.tag != _MAP_TAG:
+                self.problems.append(self.tag_problem(node, loc))
+                return None
+            return self.walk_mapping(node, loc)
         if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ_TAG:
+                self.problems.append(self.tag_problem(node, loc))
+                return None
             return [self.walk(item, loc + (str(i),)) for i, item in enumerate(node.value)]
-        value = self.loader.construct_object(node, deep=True)
+        value = self.scalar(node, loc)
         if isinstance(value, str):
             value = self.resolve_string(value, loc)
         return value
 
+    def scalar(self, node: Any, loc: Loc) -> Any:
+        """A scalar through SafeLoader's constructors, for the few tags a config may use. An
+        explicit ``!!int abc`` makes PyYAML's constructor raise a bare ``ValueError``: reported."""
+        if node.tag not in _SCALAR_TAGS:
+            self.problems.append(self.tag_problem(node, loc))
+            return None
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except Exception as exc:  # noqa: BLE001 - PyYAML raises ValueError/TypeError here
+            self.problems.append(
+                f"{_at(self.source, node.start_mark)}: {_where(loc)}: cannot read this value as "
+                f"{_short_tag(node.tag)} ({type(exc).__name__}); remove the tag or fix the value"
+            )
+            self.bad.add(loc)
+            return None
+
+    def walk_mapping(self, node: Any, loc: Loc) -> dict[str, Any] | None:
+        import yaml
+
+        own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+        try:
+            self.loader.flatten_mapping(node)  # applies ``<<: *defaults`` merge keys
+        except yaml.MarkedYAMLError as exc:
+            self.problems.append(f"{_at(self.source, exc.problem_mark)}: {_where(loc)}: {exc.problem}")
+            return None
+        out: dict[str, Any] = {}
+        merged: set[str] = set()  # keys that came from ``<<``: the mapping's own keys override them
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            key = self.scalar(key_node, loc) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, (str, int, float, bool)):
+                self.problems.append(f"{self.source}:{line}: {_where(loc)}: keys must be plain names")
+                continue
+            key = str(key)
+            if id(key_node) not in own:
+                merged.add(key)  # flatten_mapping puts merged pairs first, the last merge winning
+            elif key in merged:
+                merged.discard(key)
+                out.pop(key, None)
+            if key in out and key in merged:
+                out.pop(key)
+            if key in out:
+                self.problems.append(
+                    f"{self.source}:{line}: {_where(loc + (key,))}: "
+                    f"duplicate key {key!r} (first on line {self.lines[loc + (key,)]})"
+                )
+                continue
+            self.lines[loc + (key,)] = line
+            out[key] = self.walk(value_node, loc + (key,))
+            self.lines[loc + (key,)] = line
+        return out
+
     def resolve_string(self, value: str, loc: Loc) -> str:
         missing: list[str] = []
+        self.remember_env_secrets(value)
         value = expand_vars(value, missing)
         for name in missing:
             self.problems.append(
@@ -335,15 +668,27 @@ class _Walker:
             except ConfigError as exc:
                 self.problems.append(f"{self.where(loc)}: {exc}")
                 return ""
-            return secret or ""
-        if is_secret and value.startswith("file:"):
+            value = secret or ""
+        elif is_secret and value.startswith("file:"):
             p = Path(os.path.expanduser(value[len("file:"):].strip()))
             try:
-                return p.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                self.problems.append(f"{self.where(loc)}: cannot read secret file {p}: {exc.strerror or exc}")
+                value = p.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                why = getattr(exc, "strerror", None) or ("not UTF-8" if isinstance(exc, UnicodeDecodeError) else exc)
+                self.problems.append(f"{self.where(loc)}: cannot read secret file {p}: {why}")
                 return ""
+        if is_secret:
+            self.secrets.append(value)
         return value
+
+    def remember_env_secrets(self, text: str) -> None:
+        """A ``${VAR}`` value can land anywhere (``timeout: ${OPENAI_API_KEY}`` by mistake) and a
+        validation message shows what it got; every substituted value is kept for redaction."""
+        if "${" not in text:
+            return
+        for m in _VAR.finditer(text):
+            if m.group(1) and os.environ.get(m.group(1)):
+                self.secrets.append(os.environ[m.group(1)])
 
 
 def keyring_secret(name: str, *, required: bool = False) -> str | None:
@@ -373,7 +718,65 @@ def keyring_secret(name: str, *, required: bool = False) -> str | None:
     return value
 
 
-def _describe_error(err: dict[str, Any], walker: _Walker) -> str:
+# --- messages -------------------------------------------------------------------------------
+
+_ENV_EXAMPLES = {
+    "providers": '{"local": {"type": "ollama"}}',
+    "agents": '{"coder": {"provider": "local", "fallbacks": []}}',
+    "state": '{"backend": "redis", "url": "redis://localhost:6379/0"}',
+}
+
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@\s:]*):[^/@\s]+@")
+
+
+def _scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """No secret in a ConfigError: every registered and resolved secret, key-shaped text, and the
+    password in a URL's user info (``redis://:pw@host``) are replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\1:***@", redact(text, *secrets))
+
+
+def _joined(problems: list[str]) -> str:
+    n = len(problems)
+    return f"invalid configuration ({n} problem{'s' if n > 1 else ''}):\n  - " + "\n  - ".join(problems)
+
+
+def _env_var_for(field: str) -> str | None:
+    """The ``LLMSWITCH_<FIELD>`` variable that sets this top-level field, if one is set and not
+    empty (pydantic-settings matches the name case-insensitively; it wins over the file)."""
+    want = f"llmswitch_{field}".lower()
+    for name, value in os.environ.items():
+        if name.lower() == want and value != "":
+            return name
+    return None
+
+
+def _env_json_problems() -> list[str]:
+    """pydantic-settings' ``SettingsError`` says a field's variable is not JSON, not where; say where."""
+    problems: list[str] = []
+    for field in _ENV_EXAMPLES:
+        var = _env_var_for(field)
+        if var is None:
+            continue
+        try:
+            json.loads(os.environ[var])
+        except ValueError as exc:
+            where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+            problems.append(
+                f"${var} is not valid JSON ({getattr(exc, 'msg', exc)}{where}); it must be a JSON object, "
+                f"e.g. {var}='{_ENV_EXAMPLES[field]}', or unset it to use the config file"
+            )
+    return [_scrub(p) for p in problems] or ["an LLMSWITCH_* environment variable is not valid JSON; unset it or fix it"]
+
+
+class _Problems(ConfigError):
+    """A ConfigError that keeps its list, so ``parse_config`` reports it with the file's problems."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(_joined(problems))
+
+
+def _describe_error(err: dict[str, Any], walker: _Walker | None) -> str:
     loc: Loc = tuple(str(x) for x in err.get("loc", ()))
     if loc[:1] in (("providers",), ("agents",)):
         field = ".".join(loc[2:])
@@ -394,8 +797,23 @@ def _describe_error(err: dict[str, Any], walker: _Walker) -> str:
     shown = ""
     if not secret and isinstance(got, (str, int, float, bool)) and err.get("type") not in ("extra_forbidden", "missing"):
         shown = f" (got {got!r})"
-    prefix = f"{walker.source}:{walker.line_for(loc)}: {_where(loc)}"
+    env_var = _env_var_for(loc[0]) if loc else None
+    if env_var is not None:
+        prefix = f"${env_var}: {_where(loc)}"
+    elif walker is not None:
+        prefix = f"{walker.source}:{walker.line_for(loc)}: {_where(loc)}"
+    else:
+        prefix = _where(loc)
     return f"{prefix}: {field + ': ' if field else ''}{msg}{shown}"
+
+
+class _InvalidValues(ConfigError):
+    """A validation failure of ``LLMSwitchConfig(...)``; keeps pydantic's error list so that
+    ``parse_config`` can say which line of the file each one came from."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__(_scrub(_joined([_describe_error(e, None) for e in errors])))
 
 
 def _agent_problems(data: dict[str, Any], walker: _Walker) -> list[str]:
@@ -421,23 +839,28 @@ def _agent_problems(data: dict[str, Any], walker: _Walker) -> list[str]:
     return out
 
 
-def parse_config(text: str, *, source: str | os.PathLike[str] = "<string>") -> LLMSwitchConfig:
-    """Parse and validate YAML text; every problem in the file is reported in one ConfigError."""
-    import yaml
+def _already_reported(err: dict[str, Any], walker: _Walker) -> bool:
+    loc = tuple(str(x) for x in err.get("loc", ()))
+    return any(loc[: len(bad)] == bad for bad in walker.bad)
 
+
+def parse_config(text: str | bytes, *, source: str | os.PathLike[str] = "<string>") -> LLMSwitchConfig:
+    """Parse and validate YAML text; every problem in the file is reported in one ConfigError.
+
+    Nothing else escapes: syntax errors, unsupported tags, the size/depth/alias limits, a
+    malformed ``LLMSWITCH_*`` variable and validation failures are all ``ConfigError`` naming
+    the file and line, with every secret the file resolves redacted."""
     src = str(source)
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{src}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if isinstance(text, (bytes, bytearray)):
+        text = _decode(bytes(text), src)
+    elif not isinstance(text, str):
+        raise TypeError(f"parse_config takes the YAML text as str or bytes, not {type(text).__name__}")
+    node, loader = _compose(text, src)
     walker = _Walker(loader, src)
-    data: Any = {} if node is None else walker.walk(node, ())
+    try:
+        data: Any = {} if node is None else walker.walk(node, ())
+    except RecursionError:  # a backstop: walk() checks the depth itself
+        raise ConfigError(f"{src}: refused: the file nests too deeply to read") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -446,10 +869,12 @@ def parse_config(text: str, *, source: str | os.PathLike[str] = "<string>") -> L
     config: LLMSwitchConfig | None = None
     try:
         config = LLMSwitchConfig(**data)
-    except ValidationError as exc:
-        problems.extend(_describe_error(e, walker) for e in exc.errors())
+    except _InvalidValues as exc:
+        problems.extend(_describe_error(e, walker) for e in exc.errors if not _already_reported(e, walker))
+    except _Problems as exc:
+        problems.extend(exc.problems)
     if problems:
-        raise ConfigError(f"invalid configuration ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n  - " + "\n  - ".join(problems))
+        raise ConfigError(_scrub(_joined(problems), walker.secrets))
     assert config is not None
     config._source = Path(src) if src != "<string>" else None
     return config

@@ -8,9 +8,11 @@ parsing itself. Pydantic is kept for configuration and other edges.
 from __future__ import annotations
 
 import base64
+import functools
 import inspect
 import mimetypes
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -107,6 +109,36 @@ class ToolCall:
 
 
 Role = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[str, ...] = typing.get_args(Role)
+_ROLE_SET = frozenset(ROLES)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A repr short enough for an error message (the value may be a whole document)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _as_part(item: Any, index: int) -> Part:
+    """One item of a content list. A plain string and the OpenAI-style ``{"type": "text", ...}`` /
+    ``{"type": "image_url", ...}`` dicts are accepted because users write them; anything else
+    would fail deep inside a wire encoder with an ``AttributeError``, so it fails here."""
+    if isinstance(item, (TextPart, ImagePart)):
+        return item
+    if isinstance(item, str):
+        return TextPart(item)
+    if isinstance(item, Mapping):
+        kind = item.get("type")
+        if kind == "text" and isinstance(item.get("text"), str):
+            return TextPart(item["text"])
+        image = item.get("image_url")
+        url = image.get("url") if isinstance(image, Mapping) else image
+        if kind == "image_url" and isinstance(url, str):
+            return ImagePart(url=url)
+    raise TypeError(
+        f"Message content[{index}] is {_short(item)}; a content list holds TextPart, ImagePart, str, "
+        '{"type": "text", "text": ...} or {"type": "image_url", "image_url": {"url": ...}}'
+    )
 
 
 @dataclass(slots=True)
@@ -120,6 +152,46 @@ class Message:
     thinking_signature: str | None = None
     is_error: bool = False
     """On a tool result: the tool failed. Anthropic gets ``is_error``; APIs without the flag get the text."""
+
+    def __post_init__(self) -> None:
+        """Wrong types fail here, naming the field and what it accepts, instead of as an
+        ``AttributeError`` inside a wire encoder. Messages are built per call, not per stream
+        chunk, so a few ``isinstance`` checks cost nothing that matters."""
+        if self.role not in _ROLE_SET:
+            raise ValueError(f"Message role must be one of {', '.join(ROLES)}; got {_short(self.role)}")
+        content = self.content
+        if content is not None and type(content) is not str:
+            if isinstance(content, (list, tuple)):
+                self.content = [_as_part(item, i) for i, item in enumerate(content)]
+            elif not isinstance(content, str):
+                raise TypeError(
+                    f"Message content must be a str, a list of parts (TextPart, ImagePart) or None; "
+                    f"got {type(content).__name__}"
+                )
+        calls = self.tool_calls
+        if calls is None:
+            self.tool_calls = []
+        elif not isinstance(calls, list) or (calls and not all(isinstance(c, ToolCall) for c in calls)):
+            raise TypeError(f"Message tool_calls must be a list of ToolCall; got {_short(calls)}")
+        if self.tool_call_id is not None or self.name is not None or self.thinking is not None or self.thinking_signature is not None:
+            for name in ("tool_call_id", "name", "thinking", "thinking_signature"):
+                value = getattr(self, name)
+                if value is not None and not isinstance(value, str):
+                    raise TypeError(f"Message {name} must be a str or None; got {type(value).__name__}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Message":
+        """A message written as a dict (``{"role": "user", "content": "hi"}``), with a clear error
+        for a missing role or an unknown key instead of a ``KeyError``."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a message is a Message or a dict with 'role' and 'content'; got {type(data).__name__}")
+        if "role" not in data:
+            raise ValueError(f"a message dict needs 'role' (one of {', '.join(ROLES)}); got keys {sorted(map(str, data))}")
+        known = {"role", "content", "tool_calls", "tool_call_id", "name", "thinking", "thinking_signature", "is_error"}
+        unknown = sorted(str(k) for k in data if k not in known)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)} in a message dict; known: {', '.join(sorted(known))}")
+        return cls(**{str(k): v for k, v in data.items()})
 
     @classmethod
     def system(cls, text: str) -> "Message":
@@ -176,6 +248,71 @@ def _json_schema_for(annotation: Any) -> dict[str, Any]:
     return {}
 
 
+_TOOL_FORMS = (
+    "a tool is a llmswitch.Tool, a function, a functools.partial, a callable object (with __call__), "
+    'or a dict: OpenAI {"type": "function", "function": {"name", "description", "parameters"}}, '
+    'flat {"name", "description", "parameters"}, or Anthropic {"name", "description", "input_schema"}'
+)
+
+
+def _partial_bound_keywords(fn: Any) -> set[str]:
+    """Names a ``functools.partial`` (or a chain of them) binds by keyword. ``inspect.signature``
+    keeps them as keyword-only parameters defaulting to the bound value; they are left out of
+    the schema, since the bound value (an API key, a DB handle) must not be shown to the model."""
+    bound: set[str] = set()
+    while isinstance(fn, functools.partial):
+        bound.update(fn.keywords)
+        fn = fn.func
+    return bound
+
+
+def _callable_parts(fn: Any) -> tuple[Any, str | None, str]:
+    """(what holds the type hints, the default tool name, the docstring) for any callable form.
+
+    A ``functools.partial`` and a callable object have no ``__name__`` and their ``inspect.getdoc``
+    is the doc of ``partial`` or of the class, so each form is unwrapped to the function that
+    was actually written; the signature still comes from ``fn`` itself, so arguments bound by a
+    partial are not offered to the model as required parameters."""
+    target = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.ismethod(target) and target.__name__ == "__call__":  # obj.__call__ names the class
+        return target, type(target.__self__).__name__, inspect.getdoc(target) or inspect.getdoc(type(target.__self__)) or ""
+    if inspect.isfunction(target) or inspect.ismethod(target) or inspect.isclass(target) or inspect.isbuiltin(target):
+        return target, getattr(target, "__name__", None), inspect.getdoc(target) or ""
+    call = getattr(type(target), "__call__", None)
+    name = type(target).__name__
+    doc = (inspect.getdoc(call) if call is not None and call.__doc__ else None) or inspect.getdoc(type(target)) or ""
+    return call if call is not None else target, name, doc
+
+
+def _type_hints(holder: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(holder)
+    except Exception:  # noqa: BLE001 - NameError, TypeError, and worse from exotic annotations
+        # A string annotation naming something local to the caller's scope cannot be
+        # resolved; describe those parameters loosely rather than refusing the tool.
+        hints: dict[str, Any] = {}
+        try:
+            annotations = inspect.get_annotations(holder)
+        except TypeError:
+            return hints
+        for k, v in annotations.items():
+            try:
+                hints[k] = eval(v, getattr(holder, "__globals__", {})) if isinstance(v, str) else v
+            except Exception:
+                hints[k] = Any
+        return hints
+
+
+def _require_str(value: Any, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or (not optional and not value):
+        raise TypeError(f"{what} must be a{'' if optional else ' non-empty'} str; got {_short(value)}")
+    return value
+
+
 @dataclass(slots=True)
 class Tool:
     name: str
@@ -183,25 +320,51 @@ class Tool:
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     function: Callable[..., Any] | None = None
 
+    def __post_init__(self) -> None:
+        """Checked once per tool (not per chunk): a wrong type would otherwise surface as an
+        error from a wire encoder or a 400 from the server naming none of this."""
+        _require_str(self.name, "Tool name")
+        if self.description is None:
+            self.description = ""
+        _require_str(self.description, "Tool description", optional=True)
+        if not isinstance(self.parameters, Mapping):
+            raise TypeError(f"Tool parameters must be a JSON schema dict; got {type(self.parameters).__name__}")
+        if self.function is not None and not callable(self.function):
+            raise TypeError(f"Tool function must be callable; got {type(self.function).__name__}")
+
     @classmethod
     def from_function(cls, fn: Callable[..., Any], name: str | None = None, description: str | None = None) -> "Tool":
-        """Build the JSON schema from type hints so the tool and its signature cannot drift apart."""
+        """Build the JSON schema from type hints so the tool and its signature cannot drift apart.
+
+        Accepts every form a caller may hand over as "a tool": a function or method, a
+        ``functools.partial`` (bound arguments are left out of the schema), a callable object,
+        a ``Tool`` (returned as is, renamed if asked) and the dict forms of ``from_dict``."""
+        if isinstance(fn, Tool):
+            if name is None and description is None:
+                return fn
+            return cls(name or fn.name, fn.description if description is None else description, fn.parameters, fn.function)
+        if isinstance(fn, Mapping):
+            tool = cls.from_dict(fn)
+            return tool if name is None and description is None else cls.from_function(tool, name, description)
+        if not callable(fn):
+            raise TypeError(f"not a tool: {type(fn).__name__} {_short(fn)}; {_TOOL_FORMS}")
+        holder, default_name, doc = _callable_parts(fn)
+        tool_name = name or default_name
+        if not tool_name or tool_name == "<lambda>":
+            raise ValueError(f"cannot name a tool made from {_short(fn)}; pass name=")
         try:
-            hints = typing.get_type_hints(fn)
-        except (NameError, TypeError):
-            # A string annotation naming something local to the caller's scope cannot be
-            # resolved; describe those parameters loosely rather than refusing the tool.
-            hints = {}
-            for k, v in inspect.get_annotations(fn).items():
-                try:
-                    hints[k] = eval(v, getattr(fn, "__globals__", {})) if isinstance(v, str) else v
-                except Exception:
-                    hints[k] = Any
-        sig = inspect.signature(fn)
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"cannot read the parameters of {_short(fn)} ({exc}); wrap it in a def with type hints, "
+                "or build a Tool(name=..., parameters=...) by hand"
+            ) from None
+        hints = _type_hints(holder)
+        bound = _partial_bound_keywords(fn)
         props: dict[str, Any] = {}
         required: list[str] = []
         for pname, param in sig.parameters.items():
-            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or pname in bound:
                 continue
             schema = _json_schema_for(hints.get(pname, str))
             if param.default is inspect.Parameter.empty:
@@ -212,12 +375,41 @@ class Tool:
         params: dict[str, Any] = {"type": "object", "properties": props}
         if required:
             params["required"] = required
-        doc = inspect.getdoc(fn) or ""
         return cls(
-            name=name or fn.__name__,
+            name=tool_name,
             description=description if description is not None else doc,
             parameters=params,
             function=fn,
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Tool":
+        """A tool written as a provider's JSON: OpenAI ``{"type": "function", "function": {...}}``,
+        flat ``{"name", "description", "parameters"}`` or Anthropic ``{"name", "description",
+        "input_schema"}``. Provider-specific extras (``strict``, ``cache_control``) are ignored."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"not a tool: {type(data).__name__} {_short(data)}; {_TOOL_FORMS}")
+        spec: Mapping[str, Any] = data
+        if "function" in data and data.get("type", "function") == "function":
+            spec = data["function"]
+            if not isinstance(spec, Mapping):
+                raise TypeError(f'a tool\'s "function" must be a dict with "name" and "parameters"; got {_short(spec)}')
+        elif data.get("type") not in (None, "function", "custom") and "input_schema" not in data:
+            raise ValueError(
+                f"tool type {data.get('type')!r} is a provider's built-in tool, not a function llmswitch can describe; "
+                f"{_TOOL_FORMS}"
+            )
+        if "name" not in spec:
+            raise ValueError(f"a tool dict needs a 'name'; got keys {sorted(map(str, spec))}; {_TOOL_FORMS}")
+        schema = spec.get("parameters", spec.get("input_schema"))
+        if schema is None:
+            schema = {"type": "object", "properties": {}}
+        if not isinstance(schema, Mapping):
+            raise TypeError(f"tool {spec['name']!r}: parameters must be a JSON schema dict; got {_short(schema)}")
+        return cls(
+            name=_require_str(spec["name"], "tool name") or "",
+            description=_require_str(spec.get("description"), f"tool {spec['name']!r} description", optional=True) or "",
+            parameters=dict(schema),
         )
 
 

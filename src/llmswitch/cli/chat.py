@@ -9,13 +9,15 @@ from typing import Optional
 
 import typer
 
-from ._common import console, fail, run
+from ._common import RedactingWriter, console, fail, markup, run, scrubbed
 
 
 def _response_json(resp) -> str:
+    """The final Response as JSON, without ``raw`` (the server's body, printed nowhere) and with
+    every string redacted: a server can echo a key in any field of a 200 answer."""
     d = dataclasses.asdict(resp)
     d.pop("raw", None)
-    return json.dumps(d, indent=2, default=str)
+    return json.dumps(scrubbed(d), indent=2, default=str)
 
 
 async def _chat(ref: str, prompt: str, system: Optional[str], max_tokens: Optional[int], as_json: bool) -> None:
@@ -24,12 +26,15 @@ async def _chat(ref: str, prompt: str, system: Optional[str], max_tokens: Option
 
     messages = ([Message.system(system)] if system else []) + [Message.user(prompt)]
     params = {"max_tokens": max_tokens} if max_tokens else {}
-    async with api.astream(ref, messages, **params) as stream:
-        async for ev in stream:
-            if not as_json and type(ev) is TextDelta:
-                sys.stdout.write(ev.text)
-                sys.stdout.flush()
-        final = await stream.final()
+    out = RedactingWriter(sys.stdout)
+    try:
+        async with api.astream(ref, messages, **params) as stream:
+            async for ev in stream:
+                if not as_json and type(ev) is TextDelta:
+                    out.write(ev.text)
+            final = await stream.final()
+    finally:
+        out.close()  # what was streamed before an error is still shown, redacted
     if as_json:
         print(_response_json(final))
     else:
@@ -38,7 +43,7 @@ async def _chat(ref: str, prompt: str, system: Optional[str], max_tokens: Option
         cost = "unknown" if u.cost is None else f"${u.cost:.6f}"
         tokens = f"{u.input_tokens} in / {u.output_tokens} out" if u.known else "usage not reported"
         console.print(
-            f"[dim]{final.provider} · {final.model} · {tokens} · {cost} · {final.latency:.2f}s[/]",
+            f"[dim]{markup(final.provider, 200)} · {markup(final.model, 200)} · {tokens} · {cost} · {final.latency:.2f}s[/]",
             highlight=False,
         )
 

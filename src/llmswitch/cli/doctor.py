@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from typing import Optional
 
 import typer
 from rich.table import Table
 
-from ._common import console, run
+from ._common import cell, console, err_console, markup, register_provider_secrets, run, scrubbed
+
+DEFAULT_PROBE_TIMEOUT = 10.0
+"""Seconds one endpoint may take to answer ``doctor`` when its provider sets no ``health_timeout``."""
 
 
 def _known_providers():
     """Configured providers, then the default local endpoints, then clouds whose key is set."""
     from ..auto import CLOUD_KEYS, local_endpoints
+    from ..errors import ConfigError
     from ..providers import create_provider
 
     out = []
@@ -24,6 +29,8 @@ def _known_providers():
 
         for p in default_registry().list_providers():
             out.append(p if not isinstance(p, str) else default_registry().get(p))
+    except ConfigError as exc:  # a broken config is what doctor is for: say so, check the rest
+        err_console.print(f"[yellow]config:[/] {markup(exc, None)}", highlight=False, soft_wrap=True)
     except Exception:
         pass
     for p in out:
@@ -45,31 +52,67 @@ def _known_providers():
     return out
 
 
-async def _doctor(as_json: bool) -> int:
+def _probe_timeout(provider, override: float | None) -> float:
+    """``--timeout``, else the provider's ``health_timeout`` setting, else the default."""
+    if override is not None:
+        return override
+    value = getattr(provider, "health_timeout", None)
+    return value if isinstance(value, (int, float)) and value > 0 else DEFAULT_PROBE_TIMEOUT
+
+
+async def _check(provider, timeout: float):
+    """One health status, whatever happens: ``health_check`` promises not to raise, and the bound
+    here makes sure a silent server cannot hold ``doctor`` past ``timeout`` either."""
+    from ..types import ProviderHealthStatus
+
+    def down(error: str) -> ProviderHealthStatus:
+        return ProviderHealthStatus(
+            connected=False, model_detected=False, model_id=None, base_url=provider.base_url,
+            error=error, provider_type=provider.provider_type,
+        )
+
+    try:
+        return await asyncio.wait_for(provider.health_check(), timeout)
+    except asyncio.TimeoutError:
+        return down(f"no answer within {timeout:g}s (set health_timeout for this provider, or doctor --timeout)")
+    except Exception as exc:  # noqa: BLE001 - one bad provider must not hide the others
+        return down(f"{type(exc).__name__}: {exc}")
+
+
+def _row_json(provider, status) -> dict:
+    data = {"provider": provider.name, **{k: (v.value if hasattr(v, "value") else v) for k, v in vars(status).items()}}
+    return scrubbed(data)
+
+
+def _state(s) -> str:
+    if s.healthy:
+        return "[green]healthy[/]"
+    if s.connected:
+        return "[yellow]no model[/]" if not s.metadata.get("status") else f"[yellow]{markup(s.metadata['status'], 40)}[/]"
+    return "[red]down[/]"
+
+
+async def _doctor(as_json: bool, timeout: float | None = None) -> int:
     providers = _known_providers()
-    statuses = await asyncio.gather(*(p.health_check() for p in providers))
     for p in providers:
-        await p.aclose()
+        register_provider_secrets(p)
+    statuses = await asyncio.gather(*(_check(p, _probe_timeout(p, timeout)) for p in providers))
+    for p in providers:
+        try:
+            await p.aclose()
+        except Exception:  # noqa: BLE001 - closing must not turn a report into a crash
+            pass
     if as_json:
-        print(json.dumps([
-            {"provider": p.name, **{k: (v.value if hasattr(v, "value") else v) for k, v in vars(s).items()}}
-            for p, s in zip(providers, statuses)
-        ], indent=2, default=str))
+        print(json.dumps([_row_json(p, s) for p, s in zip(providers, statuses)], indent=2, default=str))
         return 0 if any(s.healthy for s in statuses) else 1
     table = Table(title="llmswitch doctor")
     for col in ("provider", "type", "endpoint", "status", "model", "ms", "detail"):
         table.add_column(col, overflow="fold")
     for p, s in zip(providers, statuses):
-        if s.healthy:
-            state = "[green]healthy[/]"
-        elif s.connected:
-            state = "[yellow]no model[/]" if not s.metadata.get("status") else f"[yellow]{s.metadata['status']}[/]"
-        else:
-            state = "[red]down[/]"
         detail = (s.error or "").split(" — ")[0] or ", ".join(f"{k}={v}" for k, v in s.metadata.items() if k not in ("status",))
         table.add_row(
-            p.name, p.provider_type.value, s.base_url, state, s.model_id or "",
-            f"{s.latency_ms:.0f}" if s.latency_ms is not None else "", detail[:160],
+            cell(p.name), p.provider_type.value, cell(s.base_url), _state(s), cell(s.model_id or ""),
+            f"{s.latency_ms:.0f}" if s.latency_ms is not None else "", cell(detail, 160),
         )
     console.print(table)
     try:
@@ -82,7 +125,7 @@ async def _doctor(as_json: bool) -> int:
         except ConfigError:
             pass
         note = explain_choice()
-        console.print(note or "auto: no backend found (see the table above)", highlight=False)
+        console.print(markup(note, None) if note else "auto: no backend found (see the table above)", highlight=False)
     except ImportError:
         pass
     return 0 if any(s.healthy for s in statuses) else 1
@@ -90,6 +133,12 @@ async def _doctor(as_json: bool) -> int:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    def doctor(
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        timeout: Optional[float] = typer.Option(
+            None, "--timeout", min=0.001,
+            help=f"Seconds each endpoint may take (default: its health_timeout, else {DEFAULT_PROBE_TIMEOUT:g}).",
+        ),
+    ) -> None:
         """Check every configured and default local endpoint and show one table."""
-        raise SystemExit(run(_doctor(as_json)))
+        raise SystemExit(run(_doctor(as_json, timeout)))

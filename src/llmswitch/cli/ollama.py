@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from ._common import console, run
+from ._common import cell, console, markup, run, scrubbed
 from .models import _fmt_size
 
 HOST_HELP = "Ollama server (default: $OLLAMA_HOST or http://localhost:11434)."
@@ -26,7 +26,12 @@ def _client(host: Optional[str]):
 
 
 class _PullDisplay:
-    """One progress bar per layer (by digest): bytes, speed and ETA; other statuses as lines."""
+    """One progress bar per layer (by digest): bytes, speed and ETA; other statuses as lines.
+
+    Everything here comes from the server, which may be broken or hostile: text is shown
+    through ``markup``/``shown`` (a status of ``[/]`` would crash rich's markup parser), and a
+    byte count that is missing, non-numeric or negative is unknown — the bar keeps going
+    (indeterminate until a total arrives) instead of the pull failing."""
 
     def __init__(self, name: str) -> None:
         from rich.progress import (
@@ -51,6 +56,7 @@ class _PullDisplay:
             transient=False,
         )
         self.tasks: dict[str, Any] = {}
+        self.totals: dict[str, int] = {}
         self.last_status: str | None = None
 
     def __enter__(self) -> "_PullDisplay":
@@ -61,15 +67,39 @@ class _PullDisplay:
         self.progress.stop()
 
     def update(self, p: Any) -> None:
-        if p.digest and p.total:
-            task = self.tasks.get(p.digest)
-            if task is None:
-                task = self.tasks[p.digest] = self.progress.add_task(f"pulling {p.layer}", total=p.total)
-            self.progress.update(task, completed=p.completed or 0, total=p.total)
+        digest = p.digest if isinstance(p.digest, str) and p.digest else None
+        total, completed = _count(p.total), _count(p.completed)
+        if digest and (total or completed is not None or digest in self.tasks):
+            self._update_layer(digest, total, completed)
             return
         if p.status and p.status != self.last_status:
             self.last_status = p.status
-            self.progress.console.print(f"[dim]{p.status}[/]" if not p.done else f"[green]success[/]: {self.name}")
+            line = f"[green]success[/]: {markup(self.name, 200)}" if p.done else f"[dim]{markup(p.status, 200)}[/]"
+            self.progress.console.print(line, highlight=False)
+
+    def _update_layer(self, digest: str, total: int | None, completed: int | None) -> None:
+        if total:
+            self.totals[digest] = total
+        known_total = self.totals.get(digest)
+        task = self.tasks.get(digest)
+        if task is None:
+            # the description is rendered as markup by the TextColumn: escaped
+            task = self.tasks[digest] = self.progress.add_task(f"pulling {markup(_layer(digest), 40)}", total=known_total)
+        if completed is not None and known_total is not None:
+            completed = min(completed, known_total)
+        self.progress.update(task, total=known_total, **({"completed": completed} if completed is not None else {}))
+
+
+def _count(value: Any) -> int | None:
+    """A byte count from the server, or None if it is not a non-negative whole number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        return None
+    return int(value) if value != float("inf") else None
+
+
+def _layer(digest: str) -> str:
+    """The short layer name Ollama itself prints: 12 hex characters after ``sha256:``."""
+    return digest.split(":", 1)[-1][:12]
 
 
 async def _pull(name: str, host: Optional[str]) -> None:
@@ -82,7 +112,7 @@ async def _pull(name: str, host: Optional[str]) -> None:
 async def _rm(name: str, host: Optional[str]) -> None:
     async with _client(host) as client:
         await client.delete_model(name)
-    console.print(f"deleted [bold]{name}[/]")
+    console.print(f"deleted [bold]{markup(name, 200)}[/]")
 
 
 async def _show(name: str, host: Optional[str], as_json: bool) -> None:
@@ -91,9 +121,9 @@ async def _show(name: str, host: Optional[str], as_json: bool) -> None:
     if as_json:
         d = dataclasses.asdict(info)
         d.pop("raw", None)
-        print(json.dumps(d, indent=2, default=str))
+        print(json.dumps(scrubbed(d), indent=2, default=str))
         return
-    table = Table(title=f"{name} ({client.base_url})", show_header=False)
+    table = Table(title=f"{markup(name, 200)} ({markup(client.base_url, 200)})", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     caps = "unknown (server too old to say)" if info.capabilities is None else ", ".join(info.capabilities)
@@ -109,7 +139,7 @@ async def _show(name: str, host: Optional[str], as_json: bool) -> None:
         ("template", (info.template[:300] + " …") if len(info.template) > 300 else info.template or None),
     ):
         if value is not None:
-            table.add_row(field, str(value))
+            table.add_row(field, cell(value, None))
     console.print(table)
 
 
@@ -117,21 +147,21 @@ async def _ps(host: Optional[str], as_json: bool) -> None:
     async with _client(host) as client:
         models = await client.list_running()
     if as_json:
-        print(json.dumps([dataclasses.asdict(m) for m in models], indent=2, default=str))
+        print(json.dumps(scrubbed([dataclasses.asdict(m) for m in models]), indent=2, default=str))
         return
     if not models:
-        console.print(f"no model is loaded ({client.base_url})")
+        console.print(f"no model is loaded ({markup(client.base_url, 200)})")
         return
-    table = Table(title=f"loaded models ({client.base_url})")
+    table = Table(title=f"loaded models ({markup(client.base_url, 200)})")
     for col in ("model", "size", "in VRAM", "context", "until"):
         table.add_column(col, justify="right" if col in ("size", "in VRAM", "context") else "left")
     for m in models:
         table.add_row(
-            m.id,
-            _fmt_size(m.size_bytes),
-            _fmt_size(m.metadata.get("size_vram")),
-            str(m.context_length or ""),
-            str(m.metadata.get("expires_at", "")),
+            cell(m.id, 200),
+            _fmt_size(_count(m.size_bytes)),
+            _fmt_size(_count(m.metadata.get("size_vram"))),
+            cell(m.context_length or ""),
+            cell(m.metadata.get("expires_at", ""), 80),
         )
     console.print(table)
 

@@ -148,6 +148,27 @@ class PullProgress:
             return None
         return min(1.0, (self.completed or 0) / self.total)
 
+    @classmethod
+    def from_line(cls, line: Mapping[str, Any]) -> "PullProgress":
+        """One NDJSON line → progress. The server's values are not trusted: a byte count that is
+        not a non-negative whole number is unknown (None), a digest that is not a string is
+        dropped, so a display built on this never divides by a string or a negative total."""
+        digest = line.get("digest")
+        return cls(
+            status=str(line.get("status") or ""),
+            digest=digest if isinstance(digest, str) and digest else None,
+            total=_byte_count(line.get("total")),
+            completed=_byte_count(line.get("completed")),
+        )
+
+
+def _byte_count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value != value or value < 0 or value == float("inf"):  # NaN, negative, infinite
+        return None
+    return int(value)
+
 
 _PARAM_LINE = re.compile(r"^(\S+)\s+(.*)$")
 
@@ -375,12 +396,7 @@ class OllamaClient:
                                 hint=f"no model {name!r} in the registry; check the name and tag at https://ollama.com/library",
                             )
                         raise err
-                    progress = PullProgress(
-                        status=str(line.get("status") or ""),
-                        digest=line.get("digest"),
-                        total=line.get("total"),
-                        completed=line.get("completed"),
-                    )
+                    progress = PullProgress.from_line(line)
                     finished = finished or progress.done
                     yield progress
         except E.ProviderError:
