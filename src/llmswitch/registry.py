@@ -267,7 +267,7 @@ class ProviderRegistry:
                     kw["api_key"] = secret
             try:
                 reg.register(name, klass(name=name, **kw))
-            except TypeError as exc:
+            except (TypeError, ValueError) as exc:
                 problems.append(f"provider {name!r}{where}: {exc}")
         for agent, ac in config.agents.items():
             try:
