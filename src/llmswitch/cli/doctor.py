@@ -117,12 +117,12 @@ async def _doctor(as_json: bool, timeout: float | None = None) -> int:
     console.print(table)
     try:
         from ..auto import explain_choice, resolve_auto
-        from ..errors import ConfigError
+        from ..errors import LLMSwitchError
 
         try:  # what `auto` would pick here (never starting the bundled runtime from doctor)
             chosen, _ = await resolve_auto(allow_local_runtime=False)
             await chosen.aclose()
-        except ConfigError:
+        except LLMSwitchError:  # nothing usable: the table above says why
             pass
         note = explain_choice()
         console.print(markup(note, None) if note else "auto: no backend found (see the table above)", highlight=False)

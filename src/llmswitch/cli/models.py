@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from ._common import console, run
+from ._common import cell, console, run, scrubbed
 
 
 def _fmt_size(n: int | None) -> str:
@@ -34,7 +35,7 @@ async def _models(ref: str, as_json: bool) -> None:
     finally:
         await provider.aclose()
     if as_json:
-        print(json.dumps([dataclasses.asdict(m) for m in models], indent=2, default=str))
+        print(json.dumps(scrubbed([dataclasses.asdict(m) for m in models]), indent=2, default=str))
         return
     table = Table(title=f"{provider.name} models ({provider.base_url})")
     table.add_column("model")
@@ -52,7 +53,7 @@ async def _models(ref: str, as_json: bool) -> None:
         table.add_column("$/M in", justify="right")
         table.add_column("$/M out", justify="right")
     for m in models:
-        row = [m.id]
+        row: list[Any] = [cell(m.id)]  # a server's model id is text, never rich markup
         if show_loaded:
             row.append({True: "[green]loaded[/]", False: "not loaded", None: "?"}[m.loaded])
         if show_ctx:
