@@ -220,7 +220,6 @@ class BaseProvider:
     def transport(self) -> Transport:
         t = self._transport
         if t is None:
-            key = self.api_key.get_secret_value() if self.api_key else None
             headers = {"User-Agent": "llmswitch/0.1", **self.auth_headers(), **self._extra_headers}
             t = self._transport = Transport(
                 self.base_url,
