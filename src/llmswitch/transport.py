@@ -439,6 +439,35 @@ class Transport:
                 raise
             return await self.session().request(method, url, **kw)
 
+    async def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """Send a request and return (status, body bytes), with every guarantee of this module
+        (deadline, bounded read, same-origin redirects). Non-2xx raises the mapped error."""
+        url = self.url(path)
+        data = None if json_body is None else _dumps(json_body)
+        req_headers = _JSON_HEADERS if data is not None else None
+        if headers:
+            req_headers = {**(req_headers or {}), **headers}
+        try:
+            req_timeout = self._request_timeout(timeout)
+            async with await self._send(method, url, data=data, params=params, headers=req_headers, timeout=req_timeout) as resp:
+                if resp.status >= 400:
+                    raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
+                return resp.status, await self.read_body(resp, url)
+        except E.LLMSwitchError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise self._conn_error(exc, url) from None
+
     async def request(
         self,
         method: str,
@@ -451,22 +480,9 @@ class Transport:
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
         """Send a request and return (status, parsed JSON). Non-2xx raises the mapped error."""
-        url = self.url(path)
-        data = None if json_body is None else _dumps(json_body)
-        req_headers = _JSON_HEADERS if data is not None else None
-        if headers:
-            req_headers = {**(req_headers or {}), **headers}
-        try:
-            req_timeout = self._request_timeout(timeout)
-            async with await self._send(method, url, data=data, params=params, headers=req_headers, timeout=req_timeout) as resp:
-                if resp.status >= 400:
-                    raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
-                raw = await self.read_body(resp, url)
-                status = resp.status
-        except E.LLMSwitchError:
-            raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise self._conn_error(exc, url) from None
+        status, raw = await self.request_raw(
+            method, path, json_body=json_body, params=params, model=model, timeout=timeout, headers=headers
+        )
         if not raw:
             return status, None
         try:
@@ -475,7 +491,7 @@ class Transport:
             raise E.ProviderError(
                 f"the server answered with malformed JSON ({type(exc).__name__}: {exc}); body starts {raw[:200]!r}",
                 provider=self.provider,
-                url=url,
+                url=self.url(path),
                 status_code=status,
                 hint="is the base URL pointing at the right kind of server?",
             ) from None

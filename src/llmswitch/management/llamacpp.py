@@ -8,12 +8,10 @@ aiohttp session per loop) so errors are mapped the same way as for providers. Re
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 from typing import Any
 
-import aiohttp
 from pydantic import SecretStr
 
 from .. import errors as E
@@ -152,20 +150,12 @@ class LlamaCppClient:
 
     async def get_metrics(self) -> dict[str, float]:
         """``/metrics`` (needs ``--metrics``), parsed: ``{"llamacpp:tokens_predicted_total": 16.0, ...}``."""
-        t = self.transport
-        url = t.url("/metrics")
         try:
-            async with t.session().get(url) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    err = t.error_for(resp.status, raw, resp.headers, url)
-                    if resp.status == 501:
-                        raise self._disabled("/metrics", err)
-                    raise err
-        except E.ProviderError:
+            _, raw = await self.transport.request_raw("GET", "/metrics")
+        except E.ProviderError as err:
+            if err.status_code == 501:
+                raise self._disabled("/metrics", err) from None
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise t.wrap_stream_error(exc, "/metrics") from None
         return parse_prometheus(raw.decode("utf-8", "replace"))
 
     async def list_models(self) -> list[ModelInfo]:
