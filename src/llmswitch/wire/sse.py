@@ -1,17 +1,24 @@
 """Server-sent events framing (WHATWG HTML, "Parsing an event stream").
 
 Incremental: feed it bytes as they arrive, get whole events back. Lines end in LF, CR or
-CRLF (a CR at the end of one chunk is held back in case the LF is in the next); ``:`` lines
-are comments (OpenRouter's keep-alives); ``data`` lines of one event are joined with LF; an
-event is dispatched on a blank line, and an unterminated event at EOF is discarded, as the
-standard says. The non-standard ``error:`` field that older llama.cpp builds send is
-surfaced as an event named ``error`` instead of being ignored.
+CRLF (a line that ends in a CR at the end of one read is taken at once, and an LF opening the
+next read is then skipped); ``:`` lines are comments (OpenRouter's keep-alives); ``data`` lines
+of one event are joined with LF; an event is dispatched on a blank line, and an unterminated
+event at EOF is discarded, as the standard says. The non-standard ``error:`` field that older
+llama.cpp builds send is surfaced as an event named ``error`` instead of being ignored.
+
+Bounded and linear: a partial line is held as pieces (``framing.PartialLine``) and joined once,
+so a 50 MB event costs about what ``json.loads`` of it costs; a line longer than
+``max_line_bytes`` or an event longer than ``max_event_bytes`` raises ``ResponseTooLargeError``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterator
+
+from ..limits import DEFAULT_LIMITS
+from .framing import PartialLine, not_utf8, too_large
 
 __all__ = ["SSEEvent", "SSEDecoder"]
 
@@ -25,71 +32,132 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    __slots__ = ("_tail", "_data", "_event", "_last_id", "_retry")
+    __slots__ = ("_line", "_skip_lf", "_data", "_size", "_event", "_last_id", "_retry", "_max_event", "_provider", "_url")
 
-    def __init__(self) -> None:
-        self._tail = b""
+    def __init__(
+        self,
+        *,
+        max_line_bytes: int = DEFAULT_LIMITS.max_line_bytes,
+        max_event_bytes: int = DEFAULT_LIMITS.max_event_bytes,
+        provider: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        self._line = PartialLine(max_line_bytes, what="an SSE line", setting="max_line_bytes", provider=provider, url=url)
+        self._skip_lf = False
         self._data: list[str] = []
+        self._size = 0
+        """Bytes of the current event's ``data:`` lines, as received (bounded by ``max_event_bytes``)."""
         self._event = ""
         self._last_id: str | None = None
         self._retry: int | None = None
+        self._max_event = max_event_bytes
+        self._provider = provider
+        self._url = url
 
     @property
     def pending(self) -> bool:
         """True if bytes or an undispatched event are buffered (a stream cut mid-event)."""
-        return bool(self._tail.strip() or self._data)
+        return bool(self._data) or not self._line.blank
+
+    @property
+    def pending_line(self) -> bool:
+        """True if bytes of an unfinished line (other than whitespace) are held."""
+        return not self._line.blank
+
+    @property
+    def pending_data(self) -> str | None:
+        """The ``data`` of an event still waiting for its blank line, if any (``[DONE]`` without it)."""
+        return "\n".join(self._data) if self._data else None
 
     def close(self) -> list[SSEEvent]:
-        """At EOF: a held-back CR was a line end after all."""
-        if self._tail.endswith(b"\r"):
-            return self.feed(b"\n")
+        """At EOF. Kept for callers: a line end is never held back, so nothing more can complete."""
         return []
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         return list(self.iter_feed(chunk))
 
+    def _lines(self, chunk: bytes) -> list[bytes]:
+        """The complete lines that ``chunk`` finishes; its unfinished end is held."""
+        if self._skip_lf and chunk:
+            self._skip_lf = False
+            if chunk[0] == 10:  # the LF of a CRLF split across reads
+                chunk = chunk[1:]
+        line = self._line
+        if line.parts:
+            if b"\n" not in chunk and b"\r" not in chunk:
+                line.hold(chunk)  # only the new bytes are searched: linear in the input
+                return []
+            chunk = line.complete(chunk)
+        if b"\r" in chunk:
+            self._skip_lf = chunk[-1] == 13
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = chunk.split(b"\n")
+        tail = lines.pop()
+        if tail:
+            line.hold(tail)
+        if len(chunk) > line.limit:
+            line.check(lines)
+        return lines
+
     def iter_feed(self, chunk: bytes) -> Iterator[SSEEvent]:
         """Like ``feed``, but yields each event as soon as it is parsed, so the first event of a
         burst (many events in one read) reaches the caller before the rest are decoded."""
-        buf = self._tail + chunk if self._tail else chunk
-        hold_cr = buf.endswith(b"\r")
-        if hold_cr:
-            buf = buf[:-1]
-        if b"\r" in buf:
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = buf.split(b"\n")
-        self._tail = lines.pop() + (b"\r" if hold_cr else b"")
-        for line in lines:
-            if not line:
-                if self._data:
-                    ev = SSEEvent(self._event or "message", "\n".join(self._data), self._last_id, self._retry)
-                    self._data = []
+        try:
+            for line in self._lines(chunk):
+                if not line:
+                    if self._data:
+                        ev = SSEEvent(self._event or "message", "\n".join(self._data), self._last_id, self._retry)
+                        self._data = []
+                        self._size = 0
+                        self._event = ""
+                        yield ev
+                        continue
                     self._event = ""
-                    yield ev
                     continue
-                self._event = ""
-                continue
-            if line[:5] == b"data:":
-                v = line[6:] if line[5:6] == b" " else line[5:]
-                self._data.append(v.decode("utf-8"))
-                continue
-            if line[0] == 58:  # b":" comment
-                continue
-            field, sep, value = line.partition(b":")
-            if sep and value[:1] == b" ":
-                value = value[1:]
-            name = field.decode("utf-8", "replace")
-            text = value.decode("utf-8", "replace")
-            if name == "event":
-                self._event = text
-            elif name == "id":
-                if "\x00" not in text:
-                    self._last_id = text
-            elif name == "retry":
-                if text.isdigit():
-                    self._retry = int(text)
-            elif name == "data":
-                self._data.append(text)
-            elif name == "error":
-                yield SSEEvent("error", text, self._last_id)
+                if line[:5] == b"data:":
+                    v = line[6:] if line[5:6] == b" " else line[5:]
+                    size = self._size + len(line) + 1  # inlined ``_add_data``: the per-event hot path
+                    if size > self._max_event:
+                        raise self._event_too_large()
+                    self._size = size
+                    self._data.append(v.decode("utf-8"))
+                    continue
+                if line[0] == 58:  # b":" comment
+                    continue
+                ev = self._field(line)
+                if ev is not None:
+                    yield ev
+        except UnicodeDecodeError as exc:
+            raise not_utf8(exc, provider=self._provider, url=self._url) from None
 
+    def _event_too_large(self) -> Exception:
+        self._data = []
+        return too_large("an SSE event", "max_event_bytes", self._max_event, provider=self._provider, url=self._url)
+
+    def _add_data(self, text: str, size: int) -> None:
+        """A ``data`` line, counted against ``max_event_bytes`` (raw size, with its line end)."""
+        self._size += size + 1
+        if self._size > self._max_event:
+            raise self._event_too_large()
+        self._data.append(text)
+
+    def _field(self, line: bytes) -> SSEEvent | None:
+        """A field line other than ``data:``; an ``error:`` line is an event of its own."""
+        field, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        name = field.decode("utf-8", "replace")
+        text = value.decode("utf-8", "replace")
+        if name == "event":
+            self._event = text
+        elif name == "id":
+            if "\x00" not in text:
+                self._last_id = text
+        elif name == "retry":
+            if text.isdigit():
+                self._retry = int(text)
+        elif name == "data":
+            self._add_data(text, len(line))
+        elif name == "error":
+            return SSEEvent("error", text, self._last_id)
+        return None
