@@ -73,10 +73,15 @@ def test_a_line_just_under_the_limit_passes_and_one_byte_more_does_not() -> None
     ok = sse(max_line_bytes=1000)
     ok.feed(body[:500])
     assert [e.data for e in ok.feed(body[500:] + b"\n\n")] == ["a" * 994]
-    over = sse(max_line_bytes=1000)
-    over.feed(body[:500])
+    for end in (b"", b"\n\n", b"\r\n"):  # still open, or ended in the read that passes the limit
+        over = sse(max_line_bytes=1000)
+        over.feed(body[:500])
+        with pytest.raises(E.ResponseTooLargeError):
+            over.feed(body[500:] + b"a" + end)
+    nd = NDJSONDecoder(max_line_bytes=10)
+    nd.feed(b'{"a":')
     with pytest.raises(E.ResponseTooLargeError):
-        over.feed(body[500:] + b"a")
+        nd.feed(b'"xyz"}\n')
 
 
 def test_one_read_holding_a_whole_over_long_line_raises() -> None:
@@ -85,6 +90,14 @@ def test_one_read_holding_a_whole_over_long_line_raises() -> None:
         sse(max_line_bytes=100).feed(b"data: " + b"b" * 200 + b"\n\ndata: x\n\n")
     with pytest.raises(E.ResponseTooLargeError, match="max_line_bytes=100"):
         NDJSONDecoder(max_line_bytes=100).feed(b'{"a":"' + b"b" * 200 + b'"}\n')
+
+
+def test_reads_bigger_than_the_limits_are_decoded_in_pieces() -> None:
+    body = b"".join(b"id: %d\r\ndata: {\"n\":%d}\r\n\r\n" % (i, i) for i in range(200))
+    events = sse(max_line_bytes=40, max_event_bytes=60).feed(body)
+    assert [(e.id, e.data) for e in events] == [(str(i), '{"n":%d}' % i) for i in range(200)]
+    lines = b"".join(b'{"n":%d}\n' % i for i in range(200))
+    assert NDJSONDecoder(max_line_bytes=16).feed(lines) == [{"n": i} for i in range(200)]
 
 
 def test_defaults_come_from_default_limits() -> None:

@@ -17,6 +17,7 @@ from ..types import Response, StreamEvent, TextDelta
 
 __all__ = [
     "PartialLine",
+    "pieces",
     "too_large",
     "not_utf8",
     "cut_stream",
@@ -102,6 +103,13 @@ def text_or_none(value: Any, field: str) -> str | None:
     raise wrong_type(field, value, "a string")
 
 
+def pieces(chunk: bytes, size: int) -> list[bytes]:
+    """``chunk`` in reads of at most ``size`` bytes. A decoder splits a read bigger than its limit
+    (``iter_any`` hands over all that is buffered) so every line and event is measured, and never
+    more than one read past its limit is held."""
+    return [chunk[i : i + size] for i in range(0, len(chunk), size)]
+
+
 class PartialLine:
     """The unfinished last line of a byte stream, held as pieces and joined once when it ends."""
 
@@ -124,8 +132,20 @@ class PartialLine:
             raise too_large(self.what, self.setting, self.limit, provider=self.provider, url=self.url)
         self.parts.append(piece)
 
+    def extend(self, chunk: bytes, end: int) -> bytes | None:
+        """Add ``chunk`` (whose first line end is at ``end``, -1 for none) to the held pieces: None
+        if it holds no line end (then it is held too), else the held pieces and ``chunk`` joined,
+        the one copy of the line. The line is measured before it is joined."""
+        if end < 0:
+            self.hold(chunk)  # only the new bytes were searched: linear in the input
+            return None
+        if self.size + end > self.limit:
+            self.parts = []
+            raise too_large(self.what, self.setting, self.limit, provider=self.provider, url=self.url)
+        return self.complete(chunk)
+
     def complete(self, chunk: bytes) -> bytes:
-        """The held pieces followed by ``chunk`` (which holds a line end), as one buffer; empties the hold."""
+        """The held pieces followed by ``chunk``, as one buffer; empties the hold."""
         parts = self.parts
         parts.append(chunk)
         self.parts = []
@@ -135,12 +155,6 @@ class PartialLine:
     def take(self) -> bytes:
         """Everything held (at EOF), emptying the hold."""
         return self.complete(b"")
-
-    def check(self, lines: list[bytes]) -> None:
-        """Complete lines of one large read over the limit (a read can be bigger than the limit)."""
-        for line in lines:
-            if len(line) > self.limit:
-                raise too_large(self.what, self.setting, self.limit, provider=self.provider, url=self.url)
 
     @property
     def blank(self) -> bool:

@@ -32,7 +32,7 @@ from ..types import (
     Usage,
     UsageEvent,
 )
-from .framing import SHAPE_ERRORS, PartialLine, cut_stream, not_utf8, shape_error, text_or_none, wrong_type
+from .framing import SHAPE_ERRORS, PartialLine, cut_stream, not_utf8, pieces, shape_error, text_or_none, wrong_type
 from .openai_chat import tool_to_wire
 
 __all__ = [
@@ -200,17 +200,17 @@ class NDJSONDecoder:
 
     def feed(self, chunk: bytes) -> list[Any]:
         line = self._line
+        if len(chunk) > line.limit:
+            return [obj for piece in pieces(chunk, line.limit) for obj in self.feed(piece)]
         if line.parts:
-            if b"\n" not in chunk:
-                line.hold(chunk)  # only the new bytes are searched: linear in the input
+            joined = line.extend(chunk, chunk.find(b"\n"))
+            if joined is None:
                 return []
-            chunk = line.complete(chunk)
+            chunk = joined
         lines = chunk.split(b"\n")
         tail = lines.pop()
         if tail:
             line.hold(tail)
-        if len(chunk) > line.limit:
-            line.check(lines)
         return [self._parse(x) for x in lines if x.strip()]
 
     def flush(self) -> list[Any]:
