@@ -26,6 +26,7 @@ import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
+from ..limits import DEFAULT_LIMITS, Limits
 from ..types import (
     ImagePart,
     Message,
@@ -40,9 +41,8 @@ from ..types import (
     Usage,
     UsageEvent,
 )
-from .openai_chat import parse_tool_arguments
-from ..limits import DEFAULT_LIMITS, Limits
 from .framing import SHAPE_ERRORS, cut_stream, shape_error, text_or_none, wrong_type
+from .openai_chat import parse_tool_arguments
 from .sse import SSEDecoder, SSEEvent
 
 __all__ = [

@@ -13,6 +13,7 @@ import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
+from ..limits import DEFAULT_LIMITS, Limits
 from ..types import (
     ImagePart,
     Message,
@@ -27,7 +28,6 @@ from ..types import (
     Usage,
     UsageEvent,
 )
-from ..limits import DEFAULT_LIMITS, Limits
 from .framing import SHAPE_ERRORS, cut_stream, shape_error, text_or_none, wrong_type
 from .sse import SSEDecoder
 
