@@ -223,10 +223,3 @@ def test_ollama_unmutated_line_is_valid() -> None:
     acc = ollama.OllamaChatAccumulator(provider="fake", model="m", url=URL)
     resp = assert_valid_stream(drain(ollama.iter_chat_stream(chunks([json.dumps(OLLAMA_OK).encode()]), acc)))
     assert resp.tool_calls[0].arguments == {"a": 1}
-
-
-def test_ollama_pull_progress_with_odd_types_reads_as_unknown() -> None:
-    from llmswitch.management.ollama import _progress
-
-    p = _progress({"status": ["x"], "digest": 5, "total": "big", "completed": -3})
-    assert (p.status, p.digest, p.total, p.completed, p.fraction) == ("", None, None, None, None)

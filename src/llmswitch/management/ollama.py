@@ -149,23 +149,6 @@ class PullProgress:
         return min(1.0, (self.completed or 0) / self.total)
 
 
-def _count(value: Any) -> int | None:
-    """A byte count from a pull line; anything but a non-negative integer is unknown, not a crash."""
-    return value if type(value) is int and value >= 0 else None
-
-
-def _progress(line: dict[str, Any]) -> PullProgress:
-    """One pull line as ``PullProgress``; fields of the wrong type read as absent (the download
-    itself is unaffected, only its progress display)."""
-    status, digest = line.get("status"), line.get("digest")
-    return PullProgress(
-        status=status if isinstance(status, str) else "",
-        digest=digest if isinstance(digest, str) else None,
-        total=_count(line.get("total")),
-        completed=_count(line.get("completed")),
-    )
-
-
 _PARAM_LINE = re.compile(r"^(\S+)\s+(.*)$")
 
 
@@ -395,7 +378,12 @@ class OllamaClient:
                                 hint=f"no model {name!r} in the registry; check the name and tag at https://ollama.com/library",
                             )
                         raise err
-                    progress = _progress(line)
+                    progress = PullProgress(
+                        status=str(line.get("status") or ""),
+                        digest=line.get("digest"),
+                        total=line.get("total"),
+                        completed=line.get("completed"),
+                    )
                     finished = finished or progress.done
                     yield progress
         except E.ProviderError:
