@@ -380,7 +380,10 @@ class OllamaClient:
         try:
             async with self.transport.stream("POST", "/api/pull", json_body=body, model=name) as resp:
                 finished = False
-                async for line in iter_ndjson(resp.content.iter_any(), provider=self.name, url=url):
+                lines = iter_ndjson(
+                    resp.content.iter_any(), provider=self.name, url=url, max_line_bytes=self.transport.limits.max_line_bytes
+                )
+                async for line in lines:
                     if not isinstance(line, dict):
                         continue
                     if line.get("error") is not None:

@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator
 
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
 from ..wire import anthropic as wire
+from ..wire.framing import collect_json, whole_response_events
 from .base import BaseProvider
 
 __all__ = ["AnthropicProvider"]
@@ -83,10 +84,18 @@ class AnthropicProvider(BaseProvider):
     ) -> AsyncIterator[StreamEvent | Response]:
         body = self._body(model, messages, tools, params, stream=True)
         t = self.transport
-        acc = wire.MessagesStreamAccumulator(provider=self.name, model=model, url=t.url(_MESSAGES))
+        url = t.url(_MESSAGES)
+        acc = wire.MessagesStreamAccumulator(provider=self.name, model=model, url=url)
         async with t.stream("POST", _MESSAGES, json_body=body, model=model) as resp:
+            if resp.content_type == "application/json":
+                # A 200 JSON body where an event stream was asked for: an error object (raised as
+                # the mapped error, not as a stream cut before message_stop) or a whole Message.
+                data = await collect_json(resp.content.iter_any(), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url)
+                for item in whole_response_events(wire.parse_response(data, provider=self.name, url=url, model=model)):
+                    yield item
+                return
             # a connection lost mid-body is mapped by ``Transport.stream`` around this block
-            async for item in wire.iter_stream(resp.content.iter_any(), acc):
+            async for item in wire.iter_stream(resp.content.iter_any(), acc, limits=t.limits):
                 yield item
 
     async def list_models(self) -> list[ModelInfo]:

@@ -17,6 +17,7 @@ from .. import errors as E
 from ..management.ollama import DEFAULT_HOST, OllamaClient, OllamaModelDetails, normalize_host, same_model
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
 from ..wire import ollama as wire
+from ..wire.framing import collect_json, whole_response_events
 from .base import BaseProvider
 
 __all__ = ["OllamaProvider"]
@@ -73,24 +74,37 @@ class OllamaProvider(BaseProvider):
         started = time.perf_counter()
         try:
             data = await self.transport.post_json(_CHAT, body, model=model)
-            acc.feed(data)
+            resp = self._whole(acc, data)
         except E.ProviderError as err:
             raise wire.refine_error(err, model) from None
-        acc.done = True  # the non-streamed answer is the whole reply, even from servers that omit `done`
-        resp = acc.result()
         resp.latency = time.perf_counter() - started
         return resp
+
+    @staticmethod
+    def _whole(acc: wire.OllamaChatAccumulator, data: Any) -> Response:
+        """The Response for one whole (non-streamed) ``/api/chat`` object."""
+        acc.feed(data)
+        acc.done = True  # the non-streamed answer is the whole reply, even from servers that omit `done`
+        return acc.result()
 
     async def _stream(
         self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
     ) -> AsyncIterator[StreamEvent | Response]:
         body = self._body(model, messages, tools, params, stream=True)
         t = self.transport
-        acc = wire.OllamaChatAccumulator(provider=self.name, model=model, url=t.url(_CHAT))
+        url = t.url(_CHAT)
+        acc = wire.OllamaChatAccumulator(provider=self.name, model=model, url=url)
         try:
             # a connection lost mid-body is mapped by ``Transport.stream`` around the inner block
             async with t.stream("POST", _CHAT, json_body=body, model=model) as resp:
-                async for item in wire.iter_chat_stream(resp.content.iter_any(), acc):
+                if resp.content_type == "application/json":
+                    # One JSON object where NDJSON was asked for: an error (mapped), or a server
+                    # that ignored ``stream`` and sent the whole answer.
+                    data = await collect_json(resp.content.iter_any(), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url)
+                    for item in whole_response_events(self._whole(acc, data)):
+                        yield item
+                    return
+                async for item in wire.iter_chat_stream(resp.content.iter_any(), acc, limits=t.limits):
                     yield item
         except E.ProviderError as err:
             raise wire.refine_error(err, model) from None

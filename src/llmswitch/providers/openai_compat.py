@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, AsyncIterator, ClassVar
 
-from ..types import Message, ModelInfo, ProviderCapabilities, ProviderType, Response, StreamEvent, TextDelta, Tool
+from ..types import Message, ModelInfo, ProviderCapabilities, ProviderType, Response, StreamEvent, Tool
 from ..wire import openai_chat as wire
+from ..wire.framing import collect_json, whole_response_events
 from .base import BaseProvider
 
 __all__ = ["OpenAICompatibleProvider"]
@@ -84,25 +84,21 @@ class OpenAICompatibleProvider(BaseProvider):
         body = self._body(model, messages, tools, params, stream=True)
         t = self.transport
         url = t.url(_CHAT)
-        acc = wire.ChatStreamAccumulator(provider=self.name, model=model, url=url)
+        acc = wire.ChatStreamAccumulator(provider=self.name, model=model, url=url, expect_usage=wire.asks_for_usage(body))
         async with t.stream("POST", _CHAT, json_body=body, model=model) as resp:
             if resp.content_type == "application/json":
                 # A 200 JSON body where an event stream was asked for: an error object (LM Studio's
                 # answer to a wrong path) or a server that ignores ``stream``; never a silent empty reply.
-                raw = await resp.read()
-                try:
-                    data = json.loads(raw) if raw else None
-                except ValueError:
-                    data = raw.decode("utf-8", "replace")
+                data = await collect_json(
+                    resp.content.iter_chunked(_READ_SIZE), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url
+                )
                 if not isinstance(data, dict) or data.get("error") is not None:
                     raise self._body_error(data if isinstance(data, dict) else {"error": data}, url, model)
-                full = self._postprocess(wire.parse_response(data, provider=self.name, url=url, model=model))
-                if full.text:
-                    yield TextDelta(full.text)
-                yield full
+                for item in whole_response_events(self._postprocess(wire.parse_response(data, provider=self.name, url=url, model=model))):
+                    yield item
                 return
             # a connection lost mid-body is mapped by ``Transport.stream`` around this block
-            async for item in wire.iter_stream(resp.content.iter_chunked(_READ_SIZE), acc):
+            async for item in wire.iter_stream(resp.content.iter_chunked(_READ_SIZE), acc, limits=t.limits):
                 if type(item) is Response:
                     item = self._postprocess(item)
                 yield item

@@ -26,6 +26,7 @@ import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
+from ..limits import DEFAULT_LIMITS, Limits
 from ..types import (
     ImagePart,
     Message,
@@ -40,8 +41,9 @@ from ..types import (
     Usage,
     UsageEvent,
 )
+from .framing import SHAPE_ERRORS, cut_stream, shape_error, text_or_none, wrong_type
 from .openai_chat import parse_tool_arguments
-from .sse import SSEDecoder
+from .sse import SSEDecoder, SSEEvent
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -94,8 +96,9 @@ def map_stop_reason(reason: str | None) -> str | None:
     return _STOP.get(reason, "stop")
 
 
-def error_status(error_type: str | None) -> int:
-    return _ERROR_STATUS.get(error_type or "", 500)
+def error_status(error_type: Any) -> int:
+    """The HTTP status a documented error type stands for; an unknown (or not a string) is a 500."""
+    return _ERROR_STATUS.get(error_type, 500) if isinstance(error_type, str) else 500
 
 
 # --- request -------------------------------------------------------------------------
@@ -294,6 +297,9 @@ def _raise_error_body(body: Mapping[str, Any], provider: str, url: str | None, m
     raise error_from_response(error_status(etype), body, provider=provider, url=url, model=model)
 
 
+_API = "Anthropic Messages"
+
+
 def parse_response(
     body: Mapping[str, Any],
     *,
@@ -302,16 +308,37 @@ def parse_response(
     url: str | None = None,
     model: str | None = None,
 ) -> Response:
-    """A non-streamed Message. A 200 body of ``{"type": "error", ...}`` raises."""
+    """A non-streamed Message. A 200 body of ``{"type": "error", ...}`` raises; so does a field of
+    the wrong type (a ``ProviderError``, never a Python error)."""
     if not isinstance(body, Mapping):
         raise E.ProviderError(f"unexpected response body: {str(body)[:200]}", provider=provider, url=url)
     if body.get("type") == "error" or (body.get("error") is not None and "content" not in body):
         _raise_error_body(body, provider, url, model)
+    try:
+        return _parse_response(body, provider, latency, url, model)
+    except SHAPE_ERRORS as exc:
+        raise shape_error(exc, body, api=_API, provider=provider, url=url, model=model) from None
+
+
+def _tool_use(block: Mapping[str, Any], ncalls: int) -> ToolCall:
+    args = block.get("input")
+    return ToolCall(
+        id=text_or_none(block.get("id"), "tool_use.id") or f"toolu_{ncalls}",
+        name=text_or_none(block.get("name"), "tool_use.name") or "",
+        arguments=dict(args) if isinstance(args, Mapping) else {},
+        raw_arguments=json.dumps(args if args is not None else {}),
+    )
+
+
+def _parse_response(body: Mapping[str, Any], provider: str, latency: float, url: str | None, model: str | None) -> Response:
     text: list[str] = []
     thinking: list[str] = []
     signature: str | None = None
     calls: list[ToolCall] = []
-    for block in body.get("content") or ():
+    content = body.get("content") or ()
+    if not isinstance(content, (list, tuple)):
+        raise wrong_type("content", content, "a list of blocks")
+    for block in content:
         if not isinstance(block, Mapping):
             continue
         btype = block.get("type")
@@ -319,32 +346,24 @@ def parse_response(
             text.append(block.get("text") or "")
         elif btype == "thinking":
             thinking.append(block.get("thinking") or "")
-            signature = block.get("signature") or signature
+            signature = text_or_none(block.get("signature"), "thinking.signature") or signature
         elif btype == "tool_use":
-            args = block.get("input")
-            calls.append(
-                ToolCall(
-                    id=block.get("id") or f"toolu_{len(calls)}",
-                    name=block.get("name") or "",
-                    arguments=dict(args) if isinstance(args, Mapping) else {},
-                    raw_arguments=json.dumps(args if args is not None else {}),
-                )
-            )
+            calls.append(_tool_use(block, len(calls)))
         # every other block type stays in ``raw`` only
-    finish = map_stop_reason(body.get("stop_reason"))
+    finish = map_stop_reason(text_or_none(body.get("stop_reason"), "stop_reason"))
     if calls and finish == "stop":
         finish = "tool_calls"
     return Response(
         text="".join(text),
         tool_calls=calls,
         finish_reason=finish,  # type: ignore[arg-type]
-        model=body.get("model") or model or "",
+        model=text_or_none(body.get("model"), "model") or model or "",
         provider=provider,
         usage=parse_usage(body.get("usage")),
         latency=latency,
         thinking="".join(thinking) or None,
         thinking_signature=signature,
-        id=body.get("id"),
+        id=text_or_none(body.get("id"), "id"),
         raw=body,
     )
 
@@ -389,84 +408,31 @@ class MessagesStreamAccumulator:
         self._url = url
 
     def feed(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
+        """Events for one stream event. An ``error`` event raises the mapped error; a field of the
+        wrong type is a ``ProviderError``, never a Python error from deeper down."""
+        try:
+            return self._feed(ev)
+        except SHAPE_ERRORS as exc:
+            raise shape_error(exc, ev, api=_API, provider=self.provider, url=self._url, model=self.model) from None
+
+    def _feed(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
         etype = ev.get("type")
         if etype == "content_block_delta":
-            delta = ev.get("delta") or {}
-            dtype = delta.get("type")
-            if dtype == "text_delta":
-                t = delta.get("text") or ""
-                block = self.blocks.get(ev.get("index", -1))
-                if not t or block is None:
-                    return []
-                block.parts.append(t)
-                return [TextDelta(t)]
-            if dtype == "input_json_delta":
-                frag = delta.get("partial_json") or ""
-                block = self.blocks.get(ev.get("index", -1))
-                if block is None or not frag:
-                    return []
-                block.parts.append(frag)
-                if block.call_index is not None:
-                    return [ToolCallDelta(block.call_index, None, None, frag)]
-                return []
-            if dtype == "thinking_delta":
-                t = delta.get("thinking") or ""
-                block = self.blocks.get(ev.get("index", -1))
-                if not t or block is None:
-                    return []
-                block.parts.append(t)
-                return [ThinkingDelta(t)]
-            if dtype == "signature_delta":
-                sig = delta.get("signature")
-                if sig:
-                    block = self.blocks.get(ev.get("index", -1))
-                    if block is not None:
-                        block.data["signature"] = sig
-                    return [ThinkingDelta("", signature=sig)]
-                return []
-            if dtype == "citations_delta":
-                block = self.blocks.get(ev.get("index", -1))
-                if block is not None and delta.get("citation") is not None:
-                    block.data.setdefault("citations", []).append(delta["citation"])
-            return []
+            return self._block_delta(ev)
         if etype == "content_block_start":
-            data = dict(ev.get("content_block") or {})
-            btype = data.get("type")
-            call_index = None
-            out: list[StreamEvent] = []
-            if btype == "tool_use":
-                call_index = self.ncalls
-                self.ncalls += 1
-                out.append(ToolCallDelta(call_index, data.get("id"), data.get("name"), ""))
-            block = self.blocks[ev.get("index", len(self.blocks))] = _Block(data, call_index)
-            if btype == "text" and data.get("text"):
-                block.parts.append(data["text"])
-                out.append(TextDelta(data["text"]))
-            elif btype == "thinking" and data.get("thinking"):
-                block.parts.append(data["thinking"])
-                out.append(ThinkingDelta(data["thinking"]))
-            return out
+            return self._block_start(ev)
         if etype == "content_block_stop":
             return []
         if etype == "message_start":
             msg = ev.get("message") or {}
-            self.id = msg.get("id")
-            if msg.get("model"):
-                self.model = msg["model"]
+            self.id = text_or_none(msg.get("id"), "message.id")
+            model = text_or_none(msg.get("model"), "message.model")
+            if model:
+                self.model = model
             self.usage_raw.update({k: v for k, v in (msg.get("usage") or {}).items() if v is not None})
             return []
         if etype == "message_delta":
-            delta = ev.get("delta") or {}
-            if delta.get("stop_reason"):
-                self.stop_reason = delta["stop_reason"]
-            if "stop_sequence" in delta:
-                self.stop_sequence = delta["stop_sequence"]
-            usage = ev.get("usage")
-            if usage:
-                # cumulative counts: later values replace earlier ones
-                self.usage_raw.update({k: v for k, v in usage.items() if v is not None})
-                return [UsageEvent(parse_usage(self.usage_raw))]
-            return []
+            return self._message_delta(ev)
         if etype == "message_stop":
             self.done = True
             return []
@@ -474,8 +440,93 @@ class MessagesStreamAccumulator:
             _raise_error_body(ev, self.provider, self._url, self.model)
         return []  # ping and event types added later
 
+    def _block(self, ev: Mapping[str, Any]) -> _Block | None:
+        """The block a delta is for (None if it never started: the delta is dropped)."""
+        index = ev.get("index")
+        if index is None:
+            return None
+        if type(index) is not int:
+            raise wrong_type("index", index, "an integer")
+        return self.blocks.get(index)
+
+    def _block_delta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
+        delta = ev.get("delta") or {}
+        dtype = delta.get("type")
+        block = self._block(ev)
+        if dtype == "text_delta":
+            t = text_or_none(delta.get("text"), "delta.text")
+            if not t or block is None:
+                return []
+            block.parts.append(t)
+            return [TextDelta(t)]
+        if dtype == "input_json_delta":
+            frag = text_or_none(delta.get("partial_json"), "delta.partial_json")
+            if block is None or not frag:
+                return []
+            block.parts.append(frag)
+            if block.call_index is not None:
+                return [ToolCallDelta(block.call_index, None, None, frag)]
+            return []
+        if dtype == "thinking_delta":
+            t = text_or_none(delta.get("thinking"), "delta.thinking")
+            if not t or block is None:
+                return []
+            block.parts.append(t)
+            return [ThinkingDelta(t)]
+        if dtype == "signature_delta":
+            sig = text_or_none(delta.get("signature"), "delta.signature")
+            if not sig:
+                return []
+            if block is not None:
+                block.data["signature"] = sig
+            return [ThinkingDelta("", signature=sig)]
+        if dtype == "citations_delta" and block is not None and delta.get("citation") is not None:
+            block.data.setdefault("citations", []).append(delta["citation"])
+        return []
+
+    def _block_start(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
+        index = ev.get("index", len(self.blocks))
+        if type(index) is not int:
+            raise wrong_type("index", index, "an integer")
+        data = dict(ev.get("content_block") or {})
+        btype = data.get("type")
+        call_index = None
+        out: list[StreamEvent] = []
+        if btype == "tool_use":
+            call_index = self.ncalls
+            self.ncalls += 1
+            out.append(ToolCallDelta(call_index, text_or_none(data.get("id"), "tool_use.id"), text_or_none(data.get("name"), "tool_use.name"), ""))
+        block = self.blocks[index] = _Block(data, call_index)
+        if btype == "text" or btype == "thinking":
+            t = text_or_none(data.get(btype), f"{btype}.{btype}")
+            if t:
+                block.parts.append(t)
+                out.append(TextDelta(t) if btype == "text" else ThinkingDelta(t))
+        return out
+
+    def _message_delta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
+        delta = ev.get("delta") or {}
+        reason = text_or_none(delta.get("stop_reason"), "delta.stop_reason")
+        if reason:
+            self.stop_reason = reason
+        if "stop_sequence" in delta:
+            self.stop_sequence = text_or_none(delta["stop_sequence"], "delta.stop_sequence")
+        usage = ev.get("usage")
+        if usage:
+            # cumulative counts: later values replace earlier ones
+            self.usage_raw.update({k: v for k, v in usage.items() if v is not None})
+            return [UsageEvent(parse_usage(self.usage_raw))]
+        return []
+
     def result(self) -> Response:
         """The assembled Response; ``raw`` reads like the non-streamed Message would."""
+        try:
+            return self._result()
+        except SHAPE_ERRORS as exc:
+            seen = {"stop_reason": self.stop_reason, "usage": self.usage_raw}
+            raise shape_error(exc, seen, api=_API, provider=self.provider, url=self._url, model=self.model) from None
+
+    def _result(self) -> Response:
         content: list[dict[str, Any]] = []
         calls: list[ToolCall] = []
         text: list[str] = []
@@ -535,37 +586,38 @@ class MessagesStreamAccumulator:
         )
 
 
+def _event_data(ev: SSEEvent, acc: MessagesStreamAccumulator) -> dict[str, Any]:
+    """One SSE event's JSON object; an ``event: error`` whose data is not Anthropic-shaped is made so."""
+    try:
+        data = json.loads(ev.data)
+    except (ValueError, RecursionError):
+        raise E.ProviderError(
+            f"malformed stream event: {ev.data[:200]!r}",
+            provider=acc.provider,
+            url=acc._url,
+            hint="the server sent an event that is not JSON; is the base URL an Anthropic endpoint?",
+        ) from None
+    if not isinstance(data, dict):
+        raise E.ProviderError(f"unexpected stream event: {ev.data[:200]!r}", provider=acc.provider, url=acc._url)
+    if ev.event == "error" and data.get("type") != "error":
+        data = {"type": "error", "error": data.get("error", data)}
+    return data
+
+
 async def iter_stream(
-    chunks: AsyncIterator[bytes], acc: MessagesStreamAccumulator
+    chunks: AsyncIterator[bytes], acc: MessagesStreamAccumulator, *, limits: Limits = DEFAULT_LIMITS
 ) -> AsyncIterator[StreamEvent | Response]:
     """Decode an SSE body into events, ending with the assembled Response.
 
     A ``data:`` that is not JSON raises; an ``error`` event raises the mapped error; a body that
     ends before ``message_stop`` is a cut stream (ProviderConnectionError)."""
-    decoder = SSEDecoder()
-    loads = json.loads
+    decoder = SSEDecoder(
+        max_line_bytes=limits.max_line_bytes, max_event_bytes=limits.max_event_bytes, provider=acc.provider, url=acc._url
+    )
     async for raw in chunks:
         for ev in decoder.feed(raw):
-            try:
-                data = loads(ev.data)
-            except ValueError:
-                raise E.ProviderError(
-                    f"malformed stream event: {ev.data[:200]!r}",
-                    provider=acc.provider,
-                    url=acc._url,
-                    hint="the server sent an event that is not JSON; is the base URL an Anthropic endpoint?",
-                ) from None
-            if not isinstance(data, dict):
-                raise E.ProviderError(f"unexpected stream event: {ev.data[:200]!r}", provider=acc.provider, url=acc._url)
-            if ev.event == "error" and data.get("type") != "error":
-                data = {"type": "error", "error": data.get("error", data)}
-            for out in acc.feed(data):
+            for out in acc.feed(_event_data(ev, acc)):
                 yield out
     if not acc.done:
-        raise E.ProviderConnectionError(
-            "the stream ended before message_stop",
-            provider=acc.provider,
-            url=acc._url,
-            hint="the connection was cut or the server failed mid-answer; retry",
-        )
+        raise cut_stream("no message_stop", provider=acc.provider, url=acc._url, model=acc.model)
     yield acc.result()

@@ -17,6 +17,7 @@ import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
+from ..limits import DEFAULT_LIMITS, Limits
 from ..types import (
     ImagePart,
     Message,
@@ -31,6 +32,7 @@ from ..types import (
     Usage,
     UsageEvent,
 )
+from .framing import SHAPE_ERRORS, PartialLine, cut_stream, not_utf8, pieces, shape_error, text_or_none, wrong_type
 from .openai_chat import tool_to_wire
 
 __all__ = [
@@ -169,19 +171,26 @@ def build_request(
 
 # --- NDJSON framing ----------------------------------------------------------------------------
 class NDJSONDecoder:
-    """Incremental: feed bytes as they come, get whole JSON objects back (one per line)."""
+    """Incremental: feed bytes as they come, get whole JSON objects back (one per line).
 
-    __slots__ = ("_tail", "provider", "url")
+    Linear and bounded like ``SSEDecoder``: a partial line is held as pieces and joined once, and
+    one longer than ``max_line_bytes`` raises ``ResponseTooLargeError``."""
 
-    def __init__(self, *, provider: str = "ollama", url: str | None = None) -> None:
-        self._tail = b""
+    __slots__ = ("_line", "provider", "url")
+
+    def __init__(
+        self, *, provider: str = "ollama", url: str | None = None, max_line_bytes: int = DEFAULT_LIMITS.max_line_bytes
+    ) -> None:
+        self._line = PartialLine(max_line_bytes, what="an NDJSON line", setting="max_line_bytes", provider=provider, url=url)
         self.provider = provider
         self.url = url
 
     def _parse(self, line: bytes) -> Any:
         try:
             return json.loads(line)
-        except ValueError:
+        except UnicodeDecodeError as exc:
+            raise not_utf8(exc, provider=self.provider, url=self.url) from None
+        except (ValueError, RecursionError):
             raise E.ProviderError(
                 f"malformed stream line: {line[:200]!r}",
                 provider=self.provider,
@@ -190,19 +199,40 @@ class NDJSONDecoder:
             ) from None
 
     def feed(self, chunk: bytes) -> list[Any]:
-        buf = self._tail + chunk if self._tail else chunk
-        lines = buf.split(b"\n")
-        self._tail = lines.pop()
-        return [self._parse(line) for line in lines if line.strip()]
+        line = self._line
+        if len(chunk) > line.limit:
+            return [obj for piece in pieces(chunk, line.limit) for obj in self.feed(piece)]
+        if line.parts:
+            joined = line.extend(chunk, chunk.find(b"\n"))
+            if joined is None:
+                return []
+            chunk = joined
+        lines = chunk.split(b"\n")
+        tail = lines.pop()
+        if tail:
+            line.hold(tail)
+        return [self._parse(x) for x in lines if x.strip()]
 
     def flush(self) -> list[Any]:
-        """A last line without its newline still counts."""
-        tail, self._tail = self._tail, b""
-        return [self._parse(tail)] if tail.strip() else []
+        """A last line without its newline still counts if it is whole; a partial one means the
+        stream was cut mid-line (retryable), not that the server sent garbage."""
+        tail = self._line.take()
+        if not tail.strip():
+            return []
+        try:
+            return [json.loads(tail)]
+        except (ValueError, RecursionError):
+            raise cut_stream(f"in the middle of a line: {tail[:80]!r}", provider=self.provider, url=self.url) from None
 
 
-async def iter_ndjson(chunks: AsyncIterator[bytes], *, provider: str = "ollama", url: str | None = None) -> AsyncIterator[Any]:
-    decoder = NDJSONDecoder(provider=provider, url=url)
+async def iter_ndjson(
+    chunks: AsyncIterator[bytes],
+    *,
+    provider: str = "ollama",
+    url: str | None = None,
+    max_line_bytes: int = DEFAULT_LIMITS.max_line_bytes,
+) -> AsyncIterator[Any]:
+    decoder = NDJSONDecoder(provider=provider, url=url, max_line_bytes=max_line_bytes)
     async for chunk in chunks:
         for obj in decoder.feed(chunk):
             yield obj
@@ -276,37 +306,56 @@ class OllamaChatAccumulator:
         self._url = url
 
     def feed(self, line: Any) -> list[StreamEvent]:
+        """Events for one line. A field of the wrong type is a ``ProviderError``, raised here at the
+        boundary, never a Python error from deeper down."""
         if not isinstance(line, Mapping):
             raise E.ProviderError(f"unexpected stream line: {str(line)[:200]!r}", provider=self.provider, url=self._url)
+        try:
+            return self._feed(line)
+        except SHAPE_ERRORS as exc:
+            raise self._shape_error(exc, line) from None
+
+    def _shape_error(self, exc: BaseException, obj: Any) -> E.ProviderError:
+        return shape_error(exc, obj, api="Ollama", provider=self.provider, url=self._url, model=self.model)
+
+    def _feed(self, line: Mapping[str, Any]) -> list[StreamEvent]:
         if line.get("error") is not None:
             raise error_from_line(line, provider=self.provider, url=self._url, model=self.model)
         events: list[StreamEvent] = []
         msg = line.get("message") or {}
-        thinking = msg.get("thinking")
+        thinking = text_or_none(msg.get("thinking"), "message.thinking")
         if thinking:
             self.thinking.append(thinking)
             events.append(ThinkingDelta(thinking))
-        content = msg.get("content")
+        content = text_or_none(msg.get("content"), "message.content")
         if content:
             self.text.append(content)
             events.append(TextDelta(content))
         for tc in msg.get("tool_calls") or ():
-            fn = tc.get("function") or {}
-            name = fn.get("name") or ""
-            args = fn.get("arguments")
-            raw = args if isinstance(args, str) else json.dumps(args if args is not None else {})
-            index = len(self.calls)  # calls arrive whole; our own counter never collides across lines
-            call_id = tc.get("id") or tool_call_id(index, name, args if args is not None else {})
-            arguments = args if isinstance(args, Mapping) else _loads_object(raw)
-            self.calls.append(ToolCall(id=call_id, name=name, arguments=dict(arguments), raw_arguments=raw))
-            events.append(ToolCallDelta(index, call_id, name, raw))
+            call = self._call(tc)
+            self.calls.append(call)
+            events.append(ToolCallDelta(len(self.calls) - 1, call.id, call.name, call.raw_arguments or ""))
         if line.get("done"):
             self.done = True
             self.final = line
-            if line.get("model"):
-                self.model = line["model"]
+            model = text_or_none(line.get("model"), "model")
+            if model:
+                self.model = model
             events.append(UsageEvent(self.usage()))
         return events
+
+    def _call(self, tc: Mapping[str, Any]) -> ToolCall:
+        """One whole tool call; ``arguments`` is an object (a string from some servers)."""
+        fn = tc.get("function") or {}
+        name = text_or_none(fn.get("name"), "tool_calls[].function.name") or ""
+        args = fn.get("arguments")
+        if args is not None and not isinstance(args, (Mapping, str)):
+            raise wrong_type("tool_calls[].function.arguments", args, "an object")
+        raw = args if isinstance(args, str) else json.dumps(args if args is not None else {})
+        index = len(self.calls)  # calls arrive whole; our own counter never collides across lines
+        call_id = text_or_none(tc.get("id"), "tool_calls[].id") or tool_call_id(index, name, args if args is not None else {})
+        arguments = args if isinstance(args, Mapping) else _loads_object(raw)
+        return ToolCall(id=call_id, name=name, arguments=dict(arguments), raw_arguments=raw)
 
     def usage(self) -> Usage:
         """Counters from the ``done`` line; Ollama omits a counter that is zero, so absent is 0."""
@@ -319,6 +368,12 @@ class OllamaChatAccumulator:
         return count / (ns / 1e9) if count and ns else None
 
     def result(self) -> Response:
+        try:
+            return self._result()
+        except SHAPE_ERRORS as exc:
+            raise self._shape_error(exc, self.final) from None
+
+    def _result(self) -> Response:
         f = self.final or {}
         finish = _DONE_REASONS.get(f.get("done_reason") or "stop", "stop")
         if self.calls and finish == "stop":
@@ -345,17 +400,14 @@ def _loads_object(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-async def iter_chat_stream(chunks: AsyncIterator[bytes], acc: OllamaChatAccumulator) -> AsyncIterator[StreamEvent | Response]:
-    """Events as lines arrive, then the Response; a stream that ends before ``done: true`` was cut."""
-    async for line in iter_ndjson(chunks, provider=acc.provider, url=acc._url):
+async def iter_chat_stream(
+    chunks: AsyncIterator[bytes], acc: OllamaChatAccumulator, *, limits: Limits = DEFAULT_LIMITS
+) -> AsyncIterator[StreamEvent | Response]:
+    """Events as lines arrive, then the Response; a stream that ends before ``done: true`` (or in
+    the middle of a line) was cut: a retryable ``ProviderConnectionError``."""
+    async for line in iter_ndjson(chunks, provider=acc.provider, url=acc._url, max_line_bytes=limits.max_line_bytes):
         for ev in acc.feed(line):
             yield ev
     if not acc.done:
-        raise E.ProviderConnectionError(
-            "the stream ended before its final `done: true` line",
-            provider=acc.provider,
-            url=acc._url,
-            model=acc.model,
-            hint="the connection was cut or the Ollama runner crashed mid-answer; retry",
-        )
+        raise cut_stream("no final `done: true` line", provider=acc.provider, url=acc._url, model=acc.model)
     yield acc.result()

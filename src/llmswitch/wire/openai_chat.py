@@ -13,6 +13,7 @@ import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
+from ..limits import DEFAULT_LIMITS, Limits
 from ..types import (
     ImagePart,
     Message,
@@ -27,12 +28,14 @@ from ..types import (
     Usage,
     UsageEvent,
 )
+from .framing import SHAPE_ERRORS, cut_stream, shape_error, text_or_none, wrong_type
 from .sse import SSEDecoder
 
 __all__ = [
     "build_request",
     "messages_to_wire",
     "tool_to_wire",
+    "asks_for_usage",
     "parse_usage",
     "parse_response",
     "normalize_finish_reason",
@@ -149,6 +152,12 @@ def build_request(
     return body
 
 
+def asks_for_usage(body: Mapping[str, Any]) -> bool:
+    """Whether a request body asks for the usage chunk (``stream_options.include_usage``)."""
+    opts = body.get("stream_options")
+    return isinstance(opts, Mapping) and bool(opts.get("include_usage"))
+
+
 def parse_usage(u: Mapping[str, Any] | None) -> Usage:
     if not u:
         return Usage(known=False)
@@ -179,8 +188,9 @@ def parse_tool_arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def _tokens_per_second(timings: Mapping[str, Any] | None) -> float | None:
-    if not timings:
+def _tokens_per_second(timings: Any) -> float | None:
+    """llama.cpp's ``timings.predicted_per_second``; anything else (absent, another shape) is no figure."""
+    if not isinstance(timings, Mapping):
         return None
     tps = timings.get("predicted_per_second")
     return float(tps) if isinstance(tps, (int, float)) else None
@@ -208,6 +218,22 @@ def _raise_body_error(body: Mapping[str, Any], provider: str, url: str | None, m
     raise error_from_response(body_error_status(body["error"]), body, provider=provider, url=url, model=model)
 
 
+_API = "OpenAI Chat Completions"
+
+
+def _finish_error(obj: Any, provider: str, url: str | None, model: str | None) -> E.ProviderError:
+    """A choice that ended with ``finish_reason: "error"`` and no error object (OpenRouter when an
+    upstream failed mid-answer): the answer is incomplete, never a normal Response."""
+    return E.ProviderUnavailableError(
+        'the server ended the answer with finish_reason "error"',
+        provider=provider,
+        url=url,
+        model=model,
+        details=obj,
+        hint="the model or an upstream provider failed mid-answer; retry",
+    )
+
+
 def parse_response(
     body: Mapping[str, Any],
     *,
@@ -216,43 +242,61 @@ def parse_response(
     url: str | None = None,
     model: str | None = None,
 ) -> Response:
-    """A non-streamed completion. A 200 whose body carries ``error`` (OpenRouter, LM Studio) raises."""
+    """A non-streamed completion. A 200 whose body carries ``error`` (OpenRouter, LM Studio) raises;
+    so does a field of the wrong type (a ``ProviderError``, never a Python error)."""
     if type(body) is not dict and not isinstance(body, Mapping):  # exact-type check first: the ABC check is slow
         raise E.ProviderError(f"unexpected response body: {str(body)[:200]}", provider=provider, url=url)
     if body.get("error") is not None:
         _raise_body_error(body, provider, url, model)
+    try:
+        return _parse_response(body, provider, latency, url, model)
+    except SHAPE_ERRORS as exc:
+        raise shape_error(exc, body, api=_API, provider=provider, url=url, model=model) from None
+
+
+def _message_text(content: Any) -> str:
+    """``message.content``: a string, or (some compatible servers) a list of text parts."""
+    if isinstance(content, list):
+        return "".join(text_or_none(p.get("text"), "content[].text") or "" for p in content if isinstance(p, dict))
+    return text_or_none(content, "message.content") or ""
+
+
+def _tool_call(i: int, tc: Mapping[str, Any]) -> ToolCall:
+    fn = tc.get("function") or {}
+    args = fn.get("arguments")
+    return ToolCall(
+        id=text_or_none(tc.get("id"), "tool_calls[].id") or f"call_{i}",
+        name=text_or_none(fn.get("name"), "tool_calls[].function.name") or "",
+        arguments=parse_tool_arguments(args),
+        raw_arguments=args if args is None or isinstance(args, str) else json.dumps(args),
+    )
+
+
+def _parse_response(body: Mapping[str, Any], provider: str, latency: float, url: str | None, model: str | None) -> Response:
     choices = body.get("choices")
     if not choices:
         raise E.ProviderError("the response has no choices", provider=provider, url=url, details=body)
     choice = choices[0]
     msg = choice.get("message") or {}
     raw_calls = msg.get("tool_calls")
-    tool_calls = [
-        ToolCall(
-            id=tc.get("id") or f"call_{i}",
-            name=(tc.get("function") or {}).get("name") or "",
-            arguments=parse_tool_arguments((tc.get("function") or {}).get("arguments")),
-            raw_arguments=(tc.get("function") or {}).get("arguments"),
-        )
-        for i, tc in enumerate(raw_calls)
-    ] if raw_calls else []
-    finish = normalize_finish_reason(choice.get("finish_reason"))
+    tool_calls = [_tool_call(i, tc) for i, tc in enumerate(raw_calls)] if raw_calls else []
+    reason = text_or_none(choice.get("finish_reason"), "finish_reason")
+    if reason == "error":
+        raise _finish_error(body, provider, url, model)
+    finish = normalize_finish_reason(reason)
     if tool_calls and finish == "stop":
         finish = "tool_calls"
-    content = msg.get("content")
-    if isinstance(content, list):  # some compatible servers return parts
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     thinking = msg.get("reasoning_content") or msg.get("reasoning")
     return Response(
-        text=content or "",
+        text=_message_text(msg.get("content")),
         tool_calls=tool_calls,
         finish_reason=finish,  # type: ignore[arg-type]
-        model=body.get("model") or model or "",
+        model=text_or_none(body.get("model"), "model") or model or "",
         provider=provider,
         usage=parse_usage(body.get("usage")),
         latency=latency,
         thinking=thinking if isinstance(thinking, str) and thinking else None,
-        id=body.get("id"),
+        id=text_or_none(body.get("id"), "id"),
         tokens_per_second=_tokens_per_second(body.get("timings")),
         raw=body,
     )
@@ -267,6 +311,10 @@ class _PendingCall:
         self.args: list[str] = []
 
 
+def _differs(new: str | None, old: str | None) -> bool:
+    return bool(new and old and new != old)
+
+
 _DELTA_MODELLED = frozenset({"role", "content", "reasoning", "reasoning_content", "tool_calls"})
 
 
@@ -274,14 +322,18 @@ class ChatStreamAccumulator:
     """Turns Chat Completions chunks into events and, at the end, one Response.
 
     Tool calls are keyed by their ``index``; ``id`` and ``name`` are set once (first non-empty
-    wins), never concatenated, because some servers repeat them on every delta (§4.4)."""
+    wins), never concatenated, because some servers repeat them on every delta (§4.4). A delta
+    without ``index`` continues the last call, unless it names a different ``id`` (or function):
+    then it is the next call, so two whole calls sent without indexes stay two calls.
+    ``expect_usage`` says the request asked for the usage chunk, so an end without ``[DONE]`` is
+    a cut stream (the usage may be what was lost)."""
 
     __slots__ = (
         "provider", "model", "started", "text", "thinking", "calls", "finish", "usage", "id",
-        "timings", "done", "last_chunk", "_url", "usage_raw", "extras", "thinking_key",
+        "timings", "done", "last_chunk", "_url", "usage_raw", "extras", "thinking_key", "expect_usage", "_last_call",
     )
 
-    def __init__(self, *, provider: str, model: str, url: str | None = None) -> None:
+    def __init__(self, *, provider: str, model: str, url: str | None = None, expect_usage: bool = False) -> None:
         self.provider = provider
         self.model = model
         self.started = time.perf_counter()
@@ -300,25 +352,39 @@ class ChatStreamAccumulator:
         """Message fields we do not model (annotations, reasoning_details, refusal...), assembled
         across deltas so ``raw`` keeps what the non-streamed completion would have carried."""
         self.thinking_key = "reasoning"
+        self.expect_usage = expect_usage
+        self._last_call: int | None = None
 
     def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
+        """Events for one chunk. An ``error`` (object or finish reason) raises the mapped error; a
+        field of the wrong type is a ``ProviderError``, never a Python error from deeper down."""
         if chunk.get("error") is not None:
             _raise_body_error(chunk, self.provider, self._url, self.model)
+        try:
+            return self._feed(chunk)
+        except SHAPE_ERRORS as exc:
+            raise shape_error(exc, chunk, api=_API, provider=self.provider, url=self._url, model=self.model) from None
+
+    def _feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
         self.last_chunk = chunk
         events: list[StreamEvent] = []
         if self.id is None:
-            self.id = chunk.get("id")
-            m = chunk.get("model")
+            self.id = text_or_none(chunk.get("id"), "id")
+            m = text_or_none(chunk.get("model"), "model")
             if m:
                 self.model = m
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             content = delta.get("content")
             if content:
+                if type(content) is not str:
+                    raise wrong_type("delta.content", content, "a string")
                 self.text.append(content)
                 events.append(TextDelta(content))
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
+                if type(reasoning) is not str:
+                    raise wrong_type("delta.reasoning", reasoning, "a string")
                 if not self.thinking and delta.get("reasoning_content"):
                     self.thinking_key = "reasoning_content"
                 self.thinking.append(reasoning)
@@ -329,22 +395,12 @@ class ChatStreamAccumulator:
             tcs = delta.get("tool_calls")
             if tcs:
                 for tc in tcs:
-                    idx = tc.get("index", 0)
-                    call = self.calls.get(idx)
-                    if call is None:
-                        call = self.calls[idx] = _PendingCall()
-                    fn = tc.get("function") or {}
-                    if tc.get("id") and not call.id:
-                        call.id = tc["id"]
-                    if fn.get("name") and not call.name:
-                        call.name = fn["name"]
-                    args = fn.get("arguments") or ""
-                    if args:
-                        call.args.append(args)
-                    events.append(ToolCallDelta(idx, tc.get("id"), fn.get("name"), args))
+                    events.append(self._tool_delta(tc))
             fr = choice.get("finish_reason")
             if fr:
-                self.finish = fr
+                if fr == "error":
+                    raise _finish_error(chunk, self.provider, self._url, self.model)
+                self.finish = text_or_none(fr, "finish_reason")
         usage = chunk.get("usage")
         if usage:
             self.usage_raw = usage
@@ -354,6 +410,45 @@ class ChatStreamAccumulator:
         if timings:
             self.timings = timings
         return events
+
+    def _tool_delta(self, tc: Mapping[str, Any]) -> ToolCallDelta:
+        """Add one tool-call delta to its call: ``id`` and ``name`` once, ``arguments`` appended."""
+        fn = tc.get("function") or {}
+        call_id = text_or_none(tc.get("id"), "tool_calls[].id")
+        name = text_or_none(fn.get("name"), "tool_calls[].function.name")
+        args = fn.get("arguments") or ""
+        if type(args) is not str:
+            if not isinstance(args, Mapping):
+                raise wrong_type("tool_calls[].function.arguments", args, "a string")
+            args = json.dumps(args)  # a whole object instead of a JSON fragment: same meaning
+        idx = self._call_index(tc.get("index"), call_id, name)
+        call = self.calls.get(idx)
+        if call is None:
+            call = self.calls[idx] = _PendingCall()
+        if call_id and not call.id:
+            call.id = call_id
+        if name and not call.name:
+            call.name = name
+        if args:
+            call.args.append(args)
+        return ToolCallDelta(idx, call_id, name, args)
+
+    def _call_index(self, index: Any, call_id: str | None, name: str | None) -> int:
+        """The call a delta belongs to: its ``index``; without one, the last call, or the next one
+        when the delta's ``id`` (or function name) differs from the last call's."""
+        if type(index) is int:
+            self._last_call = index
+            return index
+        if index is not None:
+            raise wrong_type("tool_calls[].index", index, "an integer")
+        last = self._last_call
+        if last is None:
+            idx = max(self.calls, default=-1) + 1
+        else:
+            prev = self.calls[last]
+            idx = max(self.calls) + 1 if _differs(call_id, prev.id) or _differs(name, prev.name) else last
+        self._last_call = idx
+        return idx
 
     def _extra(self, key: str, value: Any) -> None:
         prev = self.extras.get(key)
@@ -382,6 +477,12 @@ class ChatStreamAccumulator:
         return raw
 
     def result(self) -> Response:
+        try:
+            return self._result()
+        except SHAPE_ERRORS as exc:
+            raise shape_error(exc, self.last_chunk, api=_API, provider=self.provider, url=self._url, model=self.model) from None
+
+    def _result(self) -> Response:
         calls = [
             ToolCall(
                 id=c.id or f"call_{i}",
@@ -416,7 +517,7 @@ def _on_event(ev: Any, acc: ChatStreamAccumulator) -> list[StreamEvent]:
         return []
     try:
         chunk = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise E.ProviderError(
             f"malformed stream chunk: {data[:200]!r}",
             provider=acc.provider,
@@ -430,26 +531,39 @@ def _on_event(ev: Any, acc: ChatStreamAccumulator) -> list[StreamEvent]:
     return acc.feed(chunk)
 
 
+def _end_problem(decoder: SSEDecoder, acc: ChatStreamAccumulator) -> str | None:
+    """Why a stream that reached EOF is incomplete, or None if it ended as the protocol says.
+
+    ``[DONE]`` is the end. Without it: bytes of an unfinished event mean the connection was cut
+    mid-event (a final ``data: [DONE]`` without its blank line is still the end); no finish reason
+    means the answer was cut; and when the request asked for the usage chunk, which comes after
+    the finish reason, its absence may be exactly what was lost."""
+    if acc.done:
+        return None
+    if decoder.pending:
+        return None if decoder.pending_data == "[DONE]" and not decoder.pending_line else "an unfinished event was pending"
+    if acc.finish is None:
+        return "no [DONE] / finish_reason"
+    if acc.expect_usage:
+        return "no [DONE] after the finish_reason; the usage chunk that was asked for may be lost"
+    return None
+
+
 async def iter_stream(
-    chunks: AsyncIterator[bytes], acc: ChatStreamAccumulator
+    chunks: AsyncIterator[bytes], acc: ChatStreamAccumulator, *, limits: Limits = DEFAULT_LIMITS
 ) -> AsyncIterator[StreamEvent | Response]:
     """Decode an SSE body into events, ending with the assembled Response.
 
     A ``data:`` that is not JSON is an error, never skipped; an ``error`` payload raises the mapped
-    error; a body that ends before ``[DONE]`` or a finish reason is a cut stream."""
-    decoder = SSEDecoder()
+    error; a body that ends incomplete (see ``_end_problem``) is a cut stream, retryable."""
+    decoder = SSEDecoder(
+        max_line_bytes=limits.max_line_bytes, max_event_bytes=limits.max_event_bytes, provider=acc.provider, url=acc._url
+    )
     async for raw in chunks:
         for ev in decoder.iter_feed(raw):
             for out in _on_event(ev, acc):
                 yield out
-    for ev in decoder.close():
-        for out in _on_event(ev, acc):
-            yield out
-    if not acc.done and acc.finish is None:
-        raise E.ProviderConnectionError(
-            "the stream ended before it was complete (no [DONE] / finish_reason)",
-            provider=acc.provider,
-            url=acc._url,
-            hint="the connection was cut or the server crashed mid-answer; retry",
-        )
+    problem = _end_problem(decoder, acc)
+    if problem is not None:
+        raise cut_stream(problem, provider=acc.provider, url=acc._url, model=acc.model)
     yield acc.result()
