@@ -487,7 +487,7 @@ class Transport:
             return status, None
         try:
             return status, json.loads(raw)
-        except ValueError as exc:  # includes invalid UTF-8
+        except (ValueError, RecursionError) as exc:  # invalid UTF-8, and JSON nested past the parser's depth
             raise E.ProviderError(
                 f"the server answered with malformed JSON ({type(exc).__name__}: {exc}); body starts {raw[:200]!r}",
                 provider=self.provider,

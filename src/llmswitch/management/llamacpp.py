@@ -92,6 +92,7 @@ class LlamaCppClient:
             headers={"User-Agent": "llmswitch/0.1", **({"Authorization": f"Bearer {key}"} if key else {})},
             timeouts=Timeouts(connect=connect_timeout, read=timeout, total=timeout),
             secrets=(key,) if key else (),
+            keepalive_timeout=4.0,  # below cpp-httplib's 5 s keep-alive (see LlamaCppProvider)
         )
 
     def __repr__(self) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from .. import errors as E
+from ..limits import Limits
 from ..transport import Timeouts, Transport
 from ..types import ModelInfo, ProviderCapabilities
 from ..wire.ollama import error_from_line, iter_ndjson, refine_error
@@ -275,6 +276,10 @@ class OllamaModelDetails:
         return v if isinstance(v, int) else None
 
 
+_PULL_IDLE = 300.0
+"""Seconds without a byte before a management call (a pull, mostly) is declared stalled."""
+
+
 class OllamaClient:
     """Model management for one Ollama server; ``async with OllamaClient() as c: ...``."""
 
@@ -286,6 +291,7 @@ class OllamaClient:
         connect_timeout: float = 5.0,
         api_key: str | SecretStr | None = None,
         name: str = "ollama",
+        limits: Limits | None = None,
     ) -> None:
         self.base_url = resolve_host(host)
         self.timeout = timeout
@@ -298,8 +304,10 @@ class OllamaClient:
             self.base_url,
             provider=name,
             headers=headers,
-            timeouts=Timeouts(connect=connect_timeout, read=None, total=None),
+            # a pull of several GB has no total deadline, but a server silent for 5 minutes is stalled
+            timeouts=Timeouts(connect=connect_timeout, read=_PULL_IDLE, total=None),
             secrets=(key,) if key else (),
+            limits=limits,
         )
 
     def __repr__(self) -> str:

@@ -41,6 +41,9 @@ class LlamaCppProvider(OpenAICompatibleProvider):
     base_url_env = "LLAMACPP_BASE_URL"
     is_local = True
     default_capabilities = ProviderCapabilities(tools=True, vision=False, json_mode=True, local=True)
+    keepalive_timeout = 4.0
+    """llama-server (cpp-httplib) closes a keep-alive connection idle for 5 s; drop ours first, so
+    a POST is never written to a connection the server is closing (it would not be resent)."""
 
     def __init__(self, *, base_url: str | None = None, **kwargs: Any) -> None:
         if base_url is None and not os.environ.get(self.base_url_env or ""):

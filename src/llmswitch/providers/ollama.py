@@ -54,6 +54,7 @@ class OllamaProvider(BaseProvider):
                 name=self.name,
                 connect_timeout=self._timeouts.connect,
                 timeout=min(30.0, self._timeouts.read or 30.0),  # short calls; a probe's short timeout holds
+                limits=self._limits,
             )
         return self._client
 
