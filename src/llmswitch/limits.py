@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-__all__ = ["Limits", "DEFAULT_LIMITS", "MiB"]
+__all__ = ["Limits", "DEFAULT_LIMITS", "MiB", "check_seconds"]
 
 MiB = 1024 * 1024
 
@@ -39,3 +39,11 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+def check_seconds(name: str, value: object) -> None:
+    """A timeout is a positive, finite number of seconds (not a bool, not a string); say so early."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")

@@ -40,7 +40,7 @@ from yarl import URL
 
 from . import errors as E
 from .classify import error_from_response, extract_error, parse_retry_after
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, Limits, check_seconds
 
 __all__ = [
     "Timeouts",
@@ -80,8 +80,7 @@ def call_deadline(seconds: float | None) -> Iterator[None]:
     if seconds is None:
         yield
         return
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {seconds!r}")
+    check_seconds("timeout", seconds)
     end = asyncio.get_running_loop().time() + seconds
     outer = _deadline.get()
     token = _deadline.set(outer if outer is not None and outer[0] <= end else (end, float(seconds)))
@@ -96,8 +95,7 @@ def set_call_deadline(seconds: float | None) -> Any:
     themselves before they first yield (a value set in a generator leaks into its consumer)."""
     if seconds is None:
         return None
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {seconds!r}")
+    check_seconds("timeout", seconds)
     end = asyncio.get_running_loop().time() + seconds
     outer = _deadline.get()
     return _deadline.set(outer if outer is not None and outer[0] <= end else (end, float(seconds)))

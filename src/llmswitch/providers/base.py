@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Callable, ClassVar, Iterable, Protocol, S
 from pydantic import SecretStr
 
 from .. import errors as E
-from ..limits import Limits
+from ..limits import Limits, check_seconds
 from ..streaming import ResponseStream
 from ..transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
 from ..types import (
@@ -177,8 +177,7 @@ class BaseProvider:
         self._capabilities = self.default_capabilities
         self._extra_headers = dict(headers or {})
         for label, value in (("timeout", timeout), ("read_timeout", read_timeout), ("connect_timeout", connect_timeout), ("health_timeout", health_timeout)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
-                raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+            check_seconds(label, value)
         # the idle bound never exceeds the whole call's deadline
         read = read_timeout if timeout is None or read_timeout is None else min(read_timeout, timeout)
         self._timeouts = Timeouts(connect=connect_timeout, read=read, total=timeout)
@@ -356,8 +355,7 @@ class BaseProvider:
         **params: Any,
     ) -> ResponseStream:
         timeout = params.pop("timeout", None) if params else None
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        check_seconds("timeout", timeout)
         msgs = as_messages(messages)
         tool_list = as_tools(tools)
         state: dict[str, Any] = {"model": model or self.default_model or "", "t": time.perf_counter()}
