@@ -30,7 +30,7 @@ def count_line() -> str:
     return line
 
 
-def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ARG001
+def pytest_sessionfinish(session, exitstatus) -> None:
     path = os.environ.get(REPORT_ENV)
     if path:
         with open(path, "w", encoding="utf-8") as f:

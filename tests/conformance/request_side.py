@@ -47,26 +47,26 @@ BENIGN: dict[str, tuple[frozenset[str], str]] = {
     "stream_false": (_ALL, "llmswitch omits \"stream\": false (the default)"),
     "max_completion_tokens": (
         frozenset({"openrouter", "compatible"}),
-        "OpenRouter and compatible servers get max_tokens where the recording used max_completion_tokens (both "
+        ("OpenRouter and compatible servers get max_tokens where the recording used max_completion_tokens (both "
         "accepted there). NOT for OpenAI: max_tokens is deprecated there and reasoning models reject it with a 400, "
-        "so OpenAI must get max_completion_tokens exactly as recorded",
+        "so OpenAI must get max_completion_tokens exactly as recorded"),
     ),
     "openrouter_usage_flag": (
         frozenset({"openrouter"}),
-        "OpenRouter always reports usage; stream_options.include_usage is deprecated and ignored there (§6.4), so "
-        "sending it or not is the same. Elsewhere it decides whether usage comes at all",
+        ("OpenRouter always reports usage; stream_options.include_usage is deprecated and ignored there (§6.4), so "
+        "sending it or not is the same. Elsewhere it decides whether usage comes at all"),
     ),
     "empty_tool_description": (_ALL, "an empty tool description is omitted rather than sent as \"\" (optional on every wire)"),
     "assistant_null_content": (
         _OA_LIKE,
-        "an assistant tool-call turn carries \"content\": null where the recording omitted content (Chat Completions "
-        "makes content optional when tool_calls is present)",
+        ("an assistant tool-call turn carries \"content\": null where the recording omitted content (Chat Completions "
+        "makes content optional when tool_calls is present)"),
     ),
     "system_as_string": (frozenset({"anthropic"}), "the Anthropic system prompt is sent as one string, the recording used a list of text blocks"),
     "content_layout": (
         frozenset({"anthropic"}),
-        "Anthropic content as a string vs a single text block, and a tool_result turn followed by text sent as two "
-        "consecutive user turns (the API merges consecutive same-role turns)",
+        ("Anthropic content as a string vs a single text block, and a tool_result turn followed by text sent as two "
+        "consecutive user turns (the API merges consecutive same-role turns)"),
     ),
     "is_error_false": (frozenset({"anthropic"}), "tool_result is_error=false omitted (the default)"),
 }

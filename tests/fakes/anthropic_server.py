@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -84,7 +84,7 @@ USAGE = {"input_tokens": 8, "cache_creation_input_tokens": 0, "cache_read_input_
 
 
 def rfc3339(seconds_ahead: float) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds_ahead)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (datetime.now(UTC) + timedelta(seconds=seconds_ahead)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rate_limit_headers(spent: str | None, requests_ahead: float = 1, tokens_ahead: float = 1) -> dict[str, str]:

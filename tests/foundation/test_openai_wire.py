@@ -98,8 +98,8 @@ async def test_max_tokens_length_finish(openai_provider: OpenAIProvider, fake_op
     [
         ("gpt-missing", ls.ModelNotFoundError, False, 404, "The model `gpt-missing` does not exist or you do not have access to it."),
         ("gpt-small-ctx", ls.ContextWindowExceededError, False, 400,
-         "This model's maximum context length is 4097 tokens. However, your messages resulted in 4294 tokens. "
-         "Please reduce the length of the messages."),
+         ("This model's maximum context length is 4097 tokens. However, your messages resulted in 4294 tokens. "
+         "Please reduce the length of the messages.")),
         ("gpt-ratelimited", ls.RateLimitError, True, 429,
          "Rate limit reached for requests in organization org-test on requests per min. Limit: 3 / min. Please try again in 2s."),
         ("gpt-broken", ls.ProviderUnavailableError, True, 500, "The server had an error while processing your request. Sorry about that!"),
