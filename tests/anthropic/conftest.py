@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.openai_server import mask_key
 from tests.fakes.openrouter_server import FakeOpenRouter
 
 OPENAI_KEY = "sk-openai-test-0123456789SECRET"
@@ -59,7 +60,8 @@ class ThreadedApp:
 
 class FakeOpenAI:
     """``gpt-test`` answers text, ``gpt-tools`` calls ``get_weather``; same usage as the other
-    fakes (12 prompt tokens, 4 of them cached, 7 completion). Bad key → 401 invalid_api_key."""
+    fakes (12 prompt tokens, 4 of them cached, 7 completion). Bad key → 401 invalid_api_key, the
+    key masked in the message as OpenAI masks it (wire-protocols.md §4.1)."""
 
     TOOL_ARGS = ['{"ci', 'ty": "Pa', 'ris", ', '"unit"', ': "c"}']
 
@@ -82,8 +84,8 @@ class FakeOpenAI:
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {OPENAI_KEY}":
-            got = request.headers.get("Authorization", "")[7:]
-            return web.json_response({"error": {"message": f"Incorrect API key provided: {got[:3]}***{got[-4:]}.",
+            got = request.headers.get("Authorization", "")[7:]  # masked as the real API does (§4.1)
+            return web.json_response({"error": {"message": f"Incorrect API key provided: {mask_key(got)}.",
                                                 "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}},
                                      status=401)
         body = await request.json()

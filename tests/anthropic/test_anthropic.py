@@ -10,7 +10,7 @@ import llmswitch as ls
 from llmswitch import errors as E
 from llmswitch.providers.anthropic import AnthropicProvider
 from llmswitch.types import ImagePart, Message, TextDelta, TextPart, ThinkingDelta, Tool, ToolCall, ToolCallDelta, UsageEvent
-from tests.fakes.anthropic_server import SIGNATURE, VALID_KEY
+from tests.fakes.anthropic_server import SIGNATURE, TOOL_ARGS, VALID_KEY
 
 
 def get_weather(city: str, unit: str = "c") -> str:
@@ -169,7 +169,8 @@ async def test_stream_tool_call_from_split_input_json(claude):
     assert deltas[0].id == "toolu_fake01" and deltas[0].name == "get_weather"
     assert all(d.index == 0 for d in deltas)
     assert "".join(d.arguments for d in deltas) == '{"city": "Paris", "unit": "c"}'
-    assert len(deltas) >= 4  # the arguments arrived in several pieces
+    # the arguments arrive piece by piece, as the server sent them (its first fragment is "")
+    assert [d.arguments for d in deltas if d.arguments] == TOOL_ARGS[1:]
     [call] = final.tool_calls
     assert call.arguments == {"city": "Paris", "unit": "c"}
     assert final.finish_reason == "tool_calls"
@@ -208,22 +209,26 @@ async def test_stream_without_message_stop_is_connection_error(claude):
 
 
 @pytest.mark.parametrize(
-    "model, cls",
+    "model, cls, status, message",
     [
-        ("claude-ratelimited", E.RateLimitError),
-        ("claude-overloaded", E.ProviderUnavailableError),
-        ("claude-small-ctx", E.ContextWindowExceededError),
-        ("claude-forbidden", E.AuthenticationError),
-        ("claude-huge", E.InvalidRequestError),
-        ("claude-nope", E.ModelNotFoundError),
+        ("claude-ratelimited", E.RateLimitError, 429, "Number of request tokens has exceeded your per-minute rate limit"),
+        ("claude-overloaded", E.ProviderUnavailableError, 529, "Overloaded"),
+        ("claude-small-ctx", E.ContextWindowExceededError, 400, "prompt is too long: 210000 tokens > 200000 maximum"),
+        ("claude-forbidden", E.AuthenticationError, 403, "Your API key does not have permission to use the specified resource."),
+        ("claude-huge", E.InvalidRequestError, 413, "Request exceeds the maximum allowed number of bytes."),
+        ("claude-nope", E.ModelNotFoundError, 404, "model: claude-nope"),
     ],
 )
-async def test_http_errors(claude, model, cls):
+async def test_http_errors(claude, model, cls, status, message):
     with pytest.raises(cls) as info:
         await claude.complete("Hi", model=model)
     err = info.value
     assert type(err) is cls
+    assert err.status_code == status
     assert err.provider == "anthropic"
+    assert err.url == claude.base_url + "/v1/messages"
+    assert f"] {message} — " in str(err)
+    assert err.details["error"]["message"] == message
     assert VALID_KEY not in str(err)
 
 
@@ -247,6 +252,7 @@ async def test_bad_key_is_authentication_error_without_the_key(anthropic_fake):
         with pytest.raises(E.AuthenticationError) as info:
             await p.complete("Hi", model="claude-test")
         assert info.value.status_code == 401
+        assert "] invalid x-api-key — " in str(info.value)
         assert secret not in str(info.value) and secret not in repr(p)
         health = await p.health_check()
     assert not health.connected and not health.healthy
@@ -270,7 +276,7 @@ async def test_env_vars_and_v1_suffix(anthropic_fake, monkeypatch):
     assert p.base_url == url
     assert VALID_KEY not in repr(p)
     try:
-        assert (await p.complete("Hi", model="claude-test")).text
+        assert (await p.complete("Hi", model="claude-test")).text == "Hello! How can I help?"
     finally:
         await p.aclose()
 

@@ -66,14 +66,61 @@ async def test_error_chunk_mid_stream_raises(router):
 
 
 async def test_error_in_200_body_raises(router):
-    with pytest.raises(E.ProviderUnavailableError):
+    with pytest.raises(E.ProviderUnavailableError) as info:
         await router.complete("Hi", model="openai/gpt-error-body")
+    assert info.value.status_code == 502 and info.value.retryable
+    assert "] Provider returned error — " in str(info.value)
 
 
-async def test_unknown_model_is_model_not_found(router):
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
+async def test_unknown_model_is_model_not_found(router, streamed):
+    """§6.6: an unknown model is a 400 whose ``error.availability.code`` is ``model_not_found``."""
     with pytest.raises(E.ModelNotFoundError) as info:
-        await router.complete("Hi", model="nobody/nothing")
+        if streamed:
+            async with router.stream("Hi", model="nobody/nothing") as s:
+                await s.final()
+        else:
+            await router.complete("Hi", model="nobody/nothing")
     assert info.value.status_code == 400
+    assert info.value.retryable is False
+    assert "] nobody/nothing is not a valid model ID — " in str(info.value)
+    assert info.value.details["error"]["availability"]["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize(
+    "model, cls, status, retryable, retry_after",
+    [
+        ("openai/gpt-capacity_exhausted", E.RateLimitError, 429, True, 12.0),
+        ("openai/gpt-temporarily_unavailable", E.ProviderUnavailableError, 503, True, None),
+        # no endpoint serves the model: the model is not usable here (not "check the base URL")
+        ("openai/gpt-no_endpoints", E.ModelNotFoundError, 404, False, None),
+    ],
+)
+async def test_availability_errors(router, model, cls, status, retryable, retry_after):
+    with pytest.raises(cls) as info:
+        await router.complete("Hi", model=model)
+    err = info.value
+    assert type(err) is cls
+    assert err.status_code == status
+    assert err.retryable is retryable
+    assert getattr(err, "retry_after", None) == retry_after
+    assert err.details["error"]["availability"]["code"] == model.removeprefix("openai/gpt-")
+
+
+async def test_insufficient_credits_is_budget_exceeded(router):
+    with pytest.raises(E.BudgetExceededError) as info:
+        await router.complete("Hi", model="openai/gpt-no-credits")
+    assert info.value.status_code == 402
+    assert info.value.retryable is False  # §6.6: a 402 "is not a wait-and-retry case"
+    assert "] Insufficient credits. Add more using https://openrouter.ai/credits — " in str(info.value)
+
+
+async def test_moderation_403_is_a_content_filter(router):
+    """§6.6: moderation errors are 403 with ``metadata.reasons``/``flagged_input``; the key is fine."""
+    with pytest.raises(E.ContentFilterError) as info:
+        await router.complete("Hi", model="openai/gpt-moderated")
+    assert info.value.status_code == 403
+    assert "check the API key" not in str(info.value)
 
 
 async def test_models_with_prices_and_context(router):
@@ -104,7 +151,23 @@ async def test_bad_key_unhealthy_and_never_shown(openrouter_fake):
         assert not h.healthy and not h.connected
         with pytest.raises(E.AuthenticationError) as info:
             await p.complete("Hi")
+        assert info.value.status_code == 401
+        assert "] No auth credentials found — " in str(info.value)
         assert secret not in str(info.value) and secret not in repr(p) and secret not in (h.error or "")
+
+
+async def test_missing_key_header_is_401(openrouter_fake):
+    """The documented 401 body (§6.6 OpenAPI example) when no key reaches the server: a
+    compatible provider with no key configured sends no Authorization header."""
+    from llmswitch.providers.openai_compat import OpenAICompatibleProvider
+
+    fake, url = openrouter_fake
+    async with OpenAICompatibleProvider(base_url=url) as p:
+        with pytest.raises(E.AuthenticationError) as info:
+            await p.complete("Hi", model="openai/gpt-test")
+    assert "Authorization" not in fake.headers[-1]
+    assert info.value.status_code == 401
+    assert "] Missing Authentication header — " in str(info.value)
 
 
 def test_cli_models_shows_prices(openrouter_fake, monkeypatch):

@@ -22,6 +22,14 @@ from .skips import skip_reason
 
 PROVIDERS = ("openai", "anthropic", "openrouter")
 ENV_VAR = "LLMSWITCH_CONFORMANCE_DIR"
+REPO = Path(__file__).resolve().parents[2]
+EXPECTED = REPO.parent / "shared" / "conformance" / "recorded"
+"""Where the corpus is expected when ``LLMSWITCH_CONFORMANCE_DIR`` is not set: ``../shared/conformance``."""
+
+
+def in_ci() -> bool:
+    """``CI`` set to anything but empty/0/false/no (GitHub Actions, GitLab and most CIs set ``CI=true``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @functools.lru_cache(maxsize=1)
@@ -30,12 +38,29 @@ def corpus_dir() -> Path | None:
     env = os.environ.get(ENV_VAR)
     if env:
         p = Path(env)
-        return p / "recorded" if (p / "recorded").is_dir() else p
+        cand = p / "recorded" if (p / "recorded").is_dir() else p
+        return cand if cand.is_dir() else None
     for parent in Path(__file__).resolve().parents:
         cand = parent / "shared" / "conformance" / "recorded"
         if cand.is_dir():
             return cand
     return None
+
+
+def missing_message() -> str:
+    """Why there is nothing to replay, naming the path that was expected."""
+    env = os.environ.get(ENV_VAR)
+    root = corpus_dir()
+    if env and root is None:
+        where = f"{ENV_VAR}={env} is not a directory (expected <dir>/recorded/{{{','.join(PROVIDERS)}}}/*.yaml)"
+    elif root is None:
+        where = (
+            f"expected {EXPECTED} (the repository's ../shared/conformance/recorded; every ancestor of "
+            f"{REPO} was searched for shared/conformance/recorded); set {ENV_VAR} to point elsewhere"
+        )
+    else:
+        where = f"{root} holds no cassettes under {{{','.join(PROVIDERS)}}}/*.yaml"
+    return f"conformance corpus not found: {where}"
 
 
 def cassette_ids() -> list[str]:

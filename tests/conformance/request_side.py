@@ -38,15 +38,37 @@ GAPS: dict[str, str] = {
     "tool_choice_without_tools": "tool_choice is only sent with tools; every tool in the request was a server tool",
 }
 
-BENIGN: dict[str, str] = {
-    "stream_false": "llmswitch omits \"stream\": false (the default)",
-    "max_completion_tokens": "OpenRouter and compatible servers get max_tokens where the recording used max_completion_tokens (both accepted there; OpenAI itself gets max_completion_tokens)",
-    "openrouter_usage_flag": "OpenRouter always reports usage; stream_options.include_usage is deprecated and ignored there, so sending it or not is the same",
-    "empty_tool_description": "an empty tool description is omitted rather than sent as \"\"",
-    "assistant_null_content": "an assistant tool-call turn carries \"content\": null where the recording omitted content",
-    "system_as_string": "the Anthropic system prompt is sent as one string, the recording used a list of text blocks",
-    "content_layout": "Anthropic content as a string vs a single text block, and a tool_result turn followed by text sent as two consecutive user turns (the API merges consecutive same-role turns)",
-    "is_error_false": "tool_result is_error=false omitted (the default)",
+# name -> (the llmswitch providers for which it is benign, why). A rule is applied ONLY for the
+# providers listed: "openai" is OpenAI itself (OpenAIProvider), "compatible" any other server
+# reached with OpenAICompatibleProvider, "openrouter" and "anthropic" their own providers.
+_OA_LIKE = frozenset({"openai", "compatible", "openrouter"})
+_ALL = _OA_LIKE | {"anthropic"}
+BENIGN: dict[str, tuple[frozenset[str], str]] = {
+    "stream_false": (_ALL, "llmswitch omits \"stream\": false (the default)"),
+    "max_completion_tokens": (
+        frozenset({"openrouter", "compatible"}),
+        ("OpenRouter and compatible servers get max_tokens where the recording used max_completion_tokens (both "
+        "accepted there). NOT for OpenAI: max_tokens is deprecated there and reasoning models reject it with a 400, "
+        "so OpenAI must get max_completion_tokens exactly as recorded"),
+    ),
+    "openrouter_usage_flag": (
+        frozenset({"openrouter"}),
+        ("OpenRouter always reports usage; stream_options.include_usage is deprecated and ignored there (§6.4), so "
+        "sending it or not is the same. Elsewhere it decides whether usage comes at all"),
+    ),
+    "empty_tool_description": (_ALL, "an empty tool description is omitted rather than sent as \"\" (optional on every wire)"),
+    "assistant_null_content": (
+        _OA_LIKE,
+        ("an assistant tool-call turn carries \"content\": null where the recording omitted content (Chat Completions "
+        "makes content optional when tool_calls is present)"),
+    ),
+    "system_as_string": (frozenset({"anthropic"}), "the Anthropic system prompt is sent as one string, the recording used a list of text blocks"),
+    "content_layout": (
+        frozenset({"anthropic"}),
+        ("Anthropic content as a string vs a single text block, and a tool_result turn followed by text sent as two "
+        "consecutive user turns (the API merges consecutive same-role turns)"),
+    ),
+    "is_error_false": (frozenset({"anthropic"}), "tool_result is_error=false omitted (the default)"),
 }
 
 
@@ -346,25 +368,30 @@ def _r_is_error_false(b: dict[str, Any]) -> None:
                     del x["is_error"]
 
 
-OPENAI_RULES: list[tuple[str, Rule]] = [
-    ("stream_false", _r_stream_false),
-    ("max_completion_tokens", _r_max_completion_tokens),
-    ("empty_tool_description", _r_empty_tool_description),
-    ("assistant_null_content", _r_assistant_null_content),
-]
 def _r_openrouter_usage_flag(b: dict[str, Any]) -> None:
     if b.get("stream_options") == {"include_usage": True}:
         del b["stream_options"]
 
 
-OPENROUTER_RULES: list[tuple[str, Rule]] = OPENAI_RULES + [("openrouter_usage_flag", _r_openrouter_usage_flag)]
-ANTHROPIC_RULES: list[tuple[str, Rule]] = [
+# Every rule, in the order it is applied; which of them apply is decided by BENIGN's provider sets.
+RULES: list[tuple[str, Rule]] = [
     ("stream_false", _r_stream_false),
+    ("max_completion_tokens", _r_max_completion_tokens),
     ("empty_tool_description", _r_empty_tool_description),
+    ("assistant_null_content", _r_assistant_null_content),
+    ("openrouter_usage_flag", _r_openrouter_usage_flag),
     ("system_as_string", _r_system_as_string),
     ("is_error_false", _r_is_error_false),
     ("content_layout", _r_content_layout),
 ]
+PROVIDER_KINDS = ("openai", "compatible", "openrouter", "anthropic")
+
+
+def rules_for(provider: str) -> list[tuple[str, Rule]]:
+    """The benign rules for one llmswitch provider kind (see ``BENIGN``)."""
+    if provider not in PROVIDER_KINDS:
+        raise ValueError(f"unknown provider kind {provider!r}; one of {PROVIDER_KINDS}")
+    return [(name, rule) for name, rule in RULES if provider in BENIGN[name][0]]
 
 
 def _diff(a: Any, b: Any, path: str = "$") -> list[str]:
@@ -388,8 +415,9 @@ def _diff(a: Any, b: Any, path: str = "$") -> list[str]:
 
 
 def compare(recorded: dict[str, Any], sent: dict[str, Any], provider: str) -> tuple[list[str], list[str]]:
-    """(benign rules that were needed, remaining differences)."""
-    rules = {"anthropic": ANTHROPIC_RULES, "openrouter": OPENROUTER_RULES}.get(provider, OPENAI_RULES)
+    """(benign rules that were needed, remaining differences). ``provider`` is the llmswitch
+    provider kind that sent the body: ``openai``, ``compatible``, ``openrouter`` or ``anthropic``."""
+    rules = rules_for(provider)
     rec, out = copy.deepcopy(recorded), copy.deepcopy(sent)
     used: list[str] = []
     for name, rule in rules:

@@ -9,10 +9,11 @@ turn) and decides from the conversation (https://docs.anthropic.com/en/docs/agen
   (``stop_reason: "tool_use"``), arguments from its ``input_schema``;
 - else → ``"Hello! How can I help?"``.
 
-Auth: besides ``x-api-key``, the API takes ``Authorization: Bearer`` (reference/wire-protocols.md
-§5, "Headers"), which is what the Anthropic SDK that pydantic-ai uses (anthropic 2.x) sends,
-with its own dated ``anthropic-version``; so this fake accepts either header carrying the key
-and any ``YYYY-MM-DD`` version, and still rejects a wrong key or a missing version.
+Auth: the key only in ``x-api-key`` (wire-protocols.md §5.1: ``Authorization: Bearer`` carries
+OAuth tokens, not API keys), which is what the Anthropic SDK that pydantic-ai uses sends for an
+``api_key`` (``anthropic/_client.py`` ``_api_key_auth``: ``{"X-Api-Key": api_key}``); a key sent
+as ``Authorization: Bearer`` is rejected with 401 like a missing one. The SDK sends its own
+dated ``anthropic-version``, so any ``YYYY-MM-DD`` is accepted; a missing one is a 400.
 """
 
 from __future__ import annotations
@@ -52,8 +53,7 @@ class FakeAnthropicPydanticAI(FakeAnthropic):
 
     def _auth(self, request: web.Request) -> web.Response | None:
         self.headers.append(dict(request.headers))
-        key = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if key != VALID_KEY:
+        if request.headers.get("x-api-key") != VALID_KEY:
             return error(401, "authentication_error", "invalid x-api-key")
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", request.headers.get("anthropic-version", "")):
             return error(400, "invalid_request_error", "anthropic-version: header is required")

@@ -13,7 +13,14 @@ Sources (``/work/shared/reference/wire-protocols.md`` §5 cites them in detail):
 - Errors, https://docs.anthropic.com/en/api/errors — ``{"type": "error", "error": {type,
   message}, "request_id"}``; 401 authentication_error, 403 permission_error, 404
   not_found_error, 413 request_too_large, 429 rate_limit_error, 529 overloaded_error; rate
-  limits https://docs.anthropic.com/en/api/rate-limits — ``retry-after`` in seconds.
+  limits https://docs.anthropic.com/en/api/rate-limits — ``retry-after`` in seconds, and
+  ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` with ``*-reset`` an RFC 3339
+  timestamp (wire-protocols.md §5.5).
+- ``stop_reason`` ∈ ``end_turn | max_tokens | stop_sequence | tool_use | pause_turn | refusal |
+  model_context_window_exceeded`` (wire-protocols.md §5.2, the SDK's ``stop_reason.py``).
+- Auth: the key only in ``x-api-key`` (wire-protocols.md §5.1; ``Authorization: Bearer`` is for
+  OAuth tokens, which these fakes do not issue). A bad key is 401 ``invalid x-api-key``: the
+  real API does not echo the key back.
 - Models, https://docs.anthropic.com/en/api/models-list — ``GET /v1/models`` paged with
   ``limit`` / ``after_id``; pages carry ``data``, ``has_more``, ``first_id``, ``last_id``.
 
@@ -27,7 +34,11 @@ Behaviour is chosen by the model name:
                           redacted_thinking, then text
 ``claude-refusal``        ``stop_reason: refusal``
 ``claude-overloaded``     529 overloaded_error (stream: an ``error`` event mid-stream)
-``claude-ratelimited``    429 rate_limit_error with ``retry-after: 7``
+``claude-ratelimited``    429 rate_limit_error with ``retry-after: 7`` (plus the
+                          ``anthropic-ratelimit-*`` headers every response carries)
+``claude-ratelimit-<f>``  429 with the rate-limit header form ``<f>`` (``RATE_LIMIT_FORMS``):
+                          ``requests-reset`` / ``tokens-reset`` (RFC 3339, no ``retry-after``)
+``claude-stop-<r>``       ``stop_reason: <r>`` (``STOP_REASONS``), plain and streamed
 ``claude-small-ctx``      400 "prompt is too long: 210000 tokens > 200000 maximum"
 ``claude-forbidden``      403 permission_error
 ``claude-huge``           413 request_too_large
@@ -44,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -56,14 +68,35 @@ MODELS = [
     {"type": "model", "id": "claude-tools", "display_name": "Claude Tools", "created_at": "2025-01-02T00:00:00Z"},
     {"type": "model", "id": "claude-thinking", "display_name": "Claude Thinking", "created_at": "2025-01-03T00:00:00Z"},
 ]
+STOP_REASONS = ("end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn", "model_context_window_exceeded")
+RATE_LIMIT_FORMS = ("requests-reset", "tokens-reset")
+RESET_AHEAD = {"requests-reset": 20, "tokens-reset": 45}
+"""Seconds between the request and the ``*-reset`` timestamp of the spent limit (1 s resolution)."""
 KNOWN = {"claude-test", "claude-tools", "claude-thinking", "claude-server-tools", "claude-refusal", "claude-overloaded",
-         "claude-ratelimited", "claude-small-ctx", "claude-forbidden", "claude-huge", "claude-cut"}
+         "claude-ratelimited", "claude-small-ctx", "claude-forbidden", "claude-huge", "claude-cut",
+         *(f"claude-stop-{r}" for r in STOP_REASONS), *(f"claude-ratelimit-{f}" for f in RATE_LIMIT_FORMS)}
 REPLY = ["Hello", "! How can", " I help?"]
 TOOL_ARGS = ["", '{"ci', 'ty": "Pa', 'ris", "unit"', ': "c"}']
 THINKING = ["Let me think", " about this."]
 SIGNATURE = "EqQBCgIYAhIMsig-fake-0001"
 # Usage normalises to 12 prompt tokens (8 uncached + 4 read from cache) and 7 output tokens.
 USAGE = {"input_tokens": 8, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 4, "output_tokens": 7}
+
+
+def rfc3339(seconds_ahead: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds_ahead)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rate_limit_headers(spent: str | None, requests_ahead: float = 1, tokens_ahead: float = 1) -> dict[str, str]:
+    """The ``anthropic-ratelimit-*`` headers (§5.5); ``spent`` ("requests"/"tokens") has 0 remaining."""
+    return {
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-requests-remaining": "0" if spent == "requests" else "49",
+        "anthropic-ratelimit-requests-reset": rfc3339(requests_ahead),
+        "anthropic-ratelimit-tokens-limit": "40000",
+        "anthropic-ratelimit-tokens-remaining": "0" if spent == "tokens" else "39000",
+        "anthropic-ratelimit-tokens-reset": rfc3339(tokens_ahead),
+    }
 
 
 def error(status: int, etype: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -145,7 +178,13 @@ class FakeAnthropic:
             return error(404, "not_found_error", f"model: {model}")
         if model == "claude-ratelimited":
             return error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit",
-                         {"retry-after": "7"})
+                         {"retry-after": "7", **rate_limit_headers("tokens", tokens_ahead=3)})
+        if model == "claude-ratelimit-requests-reset":
+            return error(429, "rate_limit_error", "Number of requests has exceeded your per-minute rate limit",
+                         rate_limit_headers("requests", requests_ahead=RESET_AHEAD["requests-reset"]))
+        if model == "claude-ratelimit-tokens-reset":
+            return error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit",
+                         rate_limit_headers("tokens", tokens_ahead=RESET_AHEAD["tokens-reset"]))
         if model == "claude-small-ctx":
             return error(400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum")
         if model == "claude-forbidden":
@@ -157,15 +196,29 @@ class FakeAnthropic:
         if model == "claude-thinking" and not body.get("thinking"):
             return error(400, "invalid_request_error", "this fake model only answers with thinking enabled")
         blocks, stop = self._script(model)
+        stop_sequence = "END" if stop == "stop_sequence" else None
         if body.get("stream"):
-            return await self._stream(request, model, blocks, stop)
+            return await self._stream(request, model, blocks, stop, stop_sequence)
         return web.json_response({
             "id": "msg_fake0001", "type": "message", "role": "assistant", "model": model, "content": blocks,
-            "stop_reason": stop, "stop_sequence": None, "usage": USAGE,
-        }, headers={"request-id": "req_fake0001"})
+            "stop_reason": stop, "stop_sequence": stop_sequence, "usage": USAGE,
+        }, headers={"request-id": "req_fake0001", **rate_limit_headers(None)})
 
     @staticmethod
     def _script(model: str) -> tuple[list[dict[str, Any]], str]:
+        if model.startswith("claude-stop-"):
+            reason = model[len("claude-stop-"):]
+            if reason == "tool_use":
+                return FakeAnthropic._script("claude-tools")
+            if reason == "refusal":
+                return [], "refusal"
+            if reason == "pause_turn":  # a long server-tool turn paused; send it back to continue
+                return [{"type": "server_tool_use", "id": "srvtoolu_02", "name": "web_search", "input": {"query": "weather"}}], reason
+            if reason in ("max_tokens", "model_context_window_exceeded"):
+                return [{"type": "text", "text": "Hello! How"}], reason
+            if reason == "stop_sequence":
+                return [{"type": "text", "text": "Hello"}], reason
+            return [{"type": "text", "text": "".join(REPLY)}], reason
         if model == "claude-tools":
             return [
                 {"type": "text", "text": "Let me check."},
@@ -188,7 +241,8 @@ class FakeAnthropic:
             return [], "refusal"
         return [{"type": "text", "text": "".join(REPLY)}], "end_turn"
 
-    async def _stream(self, request: web.Request, model: str, blocks: list[dict[str, Any]], stop: str) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, model: str, blocks: list[dict[str, Any]], stop: str,
+                      stop_sequence: str | None = None) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         start_usage = {k: v for k, v in USAGE.items() if k != "output_tokens"} | {"output_tokens": 1}
@@ -210,7 +264,7 @@ class FakeAnthropic:
                 await asyncio.sleep(0)
                 await resp.write_eof()
                 return resp
-        await resp.write(_sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+        await resp.write(_sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": stop_sequence},
                                                 "usage": {"output_tokens": USAGE["output_tokens"]}}))
         await resp.write(_sse("message_stop", {"type": "message_stop"}))
         await resp.write_eof()

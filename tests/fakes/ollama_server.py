@@ -9,6 +9,12 @@ first`` from ``handleScheduleError`` and the 400 ``<full name> does not support 
 
 Behaviour is driven by state the test sets on ``FakeOllama`` (models on disk, models loaded,
 what a chat answers), and every request body is recorded in ``requests`` for assertions.
+
+``done_reason`` (wire-protocols.md §1.8, ``llm/server.go`` and ``server/routes.go``) follows the
+server: ``"stop"``; ``"length"`` when ``options.num_predict`` cuts the answer short; ``"load"``
+for a request with no messages (it only loads the model) and ``"unload"`` for one with no
+messages and ``keep_alive: 0``; a tool-call turn also ends with ``"stop"``. ``ChatScript.done_reason``
+forces a value for one model, so each one is reachable by model name.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ class ChatScript:
     )
     done: bool = True
     """False cuts the stream before the final ``done: true`` line."""
+    done_reason: str | None = None
+    """Force the final line's ``done_reason`` (``stop``, ``length``, ``load``, ``unload``)."""
 
 
 @dataclass
@@ -250,8 +258,25 @@ class FakeOllama:
             return {"model": name, "created_at": created, "message": {"role": "assistant", **message}, **extra}
 
         lines: list[dict[str, Any]] = []
+        messages = body.get("messages") or []
+        if not messages:  # load (or, with keep_alive 0, unload) the model; nothing is generated (§1.8)
+            reason = "unload" if body.get("keep_alive") in (0, "0", "0s") else "load"
+            final = chunk({"content": ""}, done_reason=script.done_reason or reason, done=True)
+            if body.get("stream") is False:
+                return web.json_response(final)
+            resp = web.StreamResponse(status=200, headers={"Content-Type": NDJSON})
+            await resp.prepare(request)
+            await resp.write(json.dumps(final).encode() + b"\n")
+            await resp.write_eof()
+            return resp
+        chunks = list(script.chunks)
+        done_reason = "stop"
+        limit = (body.get("options") or {}).get("num_predict")
+        if isinstance(limit, int) and 0 <= limit < len(chunks):  # one chunk stands for one token here
+            chunks, done_reason = chunks[:limit], "length"
+        done_reason = script.done_reason or done_reason
         lines += [chunk({"content": "", "thinking": t}, done=False) for t in script.thinking]
-        for i, text in enumerate(script.chunks):
+        for i, text in enumerate(chunks):
             if script.error_after is not None and i == script.error_after:
                 lines.append({"error": "an error was encountered while running the model"})
                 break
@@ -263,7 +288,7 @@ class FakeOllama:
                     call["id"] = script.tool_call_id
                 lines.append(chunk({"content": "", "tool_calls": [call]}, done=False))
             if script.done:
-                lines.append(chunk({"content": ""}, done_reason="stop", done=True, **script.counters))
+                lines.append(chunk({"content": ""}, done_reason=done_reason, done=True, **script.counters))
 
         if body.get("stream") is False:
             if lines and "error" in lines[-1]:
@@ -273,7 +298,7 @@ class FakeOllama:
             msg: dict[str, Any] = {"content": text}
             if calls:
                 msg["tool_calls"] = calls
-            return web.json_response(chunk(msg, done_reason="stop", done=True, **script.counters))
+            return web.json_response(chunk(msg, done_reason=done_reason, done=True, **script.counters))
 
         resp = web.StreamResponse(status=200, headers={"Content-Type": NDJSON})
         await resp.prepare(request)

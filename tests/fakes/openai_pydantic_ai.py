@@ -14,10 +14,13 @@ state: the same request always gets the same answer):
 A ``tool`` message whose ``tool_call_id`` no preceding assistant message issued is rejected
 with 400, as OpenAI does ("messages with role 'tool' must be a response to a preceding
 message with 'tool_calls'"). Wire shapes as in ``openai_server.py`` (its docstring cites the
-OpenAI API reference); streaming follows the same chunk format.
+OpenAI API reference and ../shared/reference/wire-protocols.md §4); streaming follows the same
+chunk format (§4.3, tool-call deltas §4.4); a wrong key is the same 401 with the key masked as
+the real API masks it (§4.1).
 
 ``FakeOllamaPydanticAI`` serves what pydantic-ai's ``OllamaProvider`` uses — Ollama's
-OpenAI-compatible layer under ``/v1`` (https://docs.ollama.com/api/openai-compatibility: no
+OpenAI-compatible layer under ``/v1`` (wire-protocols.md §1.10;
+https://docs.ollama.com/api/openai-compatibility: no
 auth, ``/v1/chat/completions``, ``/v1/models``; an unknown model is 404 ``model "x" not
 found, try pulling it first``) — plus the native listing endpoints a health check reads
 (https://docs.ollama.com/api: ``GET /api/version``, ``GET /api/tags``, ``GET /api/ps``).

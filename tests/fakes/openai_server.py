@@ -8,7 +8,12 @@ Sources (see ../shared/reference/wire-protocols.md §4, which cites them line by
 - Error codes guide https://platform.openai.com/docs/guides/error-codes and the error schema in
   openai-python's ``openapi.transformed.yml`` (``{"error": {message, type, param, code}}``).
 - Rate limits guide https://platform.openai.com/docs/guides/rate-limits (``x-ratelimit-*``
-  headers with Go-style durations) and ``retry-after``.
+  headers with Go-style durations) and ``retry-after`` / ``retry-after-ms`` as openai-python
+  reads them (wire-protocols.md §4.2).
+- ``finish_reason`` values ``stop | length | tool_calls | content_filter | function_call``
+  (deprecated), wire-protocols.md §4.5 (openai-python ``chat_completion.py``).
+- The 401 body masks the key the way the real API does (wire-protocols.md §4.1, observed:
+  ``Incorrect API key provided: sk-PMafP***...E873.`` — first 8 and last 4 characters).
 - List models https://platform.openai.com/docs/api-reference/models/list.
 
 Behaviour is chosen by the model name so one server covers every case:
@@ -18,7 +23,10 @@ Behaviour is chosen by the model name so one server covers every case:
 ``gpt-tools``          a ``get_weather`` tool call (streamed as many small deltas)
 ``gpt-missing``        404 ``model_not_found``
 ``gpt-small-ctx``      400 ``context_length_exceeded``
-``gpt-ratelimited``    429 ``rate_limit_exceeded`` with ``retry-after: 2``
+``gpt-ratelimited``    429 ``rate_limit_exceeded`` with ``retry-after: 2`` (and ``x-ratelimit-*``)
+``gpt-ratelimit-<f>``  429 with one rate-limit header form ``<f>`` (``RATE_LIMIT_FORMS``):
+                       ``seconds``, ``http-date``, ``ms``, ``reset-requests``, ``reset-tokens``
+``gpt-finish-<r>``     finish_reason ``<r>`` (``FINISH_REASONS``), plain and streamed
 ``gpt-broken``         500 server error
 ``gpt-cut``            stream cut after two chunks (connection closed, no [DONE])
 ``gpt-malformed``      a ``data:`` line that is not JSON
@@ -44,6 +52,38 @@ VALID_KEY = "sk-test-0123456789abcdefSECRET"
 MODELS = ["gpt-test", "gpt-tools", "gpt-long"]
 REPLY = ["Hello", "! How can", " I help?"]
 TOOL_ARGS = ['{"ci', 'ty": "Pa', 'ris", ', '"unit"', ': "c"}']
+FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls", "function_call")
+PARTIAL = ["Hello", "! How"]
+"""What ``length`` and ``content_filter`` turns carry before they stop."""
+RATE_LIMIT_FORMS = ("seconds", "http-date", "ms", "reset-requests", "reset-tokens")
+HTTP_DATE_AHEAD = 30
+"""``http-date``: the date sent is this many seconds after the request (1 s resolution)."""
+
+
+def mask_key(key: str) -> str:
+    """The key as OpenAI's 401 message shows it (§4.1, observed): first 8 and last 4 characters."""
+    return key[:8] + "***..." + key[-4:] if len(key) > 12 else "***"
+
+
+def rate_limit_headers(form: str) -> dict[str, str]:
+    """One rate-limit header form per 429 (§4.2); the wait each one means is in the tests."""
+    if form == "seconds":
+        return {"retry-after": "3"}
+    if form == "http-date":
+        from email.utils import formatdate
+
+        return {"retry-after": formatdate(time.time() + HTTP_DATE_AHEAD, usegmt=True)}
+    if form == "ms":  # openai-python reads retry-after-ms first; retry-after is the rounded-up twin
+        return {"retry-after-ms": "1500", "retry-after": "2"}
+    if form == "reset-requests":  # the request budget is spent; tokens are not the limit
+        return {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": "1m30.5s", "x-ratelimit-limit-tokens": "150000",
+                "x-ratelimit-remaining-tokens": "149984", "x-ratelimit-reset-tokens": "6ms"}
+    if form == "reset-tokens":
+        return {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59",
+                "x-ratelimit-reset-requests": "120ms", "x-ratelimit-limit-tokens": "150000",
+                "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}
+    raise ValueError(form)
 
 
 def _error(status: int, message: str, etype: str, code: str | None, param: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
@@ -89,10 +129,9 @@ class FakeOpenAI:
         auth = request.headers.get("Authorization", "")
         if auth != f"Bearer {VALID_KEY}":
             given = auth.removeprefix("Bearer ")
-            masked = (given[:6] + "***" + given[-4:]) if len(given) > 10 else "***"
             return _error(
                 401,
-                f"Incorrect API key provided: {masked}. You can find your API key at https://platform.openai.com/account/api-keys.",
+                f"Incorrect API key provided: {mask_key(given)}. You can find your API key at https://platform.openai.com/account/api-keys.",
                 "invalid_request_error",
                 "invalid_api_key",
             )
@@ -140,11 +179,20 @@ class FakeOpenAI:
                     "x-ratelimit-reset-requests": "2s",
                 },
             )
+        if model.startswith("gpt-ratelimit-") and model[len("gpt-ratelimit-"):] in RATE_LIMIT_FORMS:
+            return _error(
+                429,
+                "Rate limit reached for requests in organization org-test on requests per min. Limit: 60 / min.",
+                "requests",
+                "rate_limit_exceeded",
+                headers=rate_limit_headers(model[len("gpt-ratelimit-"):]),
+            )
         if model == "gpt-broken":
             return _error(500, "The server had an error while processing your request. Sorry about that!", "server_error", None)
         if model == "gpt-slow":
             await asyncio.sleep(2)
-        if model not in MODELS and model not in ("gpt-cut", "gpt-malformed", "gpt-stream-error", "gpt-slow"):
+        finishing = model.startswith("gpt-finish-") and model[len("gpt-finish-"):] in FINISH_REASONS
+        if model not in MODELS and model not in ("gpt-cut", "gpt-malformed", "gpt-stream-error", "gpt-slow") and not finishing:
             return _error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
         if body.get("stream"):
             return await self._stream(request, body)
@@ -154,7 +202,8 @@ class FakeOpenAI:
         model = body["model"]
         message: dict[str, Any] = {"role": "assistant", "content": "".join(REPLY), "refusal": None}
         finish = "stop"
-        if model == "gpt-tools":
+        reason = model[len("gpt-finish-"):] if model.startswith("gpt-finish-") else None
+        if model == "gpt-tools" or reason == "tool_calls":
             message = {
                 "role": "assistant",
                 "content": None,
@@ -163,6 +212,13 @@ class FakeOpenAI:
                 ],
             }
             finish = "tool_calls"
+        elif reason == "function_call":  # the deprecated single call (answers a request with ``functions``)
+            message = {"role": "assistant", "content": None,
+                       "function_call": {"name": "get_weather", "arguments": "".join(TOOL_ARGS)}}
+            finish = "function_call"
+        elif reason in ("length", "content_filter"):
+            message["content"] = "".join(PARTIAL)
+            finish = reason
         elif body.get("max_completion_tokens", body.get("max_tokens")) == 1:  # max_tokens is the deprecated spelling
             message["content"] = "Hello"
             finish = "length"
@@ -184,8 +240,18 @@ class FakeOpenAI:
         await resp.prepare(request)
         cid = "chatcmpl-123"
         w = resp.write
+        reason = model[len("gpt-finish-"):] if model.startswith("gpt-finish-") else None
         await w(_chunk(cid, model, {"role": "assistant", "content": ""}, with_usage_field=include_usage))
-        if model == "gpt-tools":
+        if reason == "function_call":
+            await w(_chunk(cid, model, {"function_call": {"name": "get_weather", "arguments": ""}}, with_usage_field=include_usage))
+            for frag in TOOL_ARGS:
+                await w(_chunk(cid, model, {"function_call": {"arguments": frag}}, with_usage_field=include_usage))
+            finish = "function_call"
+        elif reason in ("length", "content_filter"):
+            for piece in PARTIAL:
+                await w(_chunk(cid, model, {"content": piece}, with_usage_field=include_usage))
+            finish = reason
+        elif model == "gpt-tools" or reason == "tool_calls":
             await w(_chunk(cid, model, {"tool_calls": [{"index": 0, "id": "call_abc123", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}, with_usage_field=include_usage))
             for frag in TOOL_ARGS:
                 # Some servers repeat id/name on every delta; clients must not concatenate them.

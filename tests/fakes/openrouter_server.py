@@ -12,14 +12,25 @@ github.com/OpenRouterTeam/docs, the source of https://openrouter.ai/docs):
   ``is_byok`` and ``cost_details.upstream_inference_cost``; in streams it comes once, in the
   final chunk before ``[DONE]``, with empty ``choices``. Streams carry ``: OPENROUTER
   PROCESSING`` comment lines (``streaming.mdx``).
-- Errors, https://openrouter.ai/docs/api-reference/errors — ``{"error": {code, message,
-  metadata?}}``; 401 invalid key; an unknown model is a 400; an error after the stream started
-  is a chunk with top-level ``error`` and ``finish_reason: "error"``, then the stream ends.
+- Errors, https://openrouter.ai/docs/api-reference/errors (``errors-and-debugging.mdx``;
+  wire-protocols.md §6.6) — ``{"error": {code, message, metadata?}}`` with the HTTP status equal
+  to ``error.code``; 401 ``Missing Authentication header`` (the OpenAPI example) when no key is
+  sent; 402 ``Insufficient credits...`` (the OpenAPI example, no ``Retry-After``); 403
+  moderation with ``metadata = {reasons, flagged_input, provider_name, model_slug}``; provider
+  errors carry ``metadata.error_type`` (+ ``provider_code``); availability errors carry
+  ``error.availability = {code, retryable, retry_after?, requested_models, docs_url}`` with the
+  HTTP status the table in §6.6 gives (``model_not_found`` 400, ``no_endpoints`` 404,
+  ``capacity_exhausted`` 429, ``temporarily_unavailable`` 503), and ``Retry-After`` (seconds) on
+  429 and 503. An error after the stream started is a chunk with top-level ``error`` and
+  ``finish_reason: "error"``, then the stream ends.
 
 Models (by name): ``openai/gpt-test`` (plain, cost 0.000123), ``openai/gpt-tools`` (a
 ``get_weather`` tool call streamed in small argument deltas), ``openai/gpt-byok`` (BYOK: cost
 0.00001 + upstream 0.0002), ``openai/gpt-error-stream`` (error chunk mid-stream, code 502),
-``openai/gpt-error-body`` (a 200 whose body is an error). Others: 400 model_not_found.
+``openai/gpt-error-body`` (a 200 whose body is a provider error), ``openai/gpt-<code>`` for each
+availability code in ``AVAILABILITY`` (e.g. ``openai/gpt-capacity_exhausted``),
+``openai/gpt-no-credits`` (402), ``openai/gpt-moderated`` (403 moderation). Any other model: 400
+with ``availability.code: "model_not_found"``.
 """
 
 from __future__ import annotations
@@ -46,6 +57,14 @@ MODELS = [
      "pricing": {"prompt": "-1", "completion": "-1"}, "top_provider": {"context_length": None}},
 ]
 CHAT_MODELS = {"openai/gpt-test", "openai/gpt-tools", "openai/gpt-byok", "openai/gpt-error-stream", "openai/gpt-error-body"}
+DOCS_URL = "https://openrouter.ai/docs/api-reference/errors"
+# availability code -> (HTTP status, retryable, Retry-After seconds or None, message) — §6.6
+AVAILABILITY: dict[str, tuple[int, bool, int | None, str]] = {
+    "no_endpoints": (404, False, None, "No endpoints found for {model}."),
+    "capacity_exhausted": (429, True, 12, "{model} is temporarily rate-limited upstream. Please retry shortly."),
+    "temporarily_unavailable": (503, True, 5, "{model} is temporarily unavailable. Please retry shortly."),
+}
+MODERATION = {"reasons": ["harassment"], "flagged_input": "you are...", "provider_name": "OpenAI", "model_slug": "openai/gpt-moderated"}
 KEY_DATA = {"label": "sk-or-v1-tes...RET", "limit": 100, "limit_remaining": 74.5, "limit_reset": "monthly",
             "include_byok_in_limit": False, "usage": 25.5, "usage_daily": 1.5, "usage_weekly": 5.5, "usage_monthly": 25.5,
             "is_free_tier": False, "is_management_key": False}
@@ -63,11 +82,26 @@ def _usage(model: str) -> dict[str, Any]:
     return u
 
 
-def error(status: int, message: str, metadata: dict[str, Any] | None = None) -> web.Response:
+def error(status: int, message: str, metadata: dict[str, Any] | None = None, *, availability: dict[str, Any] | None = None,
+          headers: dict[str, str] | None = None) -> web.Response:
     err: dict[str, Any] = {"code": status, "message": message}
     if metadata:
         err["metadata"] = metadata
-    return web.json_response({"error": err}, status=status)
+    if availability:
+        err["availability"] = availability
+    return web.json_response({"error": err}, status=status, headers=headers)
+
+
+def availability_error(code: str, model: str) -> web.Response:
+    if code == "model_not_found":
+        status, retryable, wait, message = 400, False, None, "{model} is not a valid model ID"
+    else:
+        status, retryable, wait, message = AVAILABILITY[code]
+    avail: dict[str, Any] = {"code": code, "retryable": retryable, "requested_models": [model], "docs_url": DOCS_URL}
+    if wait is not None:
+        avail["retry_after"] = wait
+    return error(status, message.format(model=model), availability=avail,
+                 headers={"Retry-After": str(wait)} if wait is not None else None)
 
 
 class FakeOpenRouter:
@@ -82,30 +116,45 @@ class FakeOpenRouter:
         app.router.add_post("/api/v1/chat/completions", self.chat)
         return app
 
-    def _authorized(self, request: web.Request) -> bool:
+    def _denied(self, request: web.Request) -> web.Response | None:
         self.headers.append(dict(request.headers))
-        return request.headers.get("Authorization") == f"Bearer {VALID_KEY}"
+        auth = request.headers.get("Authorization")
+        if not auth:
+            return error(401, "Missing Authentication header")  # the OpenAPI example (§6.6)
+        if auth != f"Bearer {VALID_KEY}":
+            return error(401, "No auth credentials found")  # the real API does not echo the key
+        return None
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"data": MODELS})  # public: no key needed
 
     async def key(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return error(401, "No auth credentials found")
+        denied = self._denied(request)
+        if denied:
+            return denied
         return web.json_response({"data": KEY_DATA})
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorized(request):
-            return error(401, "No auth credentials found")
+        denied = self._denied(request)
+        if denied:
+            return denied
         body = await request.json()
         self.requests.append(body)
-        model = body.get("model")
+        model = str(body.get("model"))
+        code = model.removeprefix("openai/gpt-")
+        if model.startswith("openai/gpt-") and code in AVAILABILITY:
+            return availability_error(code, model)
+        if model == "openai/gpt-no-credits":
+            return error(402, "Insufficient credits. Add more using https://openrouter.ai/credits")
+        if model == "openai/gpt-moderated":
+            return error(403, f"{model} requires moderation on OpenAI. Your input was flagged for \"harassment\". No credits were charged.",
+                         MODERATION)
         if model not in CHAT_MODELS:
-            return web.json_response({"error": {"code": 400, "message": f"{model} is not a valid model ID",
-                                                "metadata": {"error_type": "model_not_found"}}}, status=400)
-        if model == "openai/gpt-error-body":
+            return availability_error("model_not_found", model)
+        if model == "openai/gpt-error-body":  # a provider error after routing: HTTP 200, error in the body
             return web.json_response({"error": {"code": 502, "message": "Provider returned error",
-                                                "metadata": {"error_type": "provider_unavailable", "provider_name": "OpenAI"}}})
+                                                "metadata": {"error_type": "provider_unavailable", "provider_name": "OpenAI",
+                                                             "provider_code": 502}}})
         if body.get("stream"):
             return await self._stream(request, model)
         message: dict[str, Any] = {"role": "assistant", "content": "".join(REPLY)}

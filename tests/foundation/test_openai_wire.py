@@ -68,7 +68,7 @@ async def test_non_streamed_tool_call_and_round_trip(openai_provider: OpenAIProv
         call = resp.tool_calls[0]
         history = [ls.Message.user("weather?"), resp.to_message(), ls.Message.tool_result(call.id, get_weather(**call.arguments))]
         again = await openai_provider.complete(history, model="gpt-test")
-    assert again.text
+    assert again.text == "Hello! How can I help?"
     sent = fake_openai[0].requests[-1]["messages"]
     assert sent[1]["tool_calls"][0]["id"] == "call_abc123"
     assert sent[2] == {"role": "tool", "content": "sunny in Paris", "tool_call_id": "call_abc123"}
@@ -82,23 +82,33 @@ async def test_image_part_sent_as_data_url(openai_provider: OpenAIProvider, fake
     assert content[1] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}}
 
 
-async def test_max_tokens_length_finish(openai_provider: OpenAIProvider) -> None:
+async def test_max_tokens_length_finish(openai_provider: OpenAIProvider, fake_openai) -> None:
     async with openai_provider:
         resp = await openai_provider.complete("hi", model="gpt-test", max_tokens=1)
     assert resp.finish_reason == "length"
+    assert resp.text == "Hello"
+    sent = fake_openai[0].requests[-1]
+    # OpenAI itself: max_tokens is deprecated and reasoning models reject it (400)
+    assert sent["max_completion_tokens"] == 1
+    assert "max_tokens" not in sent
 
 
 @pytest.mark.parametrize(
-    "model, error_class, retryable",
+    "model, error_class, retryable, status, message",
     [
-        ("gpt-missing", ls.ModelNotFoundError, False),
-        ("gpt-small-ctx", ls.ContextWindowExceededError, False),
-        ("gpt-ratelimited", ls.RateLimitError, True),
-        ("gpt-broken", ls.ProviderUnavailableError, True),
+        ("gpt-missing", ls.ModelNotFoundError, False, 404, "The model `gpt-missing` does not exist or you do not have access to it."),
+        ("gpt-small-ctx", ls.ContextWindowExceededError, False, 400,
+         ("This model's maximum context length is 4097 tokens. However, your messages resulted in 4294 tokens. "
+         "Please reduce the length of the messages.")),
+        ("gpt-ratelimited", ls.RateLimitError, True, 429,
+         "Rate limit reached for requests in organization org-test on requests per min. Limit: 3 / min. Please try again in 2s."),
+        ("gpt-broken", ls.ProviderUnavailableError, True, 500, "The server had an error while processing your request. Sorry about that!"),
     ],
 )
 @pytest.mark.parametrize("streamed", [False, True])
-async def test_http_errors_map_to_classes(openai_provider: OpenAIProvider, model: str, error_class: type, retryable: bool, streamed: bool) -> None:
+async def test_http_errors_map_to_classes(
+    openai_provider: OpenAIProvider, model: str, error_class: type, retryable: bool, status: int, message: str, streamed: bool
+) -> None:
     async with openai_provider:
         with pytest.raises(error_class) as info:
             if streamed:
@@ -107,11 +117,13 @@ async def test_http_errors_map_to_classes(openai_provider: OpenAIProvider, model
             else:
                 await openai_provider.complete("hi", model=model)
     err = info.value
+    assert type(err) is error_class
     assert err.retryable is retryable
     assert err.provider == "openai"
-    assert err.url and err.url.endswith("/v1/chat/completions")
-    assert err.status_code in (404, 400, 429, 500)
-    assert " — " in str(err)  # every error carries a hint on what to do
+    assert err.url == openai_provider.base_url + "/chat/completions"
+    assert err.status_code == status
+    # the server's own text, whole, then a hint on what to do
+    assert f"] {message} — " in str(err)
 
 
 async def test_context_error_parses_token_counts(openai_provider: OpenAIProvider) -> None:
@@ -138,11 +150,15 @@ async def test_wrong_key_is_authentication_error_without_the_key(fake_openai, ca
         with pytest.raises(ls.AuthenticationError) as info:
             await provider.complete("hi", model="gpt-test")
         status = await provider.health_check()
-    text = str(info.value) + repr(info.value) + repr(provider) + caplog.text + str(status)
-    assert wrong not in text and wrong[6:-4] not in text
+    text = str(info.value) + repr(info.value) + repr(provider) + caplog.text + str(status) + repr(info.value.details)
+    assert wrong not in text and wrong[8:-4] not in text
     assert "ABCDEFGHIJKLMN" not in text
+    assert info.value.status_code == 401
+    # the server echoed the key masked, as OpenAI does (first 8, last 4): that much may show
+    assert "Incorrect API key provided: sk-wrong***...KLMN." in str(info.value)
     assert "check the API key" in str(info.value)
-    assert status.connected is False and status.error
+    assert status.connected is False
+    assert status.error is not None and "HTTP 401" in status.error and "Incorrect API key provided" in status.error
 
 
 def test_valid_key_not_in_repr_or_transport_repr(fake_openai) -> None:
@@ -187,18 +203,20 @@ async def test_error_object_inside_200_stream(openai_provider: OpenAIProvider) -
 async def test_connection_refused() -> None:
     import socket
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    provider = OpenAIProvider(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-abcdefghijklmnop")
-    async with provider:
-        with pytest.raises(ls.ProviderConnectionError) as info:
-            await provider.complete("hi", model="gpt-test")
-        status = await provider.health_check()
+    with socket.socket() as held:  # bound and never listening: every connect is refused
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        provider = OpenAIProvider(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-abcdefghijklmnop")
+        async with provider:
+            with pytest.raises(ls.ProviderConnectionError) as info:
+                await provider.complete("hi", model="gpt-test")
+            status = await provider.health_check()
+    assert type(info.value) is ls.ProviderConnectionError
     assert info.value.retryable
+    assert f"cannot connect to 127.0.0.1:{port} (connection refused)" in str(info.value)
     assert "is the server running" in str(info.value)
-    assert not status.connected and not status.model_detected and status.error
+    assert not status.connected and not status.model_detected
+    assert status.error is not None and f"cannot connect to 127.0.0.1:{port} (connection refused)" in status.error
 
 
 async def test_read_timeout(fake_openai) -> None:
@@ -259,4 +277,4 @@ async def test_leaving_a_stream_early_counts_the_call_and_frees_the_connection(o
         # the half-read connection was closed rather than returned to the pool
         assert sum(len(v) for v in connector._conns.values()) == 0
         resp = await openai_provider.complete("again", model="gpt-test")
-        assert resp.text
+        assert resp.text == "Hello! How can I help?"

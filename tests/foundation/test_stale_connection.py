@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -55,11 +56,31 @@ async def test_post_not_resent_after_the_server_read_it_and_dropped_the_connecti
 
 
 async def test_refused_connection_is_not_retried_and_maps() -> None:
-    provider = OpenAICompatibleProvider(base_url="http://127.0.0.1:9/v1")
-    async with provider:
+    """A refused connection is mapped once and not tried again inside the transport (retrying is
+    the routing layer's decision). Connection attempts are counted at the event loop's
+    ``sock_connect``, which aiohttp (through aiohappyeyeballs) uses for every TCP connect."""
+    loop = asyncio.get_running_loop()
+    attempts: list[tuple[str, int]] = []
+    real_connect = loop.sock_connect
+
+    with socket.socket() as held:  # bound and never listening: every connect is refused
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+
+        async def counting_connect(sock: socket.socket, address: tuple[str, int]) -> None:
+            if address[1] == port:
+                attempts.append((address[0], address[1]))
+            return await real_connect(sock, address)
+
+        loop.sock_connect = counting_connect  # type: ignore[method-assign]
+        provider = OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1")
         try:
-            await provider.complete("hi", model="m")
-        except ls.ProviderConnectionError as exc:
-            assert "connection refused" in str(exc)
-        else:  # pragma: no cover
-            raise AssertionError("expected ProviderConnectionError")
+            async with provider:
+                with pytest.raises(ls.ProviderConnectionError) as info:
+                    await provider.complete("hi", model="m")
+        finally:
+            del loop.sock_connect  # the instance attribute; the class method is back
+    assert attempts == [("127.0.0.1", port)], f"connect attempts: {attempts}"
+    assert type(info.value) is ls.ProviderConnectionError
+    assert f"cannot connect to 127.0.0.1:{port} (connection refused)" in str(info.value)
+    assert info.value.url == f"http://127.0.0.1:{port}/v1/chat/completions"

@@ -92,4 +92,5 @@ async def test_delete(client: OllamaClient, ollama: FakeOllama) -> None:
     assert ollama.last("/api/delete") == {"model": "gemma3:270m"}
     with pytest.raises(E.ModelNotFoundError) as info:
         await client.delete_model("gemma3:270m")
-    assert info.value.status_code == 404 and "not found" in info.value.message
+    assert info.value.status_code == 404
+    assert info.value.message == "model 'gemma3:270m' not found"

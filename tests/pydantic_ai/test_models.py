@@ -195,8 +195,27 @@ async def test_anthropic_agent_runs_a_tool(anthropic_fake) -> None:
     assert result.usage.input_tokens == 2 * afake.USAGE["input_tokens"]
     assert result.usage.output_tokens == 2 * afake.USAGE["output_tokens"]
     sent = {k.lower(): v for k, v in fake.headers[-1].items()}
-    assert afake.VALID_KEY in (sent.get("x-api-key"), sent.get("authorization", "").removeprefix("Bearer "))
+    assert sent["x-api-key"] == afake.VALID_KEY  # the SDK sends an API key as x-api-key, never as Bearer
+    assert "authorization" not in sent
     await provider.aclose()
+
+
+async def test_anthropic_fake_takes_the_key_only_as_x_api_key(anthropic_fake) -> None:
+    """Like the real API (wire-protocols.md §5.1), the fake refuses an API key sent as Bearer, so
+    the agent test above can only pass if the key went out as ``x-api-key``."""
+    import aiohttp
+
+    _, url = anthropic_fake
+    body = {"model": afake.AGENT_MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url + "/v1/messages", json=body, headers={
+            "Authorization": f"Bearer {afake.VALID_KEY}", "anthropic-version": "2023-06-01"}) as bearer:
+            assert bearer.status == 401
+            assert (await bearer.json())["error"] == {"type": "authentication_error", "message": "invalid x-api-key"}
+        async with http.post(url + "/v1/messages", json=body, headers={
+            "x-api-key": afake.VALID_KEY, "anthropic-version": "2023-06-01"}) as ok:
+            assert ok.status == 200
+            assert (await ok.json())["content"] == [{"type": "text", "text": "Hello! How can I help?"}]
 
 
 @needs_ollama

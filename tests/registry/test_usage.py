@@ -33,7 +33,9 @@ def test_prices_match_genai_prices(ptype, model):
     assert price_usage(ptype, model, ours) == pytest.approx(float(theirs), rel=1e-12)
     plain = price_usage(ptype, model, Usage(input_tokens=12_000, output_tokens=800))
     assert plain > price_usage(ptype, model, ours)  # cache tokens are priced at their own (here lower) rates
-    assert price_usage(ptype, model, Usage(input_tokens=1000)) > 0
+    only_input = genai_prices.calc_price(genai_prices.Usage(input_tokens=1000), model, provider_id=ptype).total_price
+    assert float(only_input) > 0
+    assert price_usage(ptype, model, Usage(input_tokens=1000)) == pytest.approx(float(only_input), rel=1e-12)
 
 
 def test_unknown_is_none_not_zero():
