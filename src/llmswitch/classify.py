@@ -66,7 +66,34 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         )
         if d is not None
     ]
-    return _finite_wait(max(resets)) if resets else None
+    if resets:
+        return _finite_wait(max(resets))
+    return _anthropic_reset(headers)
+
+
+_ANTHROPIC_LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+def _anthropic_reset(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the latest ``anthropic-ratelimit-*-reset`` (RFC 3339) of a spent limit
+    (``-remaining: 0``); every limit's reset when none says it is spent."""
+    import datetime as _dt
+
+    def until(name: str) -> float | None:
+        value = headers.get(f"anthropic-ratelimit-{name}-reset")
+        if not value:
+            return None
+        try:
+            when = _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        return (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds()
+
+    spent = [n for n in _ANTHROPIC_LIMITS if headers.get(f"anthropic-ratelimit-{n}-remaining", "").strip() == "0"]
+    waits = [w for w in map(until, spent or _ANTHROPIC_LIMITS) if w is not None]
+    return _finite_wait(max(waits)) if waits else None
 
 
 def extract_error(body: Any) -> tuple[str | None, str | None, str | None]:
@@ -88,6 +115,8 @@ def extract_error(body: Any) -> tuple[str | None, str | None, str | None]:
             reason = (avail.get("code") if isinstance(avail, dict) else None) or (
                 meta.get("error_type") if isinstance(meta, dict) else None
             )
+            if isinstance(meta, dict) and ("flagged_input" in meta or "reasons" in meta):
+                reason = "content_filter"  # OpenRouter moderation (403): the input was flagged
             code = reason or code
         etype = err.get("type")
         return (str(msg) if msg is not None else None), (str(code) if code is not None else None), (
@@ -108,6 +137,8 @@ _PROMPT_THEN_LIMIT_RE = re.compile(
     r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)|prompt is too long: (\d+) tokens > (\d+)",
     re.I,
 )
+# OpenRouter availability codes (§6.6) that mean "this model cannot be used here"
+_MODEL_GONE_CODES = {"model_not_found", "no_endpoints", "model_deprecated", "model_unavailable_upstream", "free_variant_ended"}
 _MODEL_TEXT = re.compile(r"\bmodel\b", re.I)
 
 
@@ -129,6 +160,8 @@ def error_from_response(
     lowered = message.lower()
     if status == 429 or etype == "rate_limit_error":
         return E.RateLimitError(message, retry_after=parse_retry_after(headers), **kw)
+    if code == "content_filter":
+        return E.ContentFilterError(message, **kw)
     if status in (401, 403) or etype in ("authentication_error", "permission_error"):
         return E.AuthenticationError(message, **kw)
     if status == 402:
@@ -140,8 +173,8 @@ def error_from_response(
             groups = [g for g in m.groups() if g is not None]
             prompt, limit = int(groups[0]), int(groups[1])
         return E.ContextWindowExceededError(message, prompt_tokens=prompt, limit=limit, **kw)
-    if status == 404 or code == "model_not_found" or etype == "not_found_error":
-        if code == "model_not_found" or _MODEL_TEXT.search(message):
+    if status == 404 or code in _MODEL_GONE_CODES or etype == "not_found_error":
+        if code in _MODEL_GONE_CODES or _MODEL_TEXT.search(message):
             return E.ModelNotFoundError(message, **kw)
         return E.InvalidRequestError(message, hint="the endpoint was not found; check the provider's base URL", **kw)
     if code == "content_filter" or "content_filter" in lowered or "content management policy" in lowered:
@@ -156,7 +189,7 @@ def error_from_response(
         hint = None
         if status == 503 and "loading" in lowered:
             hint = "the server is still loading its model; retry in a few seconds"
-        return E.ProviderUnavailableError(message, hint=hint, **kw)
+        return E.ProviderUnavailableError(message, hint=hint, retry_after=parse_retry_after(headers), **kw)
     if status == 409:
         return E.ProviderUnavailableError(message, **kw)
     if "does not support" in lowered and any(w in lowered for w in ("tools", "thinking", "image", "vision")):

@@ -265,6 +265,11 @@ class ProviderUnavailableError(ProviderError):
     default_hint = "the server is overloaded, failing or still loading a model; retry shortly"
     retryable = True
 
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = finite_wait(retry_after)
+        """A 503/529's ``Retry-After``, when the server gave one (finite, within a day)."""
+        super().__init__(message, **kw)
+
 
 class CircuitOpenError(ProviderError):
     default_hint = "too many recent failures; the circuit breaker will try again after the cool-down"

@@ -91,7 +91,7 @@ async def test_unknown_model_is_model_not_found(router, streamed):
     "model, cls, status, retryable, retry_after",
     [
         ("openai/gpt-capacity_exhausted", E.RateLimitError, 429, True, 12.0),
-        ("openai/gpt-temporarily_unavailable", E.ProviderUnavailableError, 503, True, None),
+        ("openai/gpt-temporarily_unavailable", E.ProviderUnavailableError, 503, True, 5.0),
         # no endpoint serves the model: the model is not usable here (not "check the base URL")
         ("openai/gpt-no_endpoints", E.ModelNotFoundError, 404, False, None),
     ],

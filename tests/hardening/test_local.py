@@ -77,7 +77,9 @@ def test_local_start_writes_private_state_log_and_lock(fake_llama: dict[str, str
                              capture_output=True, text=True, env=env, timeout=60)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
-        assert json.loads(state_file(state).read_text())["pid"] > 0
+        pid = json.loads(state_file(state).read_text())["pid"]
+        # the recorded pid is the running stand-in server, not just any positive number
+        assert b"llama" in Path(f"/proc/{pid}/cmdline").read_bytes()
         for f in (state_file(state), log_file(state), state / "local-runtime.lock"):
             assert mode(f) == 0o600, f
         assert mode(state) == 0o700 and mode(state.parent) == 0o700
