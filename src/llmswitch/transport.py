@@ -106,6 +106,89 @@ def reset_call_deadline(token: Any) -> None:
         _deadline.reset(token)
 
 
+class _Expiry:
+    """A request's total deadline given by the caller: one timer that cancels the task running
+    the request. A non-streamed request runs in one task from start to end, so cancelling that
+    task is exact. (``asyncio.timeout_at`` does the same with more bookkeeping, and aiohttp's
+    total timeout guards every read: each costs ~4-6% of a whole non-streamed call.)"""
+
+    __slots__ = ("task", "handle", "fired")
+
+    def __init__(self, when: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.fired = False
+        self.handle: asyncio.TimerHandle | None = asyncio.get_running_loop().call_at(when, self.fire)
+
+    def fire(self) -> None:
+        self.fired = True
+        self.task.cancel()
+
+    def done(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+
+
+class _Watched(_Expiry):
+    """The provider's default deadline (``timeout``, 600 s unless set): checked by the loop's
+    watchdog once a second instead of a timer per request, so the common call pays two set
+    operations for its bound. A second late on a ten-minute bound is no loss."""
+
+    __slots__ = ("when", "watchdog")
+
+    def __init__(self, when: float, watchdog: "_Watchdog") -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.fired = False
+        self.handle = None
+        self.when = when
+        self.watchdog = watchdog
+        watchdog.watch(self)
+
+    def done(self) -> None:
+        self.watchdog.inflight.discard(self)
+
+
+class _Watchdog:
+    """One per event loop: wakes once a second while default-deadline requests are in flight."""
+
+    __slots__ = ("loop", "inflight", "ticking")
+    TICK = 1.0
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.inflight: set[_Watched] = set()
+        self.ticking = False
+
+    def watch(self, entry: _Watched) -> None:
+        self.inflight.add(entry)
+        if not self.ticking:
+            self.ticking = True
+            self.loop.call_later(self.TICK, self._tick)
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        for entry in [e for e in self.inflight if e.when <= now]:
+            self.inflight.discard(entry)
+            entry.fire()
+        if self.inflight:
+            self.loop.call_later(self.TICK, self._tick)
+        else:
+            self.ticking = False
+
+
+_WATCHDOGS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog]" = weakref.WeakKeyDictionary()
+
+
+def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
+    w = _WATCHDOGS.get(loop)
+    if w is None:
+        w = _WATCHDOGS[loop] = _Watchdog(loop)
+    return w
+
+
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _CLOSING_TRANSPORT = "closing transport"
@@ -180,7 +263,7 @@ class Transport:
 
     __slots__ = (
         "base_url", "provider", "headers", "timeouts", "limits", "_secrets", "_sessions", "_last",
-        "_timeout_obj", "_ssl", "keepalive_timeout", "__weakref__",
+        "_timeout_obj", "_stream_timeout_obj", "_ssl", "keepalive_timeout", "__weakref__",
     )
 
     def __init__(
@@ -206,7 +289,11 @@ class Transport:
             weakref.WeakKeyDictionary()
         )
         self._last: tuple[Any, aiohttp.ClientSession] | None = None
-        self._timeout_obj = aiohttp.ClientTimeout(
+        # The session bounds connect and idle time only. A plain request's total deadline is one
+        # timer (``_Expiry``); a stream's is aiohttp's total timeout, which guards every read of
+        # the body wherever the stream is iterated.
+        self._timeout_obj = aiohttp.ClientTimeout(total=None, connect=self.timeouts.connect, sock_read=self.timeouts.read)
+        self._stream_timeout_obj = aiohttp.ClientTimeout(
             total=self.timeouts.total, connect=self.timeouts.connect, sock_read=self.timeouts.read
         )
         # TLS verification stays on; a private CA is trusted by adding it, never by switching checks off
@@ -271,10 +358,10 @@ class Transport:
                     connector._close()  # type: ignore[attr-defined]
 
     # --- error mapping -------------------------------------------------------------
-    def _conn_error(self, exc: BaseException, url: str, deadline: tuple[float, float] | None = None) -> E.ProviderError:
+    def _conn_error(self, exc: BaseException, url: str, seconds: float | None = None) -> E.ProviderError:
         """The one mapping of connection-level failures; the text is redacted by ProviderError.
-        ``deadline`` is the call's, captured when the request was opened (a stream is read after
-        the caller's deadline context has ended)."""
+        ``seconds`` is the deadline the request had, captured when it was opened (a stream is read
+        after the caller's deadline context has ended)."""
         msg = E.redact(str(exc) or type(exc).__name__, *self._secrets)
         kw: dict[str, Any] = dict(provider=self.provider, url=url)
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -288,8 +375,9 @@ class Transport:
                 **kw,
             )
         if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-            d = deadline or _deadline.get()
-            seconds = d[1] if d is not None else self.timeouts.total
+            if seconds is None:
+                d = _deadline.get()
+                seconds = d[1] if d is not None else self.timeouts.total
             return E.ProviderTimeoutError(
                 f"the call did not finish within its deadline of {seconds:g}s",
                 hint="raise timeout= for this call (or `timeout` in the provider's config) if the answer is long",
@@ -364,38 +452,64 @@ class Transport:
         return b"".join(parts)
 
     # --- requests ------------------------------------------------------------------
-    def _request_timeout(self, timeout: float | None) -> aiohttp.ClientTimeout | None:
-        """A per-request timeout when this call has a deadline (or an explicit ``timeout``); else
-        None, and the session's own timeouts apply (no per-call object on the common path)."""
+    def _expiry(self, timeout: float | None) -> tuple[_Expiry | None, float | None]:
+        """The total deadline of this request and the seconds it stands for: the call's deadline
+        or an explicit per-request ``timeout`` (a precise timer), else the provider's ``timeout``
+        (the watchdog)."""
         d = _deadline.get()
+        loop = asyncio.get_running_loop()
         if d is None and timeout is None:
-            return None
-        remaining = timeout
-        if d is not None:
-            left = d[0] - asyncio.get_running_loop().time()
-            if left <= 0:
-                raise asyncio.TimeoutError()
-            remaining = left if remaining is None else min(remaining, left)
-        assert remaining is not None
-        return aiohttp.ClientTimeout(
-            total=remaining, connect=min(remaining, self.timeouts.connect), sock_read=self.timeouts.read
-        )
+            total = self.timeouts.total
+            if total is None:
+                return None, None
+            return _Watched(loop.time() + total, _watchdog(loop)), total
+        now = loop.time()
+        end, seconds = (d[0], d[1]) if d is not None else (None, None)
+        if timeout is not None and (end is None or now + timeout < end):
+            end, seconds = now + timeout, timeout
+        assert end is not None
+        if end <= now:
+            raise asyncio.TimeoutError()
+        return _Expiry(end), seconds
+
+    def _stream_timeout(self) -> tuple[aiohttp.ClientTimeout, float | None]:
+        d = _deadline.get()
+        if d is None:
+            return self._stream_timeout_obj, self.timeouts.total
+        left = d[0] - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise asyncio.TimeoutError()
+        return aiohttp.ClientTimeout(total=left, connect=min(left, self.timeouts.connect), sock_read=self.timeouts.read), d[1]
 
     async def _send(
         self, method: str, url: str, *, data: bytes | None, headers: Mapping[str, str] | None,
         params: Mapping[str, str] | None = None, timeout: aiohttp.ClientTimeout | None = None,
     ) -> aiohttp.ClientResponse:
-        """Send, following redirects only within the same origin (see the module docstring)."""
+        """Send once; once more only if aiohttp proves the request was never written (the pooled
+        keep-alive connection was already closing). aiohttp resends idempotent methods itself and
+        never a POST; a POST that reached a server which then dropped the connection is NOT resent:
+        the server may have run it, and a long generation would be billed twice. A redirect is
+        handed to ``_follow`` (same origin only)."""
         kw: dict[str, Any] = {"data": data, "headers": headers, "allow_redirects": False}
         if params is not None:
             kw["params"] = params
         if timeout is not None:
             kw["timeout"] = timeout
-        target: str | URL = url
-        for _ in range(_MAX_REDIRECTS + 1):
-            resp = await self._send_once(method, target, kw)
-            if resp.status not in _REDIRECTS:
-                return resp
+        session = self.session()
+        try:
+            resp = await session.request(method, url, **kw)
+        except aiohttp.ClientConnectionResetError as exc:
+            if _CLOSING_TRANSPORT not in str(exc):
+                raise
+            resp = await session.request(method, url, **kw)
+        if resp.status in _REDIRECTS:
+            return await self._follow(method, resp, kw)
+        return resp
+
+    async def _follow(self, method: str, resp: aiohttp.ClientResponse, kw: dict[str, Any]) -> aiohttp.ClientResponse:
+        """Follow redirects within the same scheme, host and port (see the module docstring)."""
+        kw.pop("params", None)  # each Location carries its own query
+        for _ in range(_MAX_REDIRECTS):
             location = resp.headers.get("Location")
             here = resp.url
             resp.release()
@@ -421,21 +535,41 @@ class Transport:
                     status_code=resp.status,
                     hint=f"set the provider's base_url to match {nxt.with_query(None)}",
                 )
-            target = nxt
-            kw.pop("params", None)  # the Location carries its own query
-        raise E.ProviderError(f"more than {_MAX_REDIRECTS} redirects", provider=self.provider, url=url, hint="check the base URL")
+            resp = await self.session().request(method, nxt, **kw)
+            if resp.status not in _REDIRECTS:
+                return resp
+        resp.release()
+        raise E.ProviderError(f"more than {_MAX_REDIRECTS} redirects", provider=self.provider, url=str(resp.url), hint="check the base URL")
 
-    async def _send_once(self, method: str, url: str | URL, kw: dict[str, Any]) -> aiohttp.ClientResponse:
-        """Send once; once more only if aiohttp proves the request was never written (the pooled
-        keep-alive connection was already closing). aiohttp resends idempotent methods itself and
-        never a POST; a POST that reached a server which then dropped the connection is NOT resent:
-        the server may have run it, and a long generation would be billed twice."""
+    async def _exchange(
+        self, method: str, url: str, json_body: Any, params: Mapping[str, str] | None, model: str | None,
+        timeout: float | None, headers: Mapping[str, str] | None,
+    ) -> tuple[int, bytes]:
+        """One request, every guarantee of this module (deadline, bounded read, same-origin
+        redirects); non-2xx raises the mapped error."""
+        data = None if json_body is None else _dumps(json_body)
+        req_headers = _JSON_HEADERS if data is not None else None
+        if headers:
+            req_headers = {**(req_headers or {}), **headers}
+        seconds = expiry = None
         try:
-            return await self.session().request(method, url, **kw)
-        except aiohttp.ClientConnectionResetError as exc:
-            if _CLOSING_TRANSPORT not in str(exc):
-                raise
-            return await self.session().request(method, url, **kw)
+            expiry, seconds = self._expiry(timeout)
+            async with await self._send(method, url, data=data, params=params, headers=req_headers) as resp:
+                if resp.status >= 400:
+                    raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
+                return resp.status, await self.read_body(resp, url)
+        except E.LLMSwitchError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise self._conn_error(exc, url, seconds) from None
+        except asyncio.CancelledError:
+            if expiry is not None and expiry.fired:
+                expiry.task.uncancel()
+                raise self._conn_error(asyncio.TimeoutError(), url, seconds) from None
+            raise
+        finally:
+            if expiry is not None:
+                expiry.done()
 
     async def request_raw(
         self,
@@ -448,23 +582,8 @@ class Transport:
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes]:
-        """Send a request and return (status, body bytes), with every guarantee of this module
-        (deadline, bounded read, same-origin redirects). Non-2xx raises the mapped error."""
-        url = self.url(path)
-        data = None if json_body is None else _dumps(json_body)
-        req_headers = _JSON_HEADERS if data is not None else None
-        if headers:
-            req_headers = {**(req_headers or {}), **headers}
-        try:
-            req_timeout = self._request_timeout(timeout)
-            async with await self._send(method, url, data=data, params=params, headers=req_headers, timeout=req_timeout) as resp:
-                if resp.status >= 400:
-                    raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
-                return resp.status, await self.read_body(resp, url)
-        except E.LLMSwitchError:
-            raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise self._conn_error(exc, url) from None
+        """(status, body bytes), for answers that are not JSON (llama-server's /metrics)."""
+        return await self._exchange(method, self.url(path), json_body, params, model, timeout, headers)
 
     async def request(
         self,
@@ -478,9 +597,8 @@ class Transport:
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
         """Send a request and return (status, parsed JSON). Non-2xx raises the mapped error."""
-        status, raw = await self.request_raw(
-            method, path, json_body=json_body, params=params, model=model, timeout=timeout, headers=headers
-        )
+        url = self.url(path)
+        status, raw = await self._exchange(method, url, json_body, params, model, timeout, headers)
         if not raw:
             return status, None
         try:
@@ -489,7 +607,7 @@ class Transport:
             raise E.ProviderError(
                 f"the server answered with malformed JSON ({type(exc).__name__}: {exc}); body starts {raw[:200]!r}",
                 provider=self.provider,
-                url=self.url(path),
+                url=url,
                 status_code=status,
                 hint="is the base URL pointing at the right kind of server?",
             ) from None
@@ -510,14 +628,14 @@ class Transport:
         mapped here, around the caller's reading."""
         url = self.url(path)
         data = None if json_body is None else _dumps(json_body)
-        deadline = _deadline.get()
+        seconds = None
         try:
-            req_timeout = self._request_timeout(None)
+            req_timeout, seconds = self._stream_timeout()
             resp = await self._send(method, url, data=data, headers=_JSON_HEADERS if data is not None else None, timeout=req_timeout)
         except E.LLMSwitchError:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise self._conn_error(exc, url, deadline) from None
+            raise self._conn_error(exc, url, seconds) from None
         try:
             if resp.status >= 400:
                 raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
@@ -525,7 +643,7 @@ class Transport:
         except E.LLMSwitchError:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise self._conn_error(exc, url, deadline) from None
+            raise self._conn_error(exc, url, seconds) from None
         finally:
             # A fully read body returns its connection to the pool; an abandoned one is closed
             # so a half-read stream is never handed to the next request.

@@ -138,6 +138,17 @@ async def test_trickling_stream_ends_at_the_call_deadline(hostile: ThreadedServe
     assert "deadline of 1.5s" in str(info.value)
 
 
+async def test_provider_timeout_bounds_a_trickling_plain_call(hostile: ThreadedServer) -> None:
+    """No per-call timeout: the provider's own ``timeout`` (here 1.5 s) is the deadline of a
+    non-streamed call whose body trickles forever (checked by the loop's watchdog, ±1 s)."""
+    async with _openai(hostile, timeout=1.5) as p:
+        started = time.perf_counter()
+        with pytest.raises(ls.ProviderTimeoutError) as info:
+            await p.complete("hi", model="trickle")
+    assert 1.4 < time.perf_counter() - started < 4.0
+    assert "deadline of 1.5s" in str(info.value)
+
+
 async def test_timeout_bounds_acomplete_and_never_reaches_the_body(hostile: ThreadedServer) -> None:
     p = _openai(hostile, default_model="silent")
     started = time.perf_counter()

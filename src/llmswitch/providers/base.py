@@ -316,17 +316,23 @@ class BaseProvider:
         timeout = params.pop("timeout", None) if params else None
         msgs, tool_list = as_messages(messages), as_tools(tools)
         self._check_key()
-        with call_deadline(timeout):
+        if timeout is None:  # the common call: no deadline object, the provider's own bounds apply
             model_id = await self.resolve_model(model)
             started = time.perf_counter()
             try:
-                if timeout is None:
-                    resp = await self._complete(model_id, msgs, tool_list, params)
-                else:
-                    resp = await self._complete_within(timeout, model_id, msgs, tool_list, params)
+                resp = await self._complete(model_id, msgs, tool_list, params)
             except BaseException as exc:
                 self._record(model_id, None, exc, time.perf_counter() - started)
                 raise
+        else:
+            with call_deadline(timeout):
+                model_id = await self.resolve_model(model)
+                started = time.perf_counter()
+                try:
+                    resp = await self._complete_within(timeout, model_id, msgs, tool_list, params)
+                except BaseException as exc:
+                    self._record(model_id, None, exc, time.perf_counter() - started)
+                    raise
         self._record(model_id, resp, None, resp.latency)
         return resp
 
