@@ -47,7 +47,7 @@ def body_error(body: Any, *, provider: str, url: str | None, model: str | None =
         return E.ModelNotFoundError(
             message, hint="load the model in LM Studio (or `lms load MODEL`); `llmswitch models lmstudio` lists them", **kw
         )
-    from ..transport import error_from_response
+    from ..classify import error_from_response
 
     return error_from_response(200, body, provider=provider, url=url, model=model)
 

@@ -93,7 +93,7 @@ def _status(exc: BaseException) -> int | None:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    from ..transport import parse_retry_after
+    from ..classify import parse_retry_after
 
     headers: Any = getattr(exc, "headers", None)
     if not headers:
@@ -144,7 +144,7 @@ def translate_exception(exc: BaseException, *, provider: str, model: str | None,
             return make()
     status = kw["status_code"]
     if status is not None and status >= 400:
-        from ..transport import error_from_response
+        from ..classify import error_from_response
 
         err = error_from_response(status, {"error": {"message": message}}, provider=provider, model=model)
         err.details = type(exc).__name__

@@ -59,7 +59,7 @@ class OpenAICompatibleProvider(BaseProvider):
 
     def _body_error(self, data: Any, url: str, model: str) -> Exception:
         """The error for an HTTP 200 whose body is ``{"error": ...}``; providers refine the hint."""
-        from ..transport import error_from_response
+        from ..classify import error_from_response
 
         err = data.get("error") if isinstance(data, dict) else data
         return error_from_response(wire.body_error_status(err), data, provider=self.name, url=url, model=model)
@@ -106,7 +106,7 @@ class OpenAICompatibleProvider(BaseProvider):
     async def list_models(self) -> list[ModelInfo]:
         data = await self.transport.get_json("/models")
         if isinstance(data, dict) and data.get("error") is not None:
-            from ..transport import error_from_response
+            from ..classify import error_from_response
 
             raise error_from_response(404, data, provider=self.name, url=self.transport.url("/models"))
         items = data.get("data", []) if isinstance(data, dict) else []

@@ -290,7 +290,7 @@ def parse_usage(u: Mapping[str, Any] | None) -> Usage:
 
 
 def _raise_error_body(body: Mapping[str, Any], provider: str, url: str | None, model: str | None) -> None:
-    from ..transport import error_from_response
+    from ..classify import error_from_response
 
     err = body.get("error")
     etype = err.get("type") if isinstance(err, Mapping) else None

@@ -213,7 +213,7 @@ def body_error_status(err: Any) -> int:
 
 
 def _raise_body_error(body: Mapping[str, Any], provider: str, url: str | None, model: str | None) -> None:
-    from ..transport import error_from_response
+    from ..classify import error_from_response
 
     raise error_from_response(body_error_status(body["error"]), body, provider=provider, url=url, model=model)
 
