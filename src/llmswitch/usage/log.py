@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..errors import LLMSwitchError
+
 __all__ = [
     "UsageLog",
     "UsageRow",
@@ -56,8 +58,11 @@ __all__ = [
 current_agent: contextvars.ContextVar[str | None] = contextvars.ContextVar("llmswitch_agent", default=None)
 """The agent a call is made for; set with ``agent_scope`` (the registry cannot know it)."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the calls table and its time index. IF NOT EXISTS, so a log written before the schema was
+    # versioned (user_version 0, same table) is adopted as version 1 without a change.
+    (
+        """CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
     provider TEXT NOT NULL,
@@ -75,9 +80,47 @@ CREATE TABLE IF NOT EXISTS calls (
     status TEXT NOT NULL,
     error_class TEXT,
     pid INTEGER
-);
-CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts);
-"""
+)""",
+        "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts)",
+    ),
+)
+"""Ordered schema migrations: entry N (1-based) brings a log from version N-1 to N. Append a new
+entry for every change (``ALTER TABLE calls ADD COLUMN ...``); never edit a released one."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class UsageLogVersionError(LLMSwitchError):
+    """The log was written by a newer llmswitch: reading or appending could corrupt it."""
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[tuple[str, ...], ...] = MIGRATIONS) -> int:
+    """Bring the log to ``len(migrations)`` (``PRAGMA user_version``), each step in the same
+    transaction as its version bump, so a crash or a second process never leaves half a step.
+    Returns the version the log is at."""
+    target = len(migrations)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > target:
+        raise UsageLogVersionError(
+            f"the usage log is at schema version {version}, newer than this llmswitch knows ({target}); "
+            "upgrade llmswitch, or set usage_log: {path: ...} to another file"
+        )
+    while version < target:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have moved it
+            if version < target:
+                for statement in migrations[version]:
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version={version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return version
+
+
 _COLUMNS = (
     "ts, provider, provider_type, model, agent, input_tokens, output_tokens, cache_read_tokens, "
     "cache_write_tokens, reasoning_tokens, usage_known, cost, latency, status, error_class, pid"
@@ -153,8 +196,11 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            migrate(conn)
             return conn
+        except UsageLogVersionError:
+            conn.close()
+            raise
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc) or attempt == 49:
                 conn.close()
