@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .bridge import get_bridge
 from .errors import ConfigError
-from .providers import BaseProvider, create_provider, known_types
+from .providers import BaseProvider, canonical_type, create_provider, known_types
 from .streaming import ResponseStream
 from .types import Message, Response, StreamEvent, TextDelta, Tool
 
@@ -85,7 +85,7 @@ def get_provider(ref: ModelRef) -> tuple[BaseProvider, str | None]:
     with _cache_lock:
         provider = _cache.get(name)
         if provider is None:
-            if name.lower() not in known_types() and name.lower() not in ("openai_compatible", "llama.cpp", "llama-cpp"):
+            if canonical_type(name) is None:
                 raise ConfigError(
                     f"unknown provider {name!r} in {ref!r}; use one of {', '.join(known_types())} "
                     "or a provider name from your llmswitch.yaml"

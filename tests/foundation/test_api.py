@@ -47,6 +47,14 @@ async def test_acomplete_and_astream(compat_env: str) -> None:
     assert final.provider == "openai-compatible"
 
 
+@pytest.mark.parametrize("alias", ["compatible", "openai_compatible", "OpenAI-Compatible"])
+async def test_every_alias_create_provider_accepts_works_in_a_reference(compat_env: str, alias: str) -> None:
+    """One alias table: what ``create_provider`` takes, ``complete("ALIAS:model")`` takes too."""
+    ls.create_provider(alias)
+    resp = await ls.acomplete(f"{alias}:gpt-test", "hi")
+    assert resp.text == "Hello! How can I help?"
+
+
 async def test_model_detected_when_omitted(compat_env: str) -> None:
     resp = await ls.acomplete(compat_env, "hi")
     assert resp.model.startswith("gpt-test")

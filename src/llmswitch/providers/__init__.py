@@ -18,6 +18,7 @@ __all__ = [
     "provider_class",
     "create_provider",
     "known_types",
+    "canonical_type",
     "add_call_observer",
     "remove_call_observer",
 ]
@@ -51,6 +52,15 @@ def _load_entry_points() -> None:
 def known_types() -> list[str]:
     _load_entry_points()
     return sorted(PROVIDER_TABLE)
+
+
+def canonical_type(type_name: str) -> str | None:
+    """The provider type a name or alias stands for (``compatible`` → ``openai-compatible``), or
+    None: the one alias table, used by ``create_provider`` and the module API alike."""
+    key = _ALIASES.get(type_name.lower(), type_name.lower())
+    if key not in PROVIDER_TABLE:
+        _load_entry_points()
+    return key if key in PROVIDER_TABLE else None
 
 
 def provider_class(type_name: str) -> type[BaseProvider]:
