@@ -7,6 +7,7 @@ provider in the default registry (loaded from config); ``auto`` picks by detecti
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -22,7 +23,8 @@ __all__ = ["parse_model_ref", "get_provider", "reset_provider_cache", "acomplete
 ModelRef = str | BaseProvider
 MessagesArg = str | Message | Iterable[Message | dict[str, Any]]
 
-_cache: dict[str, BaseProvider] = {}
+_cache: dict[str, tuple[BaseProvider, tuple[str | None, str | None]]] = {}
+"""Providers the module API built from env vars, with the env values they were built from."""
 _cache_lock = threading.Lock()
 
 
@@ -44,7 +46,7 @@ def _registry_providers() -> Any:
 
 # ref → (provider, model, registry table it was resolved against): the module API resolves the
 # same few references on every call, and this keeps that to one dict lookup.
-_resolved: dict[str, tuple[BaseProvider, str | None, Any]] = {}
+_resolved: dict[str, tuple[BaseProvider, str | None, Any, tuple[str | None, str | None] | None]] = {}
 
 
 def reset_provider_cache() -> None:
@@ -67,31 +69,60 @@ def _implicit_key(type_name: str) -> dict[str, Any]:
     return {"api_key": secret} if secret else {}
 
 
+def _env_seen(provider: BaseProvider) -> tuple[str | None, str | None]:
+    """The env vars a provider built from the environment was built from (key, base URL)."""
+    cls = type(provider)
+    get = os.environ.get
+    return (get(cls.api_key_env) if cls.api_key_env else None, get(cls.base_url_env) if cls.base_url_env else None)
+
+
+def _retire(provider: BaseProvider) -> None:
+    """Close a provider the environment has replaced, without making the caller wait for it."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return  # no loop here: its sessions are released at exit
+    task = loop.create_task(provider.aclose())
+    _retiring.add(task)
+    task.add_done_callback(_retiring.discard)
+
+
+_retiring: set[Any] = set()
+
+
 def get_provider(ref: ModelRef) -> tuple[BaseProvider, str | None]:
-    """Resolve a reference (not ``auto``) to a provider instance and a model name."""
+    """Resolve a reference (not ``auto``) to a provider instance and a model name.
+
+    A provider built from env vars follows them: after ``os.environ["OPENAI_API_KEY"] = ...`` (or a
+    new ``OPENAI_BASE_URL``) the next call builds it again, as a notebook user expects; checking
+    costs two env lookups."""
     if isinstance(ref, BaseProvider):
         return ref, None
     table = _registry_providers()
     hit = _resolved.get(ref)
-    if hit is not None and hit[2] is table:
+    if hit is not None and hit[2] is table and (hit[3] is None or hit[3] == _env_seen(hit[0])):
         return hit[0], hit[1]
     name, model = parse_model_ref(ref)
     if name == "auto":
         raise ConfigError("'auto' needs detection; use the async API or llmswitch.auto.resolve_auto()")
     named = table.get(name)
     if named is not None:
-        _resolved[ref] = (named, model, table)
+        _resolved[ref] = (named, model, table, None)
         return named, model
     with _cache_lock:
-        provider = _cache.get(name)
+        cached = _cache.get(name)
+        provider = cached[0] if cached is not None and cached[1] == _env_seen(cached[0]) else None
         if provider is None:
             if canonical_type(name) is None:
                 raise ConfigError(
                     f"unknown provider {name!r} in {ref!r}; use one of {', '.join(known_types())} "
                     "or a provider name from your llmswitch.yaml"
                 )
-            provider = _cache[name] = create_provider(name, **_implicit_key(name))
-    _resolved[ref] = (provider, model, table)
+            if cached is not None:
+                _retire(cached[0])
+            provider = create_provider(name, **_implicit_key(name))
+            _cache[name] = (provider, _env_seen(provider))
+    _resolved[ref] = (provider, model, table, _cache[name][1])
     return provider, model
 
 

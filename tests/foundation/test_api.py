@@ -55,6 +55,26 @@ async def test_every_alias_create_provider_accepts_works_in_a_reference(compat_e
     assert resp.text == "Hello! How can I help?"
 
 
+async def test_module_api_follows_env_changes_like_a_notebook_user_expects(fake_openai, monkeypatch: pytest.MonkeyPatch) -> None:
+    """First call without a key fails; the user sets the env var and calls again: it works, with
+    no reset_provider_cache(). Pointing the base URL elsewhere is followed the same way."""
+    from llmswitch import api
+
+    api.reset_provider_cache()
+    monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", fake_openai[1])
+    monkeypatch.delenv("OPENAI_COMPATIBLE_API_KEY", raising=False)
+    try:
+        with pytest.raises(ls.AuthenticationError):
+            await ls.acomplete("openai-compatible:gpt-test", "hi")
+        monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", VALID_KEY)
+        assert (await ls.acomplete("openai-compatible:gpt-test", "hi")).text == "Hello! How can I help?"
+        monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", "http://127.0.0.1:9/v1")
+        with pytest.raises(ls.ProviderConnectionError, match="127.0.0.1:9"):
+            await ls.acomplete("openai-compatible:gpt-test", "hi")
+    finally:
+        api.reset_provider_cache()
+
+
 async def test_model_detected_when_omitted(compat_env: str) -> None:
     resp = await ls.acomplete(compat_env, "hi")
     assert resp.model.startswith("gpt-test")
