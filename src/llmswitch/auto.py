@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import ConfigError, LLMSwitchError
 from .providers import BaseProvider, create_provider
@@ -224,6 +224,16 @@ def _remember(provider: BaseProvider, model: str | None, why: str) -> tuple[Base
         return _chosen
 
 
+def _stored_key(type_name: str) -> str | None:
+    """A key saved with ``llmswitch keys set TYPE`` (the keyring extra), or None."""
+    from .config import keyring_secret
+
+    try:
+        return keyring_secret(type_name)
+    except LLMSwitchError:  # an unreadable keyring is "no stored key" for auto, not a failure
+        return None
+
+
 def _no_local_runtime() -> bool:
     return os.environ.get("LLMSWITCH_NO_LOCAL_RUNTIME", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -271,16 +281,21 @@ async def resolve_auto(
     tried.extend(f"{n} — install that provider's module" for n in notes)
 
     for type_name, env in CLOUD_KEYS:
+        source = f"{env} is set"
+        kwargs: dict[str, Any] = {}
         if not os.environ.get(env):
-            tried.append(f"{type_name}: {env} is not set — export {env}=... or `llmswitch keys set {type_name}`")
-            continue
+            stored = _stored_key(type_name)
+            if not stored:
+                tried.append(f"{type_name}: {env} is not set — export {env}=... or `llmswitch keys set {type_name}`")
+                continue
+            kwargs["api_key"], source = stored, f"a key is stored with `llmswitch keys set {type_name}`"
         try:
-            cloud = create_provider(type_name)
+            cloud = create_provider(type_name, **kwargs)
         except (ImportError, LLMSwitchError) as exc:
-            tried.append(f"{type_name}: {env} is set but the provider cannot be loaded ({exc})")
+            tried.append(f"{type_name}: {source} but the provider cannot be loaded ({exc})")
             continue
         cloud_model = CLOUD_DEFAULT_MODELS.get(type_name)
-        why = f"auto chose {type_name} because {env} is set (no local endpoint was healthy: {len(results)} probed)"
+        why = f"auto chose {type_name} because {source} (no local endpoint was healthy: {len(results)} probed)"
         chosen = _remember(cloud, cloud_model, why)
         return chosen[0], model or chosen[1]
 

@@ -262,7 +262,9 @@ class ProviderRegistry:
                 continue
             kw = pc.provider_kwargs()
             if "api_key" not in kw and klass.requires_api_key and not (klass.api_key_env and os.environ.get(klass.api_key_env)):
-                secret = keyring_secret(name)  # implicit: never an error when absent
+                # implicit, never an error when absent: the entry named after this provider, else
+                # the one named after its type (`llmswitch keys set openai` serves `oa2: {type: openai}`)
+                secret = keyring_secret(name) or keyring_secret(klass.provider_type.value)
                 if secret:
                     kw["api_key"] = secret
             try:

@@ -86,6 +86,18 @@ async def test_cloud_key_when_nothing_local(refused_url, monkeypatch):
     assert "sk-test-secret" not in (explain_choice() or "") and "sk-test-secret" not in repr(provider)
 
 
+async def test_key_stored_with_keys_set_is_seen_by_auto(refused_url, monkeypatch, memory_keyring):
+    """`llmswitch keys set anthropic` with no env var: auto uses the stored key (it read env only)."""
+    for env in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY"):
+        monkeypatch.delenv(env, raising=False)
+    memory_keyring.set_password("llmswitch", "anthropic", "sk-ant-stored-in-keyring-42")
+    provider, model = await resolve_auto(registry=EMPTY, local_endpoints=[("lmstudio", refused_url)], refresh=True)
+    assert provider.provider_type.value == "anthropic"
+    assert provider.api_key.get_secret_value() == "sk-ant-stored-in-keyring-42"
+    assert "keys set anthropic" in (explain_choice() or "")
+    assert "stored-in-keyring" not in (explain_choice() or "")
+
+
 async def test_black_hole_costs_at_most_the_probe_timeout(blackhole_url, fake_server):
     started = time.perf_counter()
     with pytest.raises(ConfigError) as info:

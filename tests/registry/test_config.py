@@ -155,6 +155,18 @@ def test_keyring_secret(tmp_path, memory_keyring):
         assert "sk-or-from-keyring-123" not in text and "sk-implicit-456789" not in text
 
 
+def test_keyring_entry_of_the_type_serves_a_provider_named_otherwise(tmp_path, memory_keyring, monkeypatch):
+    """`llmswitch keys set openai` serves `oa2: {type: openai}` (the lookup was by name only)."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    memory_keyring.set_password("llmswitch", "openai", "sk-typed-entry-987654")
+    cfg_file = write(tmp_path / "c.yaml", """
+        providers:
+          oa2: {type: openai, base_url: "http://127.0.0.1:9/v1"}
+    """)
+    reg = ProviderRegistry.from_config(load_config(cfg_file), enable_log=False)
+    assert reg.get("oa2").api_key.get_secret_value() == "sk-typed-entry-987654"
+
+
 def test_missing_keyring_entry_is_an_error(tmp_path, memory_keyring):
     cfg_file = write(tmp_path / "c.yaml", """
         providers:
