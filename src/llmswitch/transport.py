@@ -348,10 +348,11 @@ class Transport:
             elif loop.is_running() and not loop.is_closed():
                 fut = asyncio.run_coroutine_threadsafe(s.close(), loop)
                 await asyncio.wrap_future(fut)
-            elif not loop.is_closed():
+            elif not loop.is_closed() and current is None:
                 loop.run_until_complete(s.close())
             else:
-                # The loop is gone; release sockets without awaiting.
+                # The loop is gone, or stopped while another one runs here (it cannot be run from
+                # inside a running loop): release its sockets without awaiting.
                 connector = s.connector
                 if connector is not None:
                     s._connector = None  # type: ignore[attr-defined]
