@@ -46,3 +46,24 @@ async def test_a_partial_is_sent_without_its_bound_argument(hostile: ThreadedSer
         await p.complete("weather?", model="ok", tools=[functools.partial(_weather, unit="f")])
     fn = json.loads(state(hostile).seen[-1][3])["tools"][0]["function"]
     assert fn["name"] == "_weather" and set(fn["parameters"]["properties"]) == {"city"}
+
+
+@pytest.mark.parametrize(
+    "messages, exc, text",
+    [
+        (None, TypeError, "messages must be a prompt string, a Message, or a list"),
+        ([{"content": "hi"}], ValueError, "message 0 has no 'role'"),
+        ([42], TypeError, "message 0 is a int"),
+        ([], ValueError, "messages is empty"),
+        ({"role": "user", "content": "hi"}, TypeError, "got dict"),
+    ],
+)
+async def test_bad_messages_are_a_clear_error_before_any_request(
+    hostile: ThreadedServer, messages: object, exc: type[Exception], text: str
+) -> None:
+    async with OpenAICompatibleProvider(base_url=hostile.url + "/v1") as p:
+        with pytest.raises(exc, match=text):
+            await p.complete(messages, model="ok")  # type: ignore[arg-type]
+        with pytest.raises(exc, match=text):
+            p.stream(messages, model="ok")  # type: ignore[arg-type]
+    assert state(hostile).seen == []
