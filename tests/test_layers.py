@@ -1,9 +1,10 @@
 """Imports only point down: the layer table below, checked against every import in the package.
 
 The walk is static (``ast``): module-level imports and the lazy ones inside functions and
-methods count alike (a lazy import is still a dependency, it only moves when the cost is paid);
-imports under ``if TYPE_CHECKING:`` do not (they never run). Imports of other packages
-(aiohttp, pydantic-ai, genai-prices, ...) are irrelevant here.
+methods count alike (a lazy import is still a dependency, it only moves when the cost is paid),
+and so does a string that names one of our modules (``importlib.import_module`` targets, the
+lazy-name and provider tables); imports under ``if TYPE_CHECKING:`` do not (they never run).
+Imports of other packages (aiohttp, pydantic-ai, genai-prices, ...) are irrelevant here.
 
 A *unit* is a top-level module (``api``, ``bridge``) or subpackage (``providers``, ``wire``) of
 ``llmswitch``; ``llmswitch`` itself is the package root (``__init__.py``). Units in one row are
@@ -116,6 +117,12 @@ def imports_of(source: str, module: str, is_package: bool, known: set[str]) -> l
                 for alias in node.names:
                     sub = f"{target}.{alias.name}"
                     found.append((sub if sub in known else resolve(target), node.lineno))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            # a module named in a string is imported by name (importlib, the lazy-name and
+            # provider tables): "llmswitch.x.y" or "llmswitch.x.y:Attr"
+            named = node.value.partition(":")[0]
+            if named.startswith(PACKAGE + ".") and named in known:
+                found.append((named, node.lineno))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -142,8 +149,8 @@ def upward_edges(src: Path = SRC) -> list[str]:
         if ua == ub or ua not in RANK or ub not in RANK:
             continue
         if RANK[ua] >= RANK[ub]:
-            how = "a sibling in its own row" if RANK[ua] == RANK[ub] else "a higher layer"
-            bad.append(f"{a} (line {line}) imports {b}: {ub!r} is {how} than {ua!r}")
+            where = "in the same row as" if RANK[ua] == RANK[ub] else "in a higher row than"
+            bad.append(f"{a} (line {line}) imports {b}: {ub!r} is {where} {ua!r}")
     return bad
 
 
@@ -252,6 +259,19 @@ async def f():
 '''
     got = sorted({m for m, _ in imports_of(source, "llmswitch.providers.base", False, KNOWN)})
     assert got == ["llmswitch.errors", "llmswitch.integrations.pydantic_ai", "llmswitch.usage.pricing"]
+
+
+def test_walk_sees_modules_named_in_strings() -> None:
+    source = '''
+import importlib
+"""Docs may mention llmswitch.usage.pricing freely."""
+TABLE = {"x": "llmswitch.integrations.pydantic_ai:create_model"}
+def f():
+    return importlib.import_module("llmswitch.usage.pricing")
+SERVICE = "llmswitch"
+'''
+    got = sorted(m for m, _ in imports_of(source, "llmswitch.providers.base", False, KNOWN))
+    assert got == ["llmswitch.integrations.pydantic_ai", "llmswitch.usage.pricing"]
 
 
 def test_walk_skips_type_checking_but_not_its_else() -> None:
