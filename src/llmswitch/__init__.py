@@ -1,6 +1,6 @@
 """llmswitch: one API for every LLM backend, cloud and local.
 
-Importing the package is cheap: types and errors load at once, everything that pulls in
+Importing the package is cheap: types, errors and hooks load at once, everything that pulls in
 aiohttp, pydantic or a provider SDK loads on first attribute access.
 """
 
@@ -9,10 +9,42 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import hooks as _hooks
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .types import *  # noqa: F401,F403
 from .types import __all__ as _types_all
+
+# The package root is the top layer: it plugs stand-ins for the default subscribers into the
+# extension points the call path defines (``llmswitch.hooks``), so that providers/ never imports
+# usage/ or integrations/ and ``import llmswitch`` stays light. Each stand-in imports its module
+# on first use; the module then registers itself, replacing the stand-in.
+
+
+def _price_usage(provider_type: str, model: str, usage: Any) -> float | None:
+    try:
+        from .usage.pricing import price_usage  # sets itself as the pricer
+    except ImportError:  # pragma: no cover - our own module; kept as before: no price, no error
+        _hooks.set_pricer(None)
+        return None
+    return price_usage(provider_type, model, usage)
+
+
+def _create_model(provider: Any, model_name: str | None = None) -> Any:
+    # the module sets its own create_model/create_model_async as the model factory
+    from .integrations.pydantic_ai import create_model
+
+    return create_model(provider, model_name)
+
+
+async def _create_model_async(provider: Any, model_name: str | None = None, **kwargs: Any) -> Any:
+    from .integrations.pydantic_ai import create_model_async
+
+    return await create_model_async(provider, model_name, **kwargs)
+
+
+_hooks.set_pricer(_price_usage)
+_hooks.set_model_factory(_create_model, _create_model_async)
 
 __version__ = "0.1.0"
 
@@ -27,7 +59,7 @@ _LAZY: dict[str, str] = {
     "AsyncBridge": "llmswitch.bridge",
     "BaseProvider": "llmswitch.providers.base",
     "LLMProviderProtocol": "llmswitch.providers.base",
-    "add_call_observer": "llmswitch.providers.base",
+    "add_call_observer": "llmswitch.hooks",
     "create_provider": "llmswitch.providers",
     "ProviderRegistry": "llmswitch.registry",
     "default_registry": "llmswitch.registry",
@@ -63,5 +95,6 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from .api import acomplete, astream, complete, get_provider, parse_model_ref, stream  # noqa: F401
     from .bridge import AsyncBridge  # noqa: F401
-    from .providers.base import BaseProvider, LLMProviderProtocol, add_call_observer  # noqa: F401
+    from .hooks import add_call_observer  # noqa: F401
+    from .providers.base import BaseProvider, LLMProviderProtocol  # noqa: F401
     from .streaming import ResponseStream  # noqa: F401

@@ -13,6 +13,10 @@ sessions and connections). The inherited loop is not closed or run in the child:
 parent's too, and closing transports would unregister the parent's sockets from that shared
 epoll. It is parked (kept referenced, so garbage collection never finalises it) and forgotten.
 An open stream or pending call carried across the fork is not resumable in the child.
+
+Layer: above ``transport`` (``tests/test_layers.py``): the bridge owns its loop, so at shutdown
+it closes the pooled sessions that live on that loop (imported then, so importing the bridge
+does not load aiohttp); ``transport`` never imports the bridge.
 """
 
 from __future__ import annotations

@@ -176,11 +176,10 @@ class ProviderConfig(_Strict):
     @field_validator("type")
     @classmethod
     def _known_type(cls, v: str) -> str:
-        from .providers import known_types
-        from .providers import _ALIASES  # type: ignore[attr-defined]
+        from .providers import canonical_type, known_types
 
-        key = _ALIASES.get(v.lower(), v.lower())
-        if key not in known_types():
+        key = canonical_type(v)
+        if key is None:
             raise ValueError(f"unknown provider type {v!r}; known: {', '.join(known_types())}")
         return key
 

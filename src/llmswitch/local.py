@@ -10,6 +10,9 @@ Only the standard library is imported here: ``import llmswitch`` and the provide
 state file through this module, and must stay light. Health is probed with ``http.client``
 (not urllib) so that proxy variables can never send a loopback probe elsewhere.
 
+Layer: below ``providers/``, beside ``management/`` (``tests/test_layers.py``): it imports only
+``errors`` and ``paths``; ``auto``, the CLI and the ``llamacpp`` provider import it.
+
 The state file, the server's log (which can hold prompts) and the lock file are created 0600
 in a 0700 directory (``paths.open_private``), and tightened if an older version left them wider.
 """

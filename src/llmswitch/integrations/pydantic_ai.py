@@ -40,6 +40,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .. import errors as E
+from .. import hooks
 from ..types import ProviderType
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -537,3 +538,8 @@ def fallback_model(
         ),
         timeout,
     )
+
+
+# ``provider.create_model()`` / ``create_model_async()`` delegate here through the hook
+# (providers/ sits below integrations/ and never imports it; see ``llmswitch.hooks``).
+hooks.set_model_factory(create_model, create_model_async)

@@ -16,6 +16,8 @@ from typing import Any, AsyncIterator, Callable, ClassVar, Iterable, Protocol, S
 from pydantic import SecretStr
 
 from .. import errors as E
+from .. import hooks as _hooks
+from ..hooks import CallObserver, Pricer, add_call_observer, remove_call_observer
 from ..limits import Limits, check_seconds
 from ..streaming import ResponseStream
 from ..transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
@@ -33,21 +35,11 @@ from ..types import (
 
 __all__ = ["LLMProviderProtocol", "BaseProvider", "CallObserver", "add_call_observer", "remove_call_observer", "as_messages"]
 
-CallObserver = Callable[["BaseProvider", str, "Response | None", "BaseException | None", float], None]
-"""Called after every call: (provider, model, response or None, error or None, seconds)."""
-
-_observers: list[CallObserver] = []
-
-
-def add_call_observer(fn: CallObserver) -> None:
-    """Hook for usage logs and metrics; observers must be cheap and must not raise."""
-    if fn not in _observers:
-        _observers.append(fn)
-
-
-def remove_call_observer(fn: CallObserver) -> None:
-    if fn in _observers:
-        _observers.remove(fn)
+# The extension points live below providers/ (``llmswitch.hooks``); these names are kept here for
+# the code that imports them from this module. ``_observers`` and ``_PRICER`` are the hooks' own
+# lists, bound once, so the call path reads them as module globals.
+_observers: list[CallObserver] = _hooks.call_observers
+_PRICER: list[Pricer] = _hooks.pricer
 
 
 @runtime_checkable
@@ -73,21 +65,6 @@ class LLMProviderProtocol(Protocol):
     async def create_model_async(
         self, model_name: str | None = None, auto_detect: bool = True, test_connection: bool = True
     ) -> Any: ...
-
-
-_PRICER: list[Any] = []
-
-
-def _pricer() -> Callable[..., Any] | None:
-    """``usage.pricing.price_usage``, looked up once: a failed import, retried on every call,
-    cost ~80 µs per call (the import system searches the path each time)."""
-    if not _PRICER:
-        try:
-            from ..usage.pricing import price_usage
-        except ImportError:
-            price_usage = None
-        _PRICER.append(price_usage)
-    return _PRICER[0]
 
 
 _ACCEPTED_MESSAGES = "a prompt string, a Message, or a list of Messages / {'role': ..., 'content': ...} dicts"
@@ -287,10 +264,8 @@ class BaseProvider:
         if self.is_local:
             response.usage.cost = 0.0
             return
-        price_usage = _pricer()
-        if price_usage is None:
-            return
-        response.usage.cost = price_usage(self.provider_type.value, response.model, response.usage)
+        if _PRICER:  # set by usage.pricing (see llmswitch.hooks)
+            response.usage.cost = _PRICER[0](self.provider_type.value, response.model, response.usage)
 
     def _record(self, model: str, response: Response | None, error: BaseException | None, seconds: float) -> None:
         if response is not None:
@@ -476,13 +451,13 @@ class BaseProvider:
             status.error = empty
 
     def create_model(self, model_name: str | None = None) -> Any:
-        from ..integrations.pydantic_ai import create_model
-
-        return create_model(self, model_name)
+        """The pydantic-ai model for this provider (``llmswitch.integrations.pydantic_ai``,
+        reached through the model factory it registers in ``llmswitch.hooks``)."""
+        return _hooks.model_factory()[0](self, model_name)
 
     async def create_model_async(
         self, model_name: str | None = None, auto_detect: bool = True, test_connection: bool = True
     ) -> Any:
-        from ..integrations.pydantic_ai import create_model_async
-
-        return await create_model_async(self, model_name, auto_detect=auto_detect, test_connection=test_connection)
+        """``create_model`` after a health check and model detection (see ``create_model``)."""
+        factory = _hooks.model_factory()[1]
+        return await factory(self, model_name, auto_detect=auto_detect, test_connection=test_connection)

@@ -415,7 +415,7 @@ def enable_usage_log(path: str | os.PathLike[str] | None = None) -> UsageLog:
     flushed and closed), so two registries never write every call twice.
     """
     global _active
-    from ..providers.base import add_call_observer
+    from ..hooks import add_call_observer
 
     target = Path(path) if path is not None else default_log_path()
     with _active_lock:
@@ -430,7 +430,7 @@ def enable_usage_log(path: str | os.PathLike[str] | None = None) -> UsageLog:
 
 def disable_usage_log() -> None:
     global _active
-    from ..providers.base import remove_call_observer
+    from ..hooks import remove_call_observer
 
     with _active_lock:
         old, _active = _active, None

@@ -4,6 +4,10 @@ Why genai-prices: it carries dated, per-provider price tables (cache reads and w
 separately, tiered prices) that we would otherwise copy and let rot. It is the optional extra
 ``llmswitch[prices]`` and is imported on the first priced call only.
 
+Importing this module sets ``price_usage`` as the call path's pricer (``llmswitch.hooks``); until
+then the package root's stand-in imports it on the first priced call, so every call is priced
+without ``providers/`` importing ``usage/``.
+
 Conventions that must line up:
   * our ``Usage.input_tokens`` counts every prompt token, cache reads and writes included;
     genai-prices' ``Usage.input_tokens`` means the same (it subtracts the cache tokens and
@@ -18,6 +22,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from .. import hooks
 from ..types import Usage
 
 __all__ = ["price_usage", "GENAI_PROVIDER_IDS"]
@@ -104,3 +109,6 @@ def _calc(pid: str, model_ref: str, input_tokens: int, output_tokens: int, cache
     except (LookupError, ValueError):
         return None
     return float(result.total_price)
+
+
+hooks.set_pricer(price_usage)
