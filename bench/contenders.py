@@ -353,10 +353,9 @@ class LLMSwitchAPI(LLMSwitch):
         return n, first
 
     async def close(self) -> None:
-        from llmswitch.api import _cache
+        from llmswitch.api import aclose_cached_providers
 
-        for p in list(_cache.values()):
-            await p.aclose()
+        await aclose_cached_providers()
 
 
 ALL: dict[str, type[Contender]] = {

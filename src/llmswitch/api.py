@@ -18,7 +18,7 @@ from .providers import BaseProvider, canonical_type, create_provider, known_type
 from .streaming import ResponseStream
 from .types import Message, Response, StreamEvent, TextDelta, Tool
 
-__all__ = ["parse_model_ref", "get_provider", "reset_provider_cache", "acomplete", "astream", "complete", "stream", "SyncResponseStream"]
+__all__ = ["parse_model_ref", "get_provider", "reset_provider_cache", "aclose_cached_providers", "acomplete", "astream", "complete", "stream", "SyncResponseStream"]
 
 ModelRef = str | BaseProvider
 MessagesArg = str | Message | Iterable[Message | dict[str, Any]]
@@ -47,6 +47,14 @@ def _registry_providers() -> Any:
 # ref → (provider, model, registry table it was resolved against): the module API resolves the
 # same few references on every call, and this keeps that to one dict lookup.
 _resolved: dict[str, tuple[BaseProvider, str | None, Any, tuple[str | None, str | None] | None]] = {}
+
+
+async def aclose_cached_providers() -> None:
+    """Close the providers the module API built from env vars (their pooled connections)."""
+    with _cache_lock:
+        providers = [p for p, _ in _cache.values()]
+    for p in providers:
+        await p.aclose()
 
 
 def reset_provider_cache() -> None:
