@@ -129,7 +129,14 @@ KW = dict(provider="prov", url="http://127.0.0.1:1/v1/chat/completions", model="
 
 
 def _err(status: int, body: object, headers: dict[str, str] | None = None) -> E.ProviderError:
-    return error_from_response(status, body, headers, **KW)  # type: ignore[arg-type]
+    """The error for this answer, after checking what every branch must carry: the server's
+    message (capped), the status, provider, URL, model, code and the body as details."""
+    err = error_from_response(status, body, headers, **KW)  # type: ignore[arg-type]
+    message, code, _ = extract_error(body)
+    assert err.message == E._cap(message or f"HTTP {status}", E.MAX_MESSAGE_CHARS)
+    assert (err.provider, err.url, err.model, err.status_code, err.code) == ("prov", KW["url"], "mod", status, code)
+    assert err.details == E.redact_details(body)
+    return err
 
 
 def _oa(message: str, code: str | None = None, etype: str | None = None) -> dict[str, object]:
@@ -158,7 +165,7 @@ def test_no_message_says_the_status() -> None:
 def test_a_long_message_is_cut_before_it_is_scanned() -> None:
     # the context-window words sit after the scanned head: not a context error
     text = "x" * (E.MAX_MESSAGE_CHARS * 4) + " maximum context length is 10 tokens"
-    err = _err(400, text)
+    err = error_from_response(400, text, **KW)  # type: ignore[arg-type]
     assert type(err) is E.InvalidRequestError
     assert err.message == "x" * E.MAX_MESSAGE_CHARS + f"… [{E.MAX_MESSAGE_CHARS * 3} more characters]"
 
