@@ -7,8 +7,12 @@ own (the registry is process-wide), so no test relies on another's registration.
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -75,6 +79,31 @@ def test_the_longest_registered_secret_is_removed_whole() -> None:
     E.register_secret(long)
     assert E.redact(f"[{long}]") == "[***]"
     assert E.redact(f"[{short}]") == "[***]"
+
+
+def test_a_registered_secret_of_exactly_four_characters_is_redacted() -> None:
+    # four CJK ideographs drawn at random: no other text holds them, and no earlier run in this
+    # process (the registry is process-wide) registered them
+    four = "".join(chr(0x4E00 + int.from_bytes(os.urandom(2), "big") % 20000) for _ in range(4))
+    E.register_secret(four)
+    assert E.redact(f"pin {four}.") == "pin ***."
+
+
+def test_registering_nothing_in_a_fresh_process_redacts_nothing() -> None:
+    """The first registration of a process may bring no usable value (a provider without a key):
+    redaction must then still leave text alone. A fresh interpreter, importing this same package."""
+    pkg_parent = str(Path(E.__file__).resolve().parent.parent)
+    code = (
+        "from llmswitch import errors as E\n"
+        "E.register_secret(None, '', 'abc')\n"
+        "print(E.redact('plain text stays'))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": pkg_parent}
+    E.register_secret(None, "", "abc")  # and in this process, where other secrets are known
+    assert E.redact("plain text stays") == "plain text stays"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "plain text stays\n"
 
 
 def test_register_secret_takes_many_values_and_repeats() -> None:
@@ -149,6 +178,11 @@ def test_redact_details_caps_each_string() -> None:
     assert E.redact_details(bytearray(b"e" * (limit + 1))) == "e" * limit + "… [1 more characters]"
 
 
+def test_redact_details_decodes_invalid_utf8_with_replacement_characters() -> None:
+    assert E.redact_details(b"ok \xff\xfe end") == "ok \ufffd\ufffd end"
+    assert E.redact_details({"raw": b"\xc3"}) == {"raw": "\ufffd"}
+
+
 def test_redact_details_of_other_objects_is_their_redacted_capped_repr() -> None:
     key = _secret("obj")
 
@@ -178,6 +212,16 @@ def test_redact_details_stops_at_depth_32() -> None:
     for _ in range(33):
         got = got["k"]
     assert got == "leaf"
+    deep_dict: object = "leaf"
+    for _ in range(40):
+        deep_dict = {"k": deep_dict}
+    got = E.redact_details(deep_dict)
+    depth = 0
+    while isinstance(got, dict):
+        got = got["k"]
+        depth += 1
+    assert (depth, got) == (33, "…")
+
 
 
 # --- what an error says -------------------------------------------------------------------------------------
@@ -238,6 +282,7 @@ def test_rate_limit_error_keeps_only_a_finite_wait() -> None:
 def test_circuit_open_error_keeps_only_a_finite_wait() -> None:
     err = E.CircuitOpenError("open", retry_after=30, provider="p")
     assert err.retry_after == 30.0 and err.retryable and err.provider == "p"
+    assert err.message == "open" and str(err) == f"[p] open — {E.CircuitOpenError.default_hint}"
     assert E.CircuitOpenError("open", retry_after=1e999).retry_after is None
     assert E.CircuitBreakerError is E.CircuitOpenError
 
