@@ -65,6 +65,10 @@ async def _sized(request: web.Request) -> web.StreamResponse:
 
 async def _error(request: web.Request) -> web.Response:
     status = int(request.query.get("status", "500"))
+    if "retry_after" in request.query:
+        return web.Response(status=status, text="slow down", headers={"Retry-After": request.query["retry_after"]})
+    if "hex" in request.query:
+        return web.Response(status=status, body=bytes.fromhex(request.query["hex"]))
     if "n" in request.query:
         return web.Response(status=status, text="a" * int(request.query["n"]))
     if "json" in request.query:
@@ -268,6 +272,7 @@ async def test_a_chunked_body_over_the_limit_is_refused_while_it_arrives(server:
         await t.aclose()
     assert info.value.message == "the body exceeded max_body_bytes=150000 bytes; stopped reading"
     assert info.value.hint == "raise max_body_bytes in the provider's config if the server is trusted"
+    assert (info.value.provider, info.value.url) == ("fake", server.url + "/sized?n=150001&chunked=1")
 
 
 @pytest.mark.parametrize("n,kept", [(200_000, 100_000), (100_000, 100_000), (99_999, 99_999), (70_000, 70_000)])
@@ -305,6 +310,26 @@ async def test_an_error_body_is_classified_with_status_headers_url_and_model(ser
     assert (err.status_code, err.model, err.provider) == (429, "gpt-x", "fake")
     assert err.url == server.url + "/error"
     assert err.details == json.loads(body)
+
+
+async def test_an_error_body_that_is_not_utf8_is_decoded_with_replacement_characters(server: ThreadedServer) -> None:
+    t = _t(server)
+    try:
+        with pytest.raises(E.ProviderUnavailableError) as info:
+            await t.get_json("/error", params={"status": "500", "hex": (b" \xff oops \xfe ").hex()})
+    finally:
+        await t.aclose()
+    assert info.value.message == "\ufffd oops \ufffd"
+
+
+async def test_retry_after_of_an_http_429_reaches_the_error(server: ThreadedServer) -> None:
+    t = _t(server)
+    try:
+        with pytest.raises(E.RateLimitError) as info:
+            await t.get_json("/error", params={"status": "429", "retry_after": "3"})
+    finally:
+        await t.aclose()
+    assert info.value.retry_after == 3.0 and info.value.message == "slow down"
 
 
 async def test_a_text_error_body_is_stripped_and_redacted_with_the_transports_secrets(server: ThreadedServer) -> None:
@@ -704,9 +729,11 @@ async def test_https_to_a_plain_http_server_is_a_tls_failure(server: ThreadedSer
 
 async def test_close_sessions_on_loop_closes_only_this_loops_sessions(server: ThreadedServer) -> None:
     a, b = _t(server), _t(server)
+    unused = _t(server)  # never sent anything: no session on any loop
     assert (await a.get_json("/echo"))["path"] == "/echo"
     sa, sb = a.session(), b.session()
     await T.close_sessions_on_loop()
+    assert unused._last is None
     assert sa.closed and sb.closed
     fresh = a.session()
     assert fresh is not sa and not fresh.closed
@@ -746,6 +773,27 @@ def test_aclose_closes_sessions_of_another_running_loop_and_releases_dead_ones(s
 
 async def _session_of(t: Transport) -> aiohttp.ClientSession:
     return t.session()
+
+
+def test_sessions_of_stopped_loops_are_released_at_exit_and_of_running_ones_kept(server: ThreadedServer) -> None:
+    stopped, running = _t(server), _t(server)
+    loop = asyncio.new_event_loop()  # not running, not closed
+    try:
+        assert loop.run_until_complete(stopped.get_json("/echo"))["path"] == "/echo"
+        held = loop.run_until_complete(_session_of(stopped))
+        assert held.connector is not None and not held.connector.closed
+
+        async def while_running() -> None:
+            await running.get_json("/echo")
+            live = running.session()
+            T._release_orphaned_sessions()
+            assert live.connector is not None and not live.connector.closed  # its loop is running: kept
+            assert held.connector is not None and held.connector.closed
+            await running.aclose()
+
+        asyncio.run(while_running())
+    finally:
+        loop.close()
 
 
 def test_sessions_of_finished_loops_are_released_at_exit(server: ThreadedServer) -> None:
