@@ -578,6 +578,45 @@ async def test_a_deadline_shorter_than_connect_timeout_bounds_the_connect(server
         await t.aclose()
 
 
+@pytest.fixture
+def unaccepting_port() -> Iterator[int]:
+    """A listener whose accept queue is full and never drained: a new connect hangs (the kernel
+    drops its handshake), as against a host that is up but overloaded."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fill = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fill.append(c)
+    time.sleep(0.1)
+    try:
+        yield port
+    finally:
+        for c in fill:
+            c.close()
+        srv.close()
+
+
+@pytest.mark.parametrize("timeout", [None, 10.0])
+async def test_connect_timeout_applies_with_and_without_a_deadline(unaccepting_port: int, timeout: float | None) -> None:
+    t = Transport(f"http://127.0.0.1:{unaccepting_port}", provider="p", timeouts=Timeouts(connect=0.3, read=5.0, total=20.0))
+    started = time.perf_counter()
+    try:
+        with pytest.raises(E.ProviderTimeoutError) as info:
+            await t.get_json("/x", timeout=timeout)
+    finally:
+        await t.aclose()
+    assert time.perf_counter() - started < 2.0
+    assert info.value.message == "could not connect within 0.3s"
+
+
 # --- the one mapping of connection failures ----------------------------------------------------------------
 
 
