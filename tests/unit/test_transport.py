@@ -38,9 +38,10 @@ from tests.fakes._threaded import ThreadedServer
 
 async def _echo(request: web.Request) -> web.Response:
     raw = await request.read()
+    peer = request.transport.get_extra_info("peername") if request.transport else None
     return web.json_response(
         {"method": request.method, "path": request.path, "query": dict(request.query), "headers": dict(request.headers),
-         "body": raw.decode("utf-8", "replace")}
+         "body": raw.decode("utf-8", "replace"), "peer_port": peer[1] if peer else None}
     )
 
 
@@ -91,6 +92,16 @@ async def _redirect(request: web.Request) -> web.Response:
 _SILENT: set[asyncio.Task[object]] = set()
 
 
+async def _error_then_stall(request: web.Request) -> web.StreamResponse:
+    """An error status, n bytes of body, then silence with the body unfinished."""
+    resp = web.StreamResponse(status=500, headers={"Content-Type": "text/plain"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    await resp.write(b"e" * int(request.query["n"]))
+    await _silent(request)
+    return resp
+
+
 async def _silent(request: web.Request) -> web.Response:
     task = asyncio.current_task()
     assert task is not None
@@ -123,6 +134,7 @@ def _make_app() -> web.Application:
     app.router.add_route("*", "/error", _error)
     app.router.add_route("*", "/redirect", _redirect)
     app.router.add_route("*", "/silent", _silent)
+    app.router.add_route("*", "/error-stall", _error_then_stall)
     for path, body in (("/empty", b""), ("/bad-json", b'{"a": 1,,}'), ("/bad-utf8", b"\xff\xfe\xfd"),
                        ("/bad-json-long", b"<html>" + b"0123456789" * 30)):
         app.router.add_get(path, _fixed(body))
@@ -164,6 +176,10 @@ def test_defaults() -> None:
     assert repr(t) == "Transport('http://127.0.0.1:1/v1', provider='p')"
 
 
+def test_only_trailing_slashes_are_dropped_from_the_base_url() -> None:
+    assert Transport("http://127.0.0.1:1/X//", provider="p").base_url == "http://127.0.0.1:1/X"
+
+
 def test_url_joins_paths_and_keeps_absolute_urls() -> None:
     t = Transport("http://127.0.0.1:1/v1/", provider="p")
     assert t.url("/models") == "http://127.0.0.1:1/v1/models"
@@ -184,6 +200,37 @@ async def test_session_is_reused_on_one_loop_and_replaced_once_closed(server: Th
     assert s2 is not s and not s2.closed
     await t.aclose()
     assert s2.closed
+
+
+async def test_each_loop_keeps_its_own_session(server: ThreadedServer) -> None:
+    t = _t(server)
+    other_loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=other_loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        here = t.session()
+        there = asyncio.run_coroutine_threadsafe(_session_of(t), other_loop).result(10)
+        assert there is not here
+        assert t.session() is here  # back on this loop: the same session, not a new one
+        assert asyncio.run_coroutine_threadsafe(_session_of(t), other_loop).result(10) is there
+        await t.aclose()
+        assert here.closed and there.closed
+    finally:
+        other_loop.call_soon_threadsafe(other_loop.stop)
+        thread.join(5)
+        other_loop.close()
+
+
+@pytest.mark.parametrize("keepalive,same", [(0.3, False), (30.0, True)])
+async def test_an_idle_pooled_connection_is_dropped_after_keepalive_timeout(server: ThreadedServer, keepalive: float, same: bool) -> None:
+    t = _t(server, keepalive_timeout=keepalive)
+    try:
+        first = (await t.get_json("/echo"))["peer_port"]
+        await asyncio.sleep(0.9)
+        second = (await t.get_json("/echo"))["peer_port"]
+    finally:
+        await t.aclose()
+    assert (first == second) is same
 
 
 async def test_headers_given_at_construction_are_sent_and_copied(server: ThreadedServer) -> None:
@@ -297,6 +344,30 @@ async def test_an_error_body_is_read_up_to_its_limit(server: ThreadedServer, n: 
         await t.aclose()
     # details keep 64 KiB of the text and say how much more was read: exactly the bytes kept
     assert info.value.details == "a" * E.MAX_DETAIL_CHARS + f"… [{kept - E.MAX_DETAIL_CHARS} more characters]"
+
+
+async def test_an_error_body_stops_being_read_at_its_limit_even_if_more_would_come(server: ThreadedServer) -> None:
+    t = _t(server, limits=Limits(max_error_body_bytes=100))
+    started = time.perf_counter()
+    try:
+        with pytest.raises(E.ProviderUnavailableError) as info:
+            await t.get_json("/error-stall?n=100", timeout=5)
+    finally:
+        await t.aclose()
+    assert time.perf_counter() - started < 2.5
+    assert info.value.message == "e" * 100
+
+
+async def test_an_error_body_that_stalls_gives_what_arrived(server: ThreadedServer) -> None:
+    t = _t(server, timeouts=Timeouts(connect=5.0, read=0.5, total=20.0))
+    started = time.perf_counter()
+    try:
+        with pytest.raises(E.ProviderUnavailableError) as info:
+            await t.get_json("/error-stall?n=40")
+    finally:
+        await t.aclose()
+    assert time.perf_counter() - started < 3
+    assert info.value.message == "e" * 40 and info.value.status_code == 500
 
 
 async def test_a_small_error_body_limit_cuts_the_message(server: ThreadedServer) -> None:
@@ -417,6 +488,7 @@ async def test_a_moved_post_is_an_error(server: ThreadedServer, code: int) -> No
     assert type(err) is E.ProviderError and err.status_code == code
     assert err.message == f"the server answered HTTP {code} (moved) to a POST; following it would drop the request body"
     assert err.hint == f"set the provider's base_url to match {server.url}/echo"
+    assert err.provider == "fake"
     assert err.url == f"{server.url}/redirect?code={code}"
 
 
@@ -435,6 +507,7 @@ async def test_a_redirect_to_another_origin_is_refused(server: ThreadedServer, o
         "llmswitch does not follow it, so the key and the prompt stay with the configured server"
     )
     assert err.hint == f"if you trust it, set the provider's base_url to {other.url}/echo"
+    assert err.provider == "fake"
     assert err.url.startswith(f"{server.url}/redirect?")
 
 
