@@ -87,6 +87,59 @@ def test_retry_after_http_date_in_the_past_is_zero_and_beyond_a_day_is_none() ->
     assert MAX_RETRY_AFTER == 86400.0
 
 
+def _iso(seconds_from_now: float, *, z: bool = True, naive: bool = False) -> str:
+    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds_from_now)
+    if naive:
+        return when.replace(tzinfo=None).isoformat()
+    text = when.isoformat()
+    return text.replace("+00:00", "Z") if z else text
+
+
+def _near(got: float | None, expected: float) -> bool:
+    return got is not None and expected - 5 < got <= expected
+
+
+@pytest.mark.parametrize("limit", ["requests", "tokens", "input-tokens", "output-tokens"])
+def test_anthropic_reset_of_the_spent_limit(limit: str) -> None:
+    headers = {f"anthropic-ratelimit-{n}-reset": _iso(600) for n in ("requests", "tokens", "input-tokens", "output-tokens")}
+    headers.update({f"anthropic-ratelimit-{n}-remaining": "10" for n in ("requests", "tokens", "input-tokens", "output-tokens")})
+    headers[f"anthropic-ratelimit-{limit}-remaining"] = " 0 "
+    headers[f"anthropic-ratelimit-{limit}-reset"] = _iso(30)
+    assert _near(parse_retry_after(headers), 30)
+
+
+def test_anthropic_reset_when_none_says_spent_is_the_latest() -> None:
+    headers = {"anthropic-ratelimit-requests-reset": _iso(30), "anthropic-ratelimit-tokens-reset": _iso(90, z=False)}
+    assert _near(parse_retry_after(headers), 90)
+    assert _near(parse_retry_after({"anthropic-ratelimit-output-tokens-reset": _iso(45, naive=True)}), 45)
+    assert _near(parse_retry_after({"anthropic-ratelimit-input-tokens-reset": "  " + _iso(20) + " "}), 20)
+
+
+def test_anthropic_reset_of_two_spent_limits_is_the_later() -> None:
+    headers = {
+        "anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": _iso(30),
+        "anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": _iso(60),
+        "anthropic-ratelimit-input-tokens-reset": _iso(600),
+    }
+    assert _near(parse_retry_after(headers), 60)
+
+
+def test_anthropic_reset_unusable_values() -> None:
+    assert parse_retry_after({"anthropic-ratelimit-requests-reset": "soon"}) is None
+    assert parse_retry_after({"anthropic-ratelimit-requests-reset": ""}) is None
+    assert parse_retry_after({"anthropic-ratelimit-requests-reset": _iso(3 * 86400)}) is None
+    assert parse_retry_after({"anthropic-ratelimit-requests-reset": _iso(-60)}) == 0.0
+    # a spent limit without a reset: the others' resets are not used for it
+    assert parse_retry_after({"anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-tokens-reset": _iso(60)}) is None
+    assert parse_retry_after({"anthropic-ratelimit-requests-remaining": "3", "anthropic-ratelimit-requests-reset": "x"}) is None
+
+
+def test_the_other_headers_win_over_anthropic_resets() -> None:
+    anthropic = {"anthropic-ratelimit-requests-reset": _iso(300)}
+    assert parse_retry_after({**anthropic, "retry-after": "7"}) == 7.0
+    assert parse_retry_after({**anthropic, "x-ratelimit-reset-tokens": "2s"}) == 2.0
+
+
 # --- error bodies -----------------------------------------------------------------------------------
 
 
@@ -249,6 +302,13 @@ def test_model_not_found(status: int, body: object) -> None:
     assert type(_err(status, body)) is E.ModelNotFoundError
 
 
+@pytest.mark.parametrize("code", ["no_endpoints", "model_deprecated", "model_unavailable_upstream", "free_variant_ended"])
+@pytest.mark.parametrize("status", [400, 404])
+def test_openrouter_availability_codes_mean_the_model_is_gone(code: str, status: int) -> None:
+    body = {"error": {"message": "No endpoints found for x", "code": status, "availability": {"code": code}}}
+    assert type(_err(status, body)) is E.ModelNotFoundError
+
+
 def test_404_without_a_model_is_a_wrong_endpoint() -> None:
     err = _err(404, "404 page not found")
     assert type(err) is E.InvalidRequestError
@@ -268,6 +328,17 @@ def test_404_without_a_model_is_a_wrong_endpoint() -> None:
 )
 def test_content_filter(body: object) -> None:
     assert type(_err(400, body)) is E.ContentFilterError
+
+
+@pytest.mark.parametrize("meta", [{"reasons": ["violence"], "flagged_input": "..."}, {"reasons": []}, {"flagged_input": "x"}])
+def test_openrouter_moderation_403_is_a_content_filter_not_an_auth_error(meta: dict[str, object]) -> None:
+    body = {"error": {"code": 403, "message": "Your input was flagged", "metadata": meta}}
+    err = _err(403, body)
+    assert type(err) is E.ContentFilterError and err.code == "content_filter"
+
+
+def test_openrouter_403_without_moderation_metadata_is_auth() -> None:
+    assert type(_err(403, {"error": {"code": 403, "message": "forbidden", "metadata": {"provider_name": "x"}}})) is E.AuthenticationError
 
 
 def test_408_is_a_timeout() -> None:
@@ -290,6 +361,13 @@ def test_5xx_is_unavailable_and_retryable(status: int) -> None:
     err = _err(status, _oa("boom"))
     assert type(err) is E.ProviderUnavailableError and err.retryable
     assert err.hint == E.ProviderUnavailableError.default_hint
+
+
+def test_5xx_keeps_its_retry_after() -> None:
+    err = _err(503, _oa("overloaded"), {"retry-after": "5"})
+    assert type(err) is E.ProviderUnavailableError and err.retry_after == 5.0
+    assert _err(529, _oa("overloaded"), {"retry-after-ms": "2500"}).retry_after == 2.5
+    assert _err(502, _oa("bad gateway")).retry_after is None
 
 
 def test_503_loading_says_so() -> None:

@@ -279,6 +279,14 @@ def test_rate_limit_error_keeps_only_a_finite_wait() -> None:
     assert str(E.RateLimitError("x", retry_after=0, hint="")) == "x (retry after 0s)"
 
 
+def test_provider_unavailable_error_keeps_only_a_finite_wait() -> None:
+    err = E.ProviderUnavailableError("loading", retry_after=5, provider="p", status_code=503)
+    assert err.retry_after == 5.0 and err.message == "loading" and err.status_code == 503 and err.retryable
+    assert str(err) == f"[p HTTP 503] loading — {E.ProviderUnavailableError.default_hint}"
+    assert E.ProviderUnavailableError("x", retry_after=float("nan")).retry_after is None
+    assert E.ProviderUnavailableError("x").retry_after is None
+
+
 def test_circuit_open_error_keeps_only_a_finite_wait() -> None:
     err = E.CircuitOpenError("open", retry_after=30, provider="p")
     assert err.retry_after == 30.0 and err.retryable and err.provider == "p"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmswitch.limits import DEFAULT_LIMITS, Limits, MiB
+from llmswitch.limits import DEFAULT_LIMITS, Limits, MiB, check_seconds
 
 
 def test_no_options_keeps_every_default() -> None:
@@ -27,3 +27,15 @@ def test_a_bad_value_is_a_value_error_naming_the_setting_and_the_value(value: ob
 
 def test_one_byte_is_a_valid_limit() -> None:
     assert Limits.from_options({"max_event_bytes": 1}).max_event_bytes == 1
+
+
+@pytest.mark.parametrize("value", [None, 1, 0.001, 86400 * 365, 1e300])
+def test_check_seconds_accepts_none_and_positive_finite_numbers(value: object) -> None:
+    check_seconds("read_timeout", value)
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -1, float("inf"), float("nan"), "5", True, False, [1]])
+def test_check_seconds_refuses_anything_else_naming_the_setting(value: object) -> None:
+    with pytest.raises(ValueError) as info:
+        check_seconds("read_timeout", value)
+    assert str(info.value) == f"read_timeout must be a positive number of seconds, got {value!r}"
