@@ -261,6 +261,42 @@ async def test_post_json_sends_compact_json_and_merges_call_headers(server: Thre
         await t.aclose()
 
 
+async def test_request_raw_returns_the_bytes_with_every_option_applied(server: ThreadedServer) -> None:
+    t = _t(server, headers={"X-Fixed": "one"})
+    try:
+        status, raw = await t.request_raw("POST", "/echo", json_body={"a": 1}, params={"q": "1"}, headers={"X-Call": "two"}, timeout=5)
+        assert status == 200 and isinstance(raw, bytes)
+        got = json.loads(raw)
+        assert (got["method"], got["query"], got["body"]) == ("POST", {"q": "1"}, '{"a":1}')
+        assert got["headers"]["X-Call"] == "two" and got["headers"]["Content-Type"] == "application/json"
+        assert await t.request_raw("GET", "/empty") == (200, b"")
+        with pytest.raises(E.ModelNotFoundError) as info:
+            await t.request_raw("GET", "/error", params={"status": "404", "text": "model x not found"}, model="x")
+        assert (info.value.model, info.value.url) == ("x", server.url + "/error")
+        started = time.perf_counter()
+        with pytest.raises(E.ProviderTimeoutError, match="deadline of 0.3s"):
+            await t.request_raw("GET", "/silent", timeout=0.3)
+        assert time.perf_counter() - started < 2
+    finally:
+        await t.aclose()
+
+
+async def test_the_providers_own_timeout_ends_a_call_and_spares_one_that_finishes(server: ThreadedServer) -> None:
+    """The provider's ``timeout`` (no per-call one given) is checked by a once-a-second watchdog:
+    a silent server is cut within about a second of it; a call that finishes in time is not."""
+    t = _t(server, timeouts=Timeouts(connect=5.0, read=30.0, total=1.5))
+    try:
+        started = time.perf_counter()
+        with pytest.raises(E.ProviderTimeoutError) as info:
+            await t.get_json("/silent")
+        assert 1.4 < time.perf_counter() - started < 3.5
+        assert info.value.message == "the call did not finish within its deadline of 1.5s"
+        both = await asyncio.gather(t.get_json("/echo"), t.get_json("/echo"))
+        assert [b["path"] for b in both] == ["/echo", "/echo"]
+    finally:
+        await t.aclose()
+
+
 async def test_empty_body_is_none(server: ThreadedServer) -> None:
     t = _t(server)
     try:
@@ -570,6 +606,117 @@ async def test_a_per_request_timeout_bounds_the_call(server: ThreadedServer) -> 
         await t.aclose()
     assert time.perf_counter() - started < 3
     assert info.value.message == "the call did not finish within its deadline of 0.5s"
+    assert (info.value.provider, info.value.url) == ("fake", server.url + "/silent")
+
+
+async def test_an_explicit_timeout_longer_than_the_call_deadline_does_not_extend_it(server: ThreadedServer) -> None:
+    t = _t(server)
+    started = time.perf_counter()
+    try:
+        with call_deadline(0.5):
+            with pytest.raises(E.ProviderTimeoutError, match="deadline of 0.5s"):
+                await t.get_json("/silent", timeout=10)
+    finally:
+        await t.aclose()
+    assert time.perf_counter() - started < 2.5
+
+
+@pytest.mark.parametrize("timeout", [None, 10.0])
+async def test_cancelling_a_call_is_a_cancellation_not_a_timeout(server: ThreadedServer, timeout: float | None) -> None:
+    t = _t(server)
+    try:
+        task = asyncio.create_task(t.get_json("/silent", timeout=timeout))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await t.aclose()
+
+
+@pytest.mark.parametrize("timeout", [None, 0.5])
+async def test_a_finished_call_leaves_no_deadline_behind(server: ThreadedServer, timeout: float | None) -> None:
+    """After a call returns, neither its timer nor the watchdog may cancel the task later on."""
+    t = _t(server, timeouts=Timeouts(connect=5.0, read=30.0, total=1.2))
+    try:
+        assert (await t.get_json("/echo", timeout=timeout))["path"] == "/echo"
+        await asyncio.sleep(2.5)  # past the call's deadline and two watchdog ticks: not cancelled
+        assert (await t.get_json("/echo"))["path"] == "/echo"
+    finally:
+        await t.aclose()
+
+
+async def test_the_watchdog_starts_again_after_it_went_idle(server: ThreadedServer) -> None:
+    t = _t(server, timeouts=Timeouts(connect=5.0, read=30.0, total=1.2))
+    try:
+        await t.get_json("/echo")
+        await asyncio.sleep(1.3)  # the watchdog ticked once with nothing in flight and stopped
+        started = time.perf_counter()
+        with pytest.raises(E.ProviderTimeoutError, match="deadline of 1.2s"):
+            await asyncio.wait_for(t.get_json("/silent"), 8)
+        assert time.perf_counter() - started < 3.5
+    finally:
+        await t.aclose()
+
+
+# --- streams: the same bounds ---------------------------------------------------------------------------
+
+
+async def _drain(t: Transport, method: str, path: str, json_body: object = None) -> int:
+    n = 0
+    async with t.stream(method, path, json_body=json_body) as resp:
+        async for chunk in resp.content.iter_any():
+            n += len(chunk)
+    return n
+
+
+@pytest.mark.parametrize("deadline", [None, 10.0])
+async def test_a_stream_is_bounded_by_the_idle_timeout(server: ThreadedServer, deadline: float | None) -> None:
+    t = _t(server, timeouts=Timeouts(connect=5.0, read=0.5, total=20.0))
+    started = time.perf_counter()
+    try:
+        with call_deadline(deadline):
+            with pytest.raises(E.ProviderTimeoutError) as info:
+                await asyncio.wait_for(_drain(t, "GET", "/silent"), 8)
+    finally:
+        await t.aclose()
+    assert time.perf_counter() - started < 2.5
+    assert info.value.message == "the server sent nothing for 0.5s"
+
+
+@pytest.mark.parametrize("deadline", [None, 10.0])
+async def test_a_stream_is_bounded_by_the_connect_timeout(unaccepting_port: int, deadline: float | None) -> None:
+    t = Transport(f"http://127.0.0.1:{unaccepting_port}", provider="p", timeouts=Timeouts(connect=0.3, read=5.0, total=20.0))
+    started = time.perf_counter()
+    try:
+        with call_deadline(deadline):
+            with pytest.raises(E.ProviderTimeoutError) as info:
+                await asyncio.wait_for(_drain(t, "GET", "/x"), 8)
+    finally:
+        await t.aclose()
+    assert time.perf_counter() - started < 2.0
+    assert info.value.message == "could not connect within 0.3s"
+
+
+async def test_a_trickling_stream_ends_at_the_providers_timeout(hostile: ThreadedServer) -> None:
+    t = Transport(hostile.url + "/v1", provider="h", timeouts=Timeouts(connect=5.0, read=30.0, total=1.0))
+    started = time.perf_counter()
+    try:
+        with pytest.raises(E.ProviderTimeoutError) as info:
+            await asyncio.wait_for(_drain(t, "POST", "/chat/completions", {"model": "trickle", "stream": True}), 8)
+    finally:
+        await t.aclose()
+    assert 0.9 < time.perf_counter() - started < 3.0
+    assert info.value.message == "the call did not finish within its deadline of 1s"
+
+
+async def test_a_stream_within_a_short_deadline_is_read_whole(server: ThreadedServer) -> None:
+    t = _t(server)
+    try:
+        with call_deadline(0.8):
+            assert await _drain(t, "GET", "/sized?n=5000&chunked=1") == 5000
+    finally:
+        await t.aclose()
 
 
 @pytest.mark.parametrize("outer,inner,expected", [(0.5, 5.0, 0.5), (5.0, 0.5, 0.5)])
