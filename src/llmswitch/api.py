@@ -23,7 +23,7 @@ __all__ = ["parse_model_ref", "get_provider", "reset_provider_cache", "aclose_ca
 ModelRef = str | BaseProvider
 MessagesArg = str | Message | Iterable[Message | dict[str, Any]]
 
-_cache: dict[str, tuple[BaseProvider, tuple[str | None, str | None]]] = {}
+_cache: dict[str, tuple[BaseProvider, tuple[Any, Any]]] = {}
 """Providers the module API built from env vars, with the env values they were built from."""
 _cache_lock = threading.Lock()
 
@@ -46,7 +46,7 @@ def _registry_providers() -> Any:
 
 # ref → (provider, model, registry table it was resolved against): the module API resolves the
 # same few references on every call, and this keeps that to one dict lookup.
-_resolved: dict[str, tuple[BaseProvider, str | None, Any, tuple[str | None, str | None] | None]] = {}
+_resolved: dict[str, tuple[BaseProvider, str | None, Any, tuple[Any, Any] | None]] = {}
 
 
 async def aclose_cached_providers() -> None:
@@ -77,11 +77,27 @@ def _implicit_key(type_name: str) -> dict[str, Any]:
     return {"api_key": secret} if secret else {}
 
 
-def _env_seen(provider: BaseProvider) -> tuple[str | None, str | None]:
-    """The env vars a provider built from the environment was built from (key, base URL)."""
+_ENV_DATA: Any = getattr(os.environ, "_data", None)
+"""CPython's raw mapping behind ``os.environ`` (encoded keys and values, updated by every
+``os.environ[...] = ...``): one C-level lookup instead of ``os.environ.get``'s four Python calls,
+on every module-API call. Elsewhere (or if it is ever gone) the portable lookup is used."""
+_ENV_KEYS: dict[type, tuple[Any, Any]] = {}
+
+
+def _env_seen(provider: BaseProvider) -> tuple[Any, Any]:
+    """The env values a provider built from the environment depends on (key, base URL), compared
+    on every call so a changed variable is noticed (encoded bytes when read raw)."""
     cls = type(provider)
-    get = os.environ.get
-    return (get(cls.api_key_env) if cls.api_key_env else None, get(cls.base_url_env) if cls.base_url_env else None)
+    data = _ENV_DATA
+    if data is None:
+        get = os.environ.get
+        return (get(cls.api_key_env) if cls.api_key_env else None, get(cls.base_url_env) if cls.base_url_env else None)
+    keys = _ENV_KEYS.get(cls)
+    if keys is None:
+        encode = os.environ.encodekey  # type: ignore[attr-defined]
+        keys = _ENV_KEYS[cls] = tuple(encode(k) if k else None for k in (cls.api_key_env, cls.base_url_env))  # type: ignore[assignment]
+    k, u = keys
+    return (data.get(k) if k is not None else None, data.get(u) if u is not None else None)
 
 
 def _retire(provider: BaseProvider) -> None:

@@ -155,7 +155,7 @@ def build_request(
 def asks_for_usage(body: Mapping[str, Any]) -> bool:
     """Whether a request body asks for the usage chunk (``stream_options.include_usage``)."""
     opts = body.get("stream_options")
-    return isinstance(opts, Mapping) and bool(opts.get("include_usage"))
+    return (type(opts) is dict or isinstance(opts, Mapping)) and bool(opts.get("include_usage"))
 
 
 def parse_usage(u: Mapping[str, Any] | None) -> Usage:
@@ -190,7 +190,7 @@ def parse_tool_arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _tokens_per_second(timings: Any) -> float | None:
     """llama.cpp's ``timings.predicted_per_second``; anything else (absent, another shape) is no figure."""
-    if not isinstance(timings, Mapping):
+    if timings is None or (type(timings) is not dict and not isinstance(timings, Mapping)):  # the ABC check is slow
         return None
     tps = timings.get("predicted_per_second")
     return float(tps) if isinstance(tps, (int, float)) else None
