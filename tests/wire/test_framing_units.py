@@ -6,11 +6,15 @@ provider, url, model) for bytes that are not the protocol. Written against the s
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
-from llmswitch.errors import ProviderConnectionError, ProviderError, ResponseTooLargeError
+from llmswitch.errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ResponseTooLargeError,
+)
 from llmswitch.types import Response, TextDelta
 from llmswitch.wire.framing import (
     PartialLine,

@@ -4,6 +4,8 @@ against the survivors of ``scripts/mutation --module wire.ollama``."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from llmswitch import errors as E
@@ -32,7 +34,7 @@ def test_pull_hint_names_the_model_or_a_placeholder() -> None:
 def test_tool_call_id_is_stable_and_hashes_index_name_and_sorted_arguments() -> None:
     a = tool_call_id(0, "get", {"b": 1, "a": "x"})
     assert a == tool_call_id(0, "get", '{"a":"x","b":1}')
-    assert a == "call_0_" + __import__("hashlib").sha1(b'0:get:{"a":"x","b":1}').hexdigest()[:8]
+    assert a == "call_0_" + hashlib.sha1(b'0:get:{"a":"x","b":1}').hexdigest()[:8]
     assert tool_call_id(1, "get", {"a": "x", "b": 1}).startswith("call_1_")
     assert len({a, tool_call_id(1, "get", {"a": "x", "b": 1}), tool_call_id(0, "put", {"a": "x", "b": 1})}) == 3
 
