@@ -77,17 +77,11 @@ _deadline: ContextVar[tuple[float, float] | None] = ContextVar("llmswitch_call_d
 def call_deadline(seconds: float | None) -> Iterator[None]:
     """Bound every request made inside this block to end within ``seconds`` from now (the tighter
     of this and any enclosing deadline). A per-call ``timeout=`` becomes this, never a body field."""
-    if seconds is None:
-        yield
-        return
-    check_seconds("timeout", seconds)
-    end = asyncio.get_running_loop().time() + seconds
-    outer = _deadline.get()
-    token = _deadline.set(outer if outer is not None and outer[0] <= end else (end, float(seconds)))
+    token = set_call_deadline(seconds)
     try:
         yield
     finally:
-        _deadline.reset(token)
+        reset_call_deadline(token)
 
 
 def set_call_deadline(seconds: float | None) -> Any:
