@@ -36,7 +36,8 @@ LAYERS: list[tuple[str, ...]] = [
     # module API and the registry, so it sits above them, beside the other front ends.
     ("integrations",),
     ("api",),
-    ("resolve", "auto"),  # `resolve` is not written yet; `auto` is today's detection + resolution
+    ("resolve",),  # references → providers; hands `auto` to detection
+    ("auto",),  # detection: probes, then the cloud key list and the bundled runtime
     ("registry",),
     ("routing",),  # not written yet
     ("state",),  # not written yet

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import ConfigError, LLMSwitchError
 from .providers import BaseProvider, create_provider
+from .config import implicit_api_key
+from .providers import CloudDefault, cloud_defaults, local_defaults, provider_class
 
 if TYPE_CHECKING:  # pragma: no cover
     from .registry import ProviderRegistry
@@ -44,25 +46,20 @@ __all__ = [
     "CLOUD_KEYS",
     "CLOUD_DEFAULT_MODELS",
     "PROBE_TIMEOUT",
+    "cloud_provider",
 ]
 
-LOCAL_DEFAULTS: list[tuple[str, str]] = [
-    ("lmstudio", "http://localhost:1234/v1"),
-    ("ollama", "http://localhost:11434"),
-    ("llamacpp", "http://localhost:8080/v1"),
-    ("vllm", "http://localhost:8000/v1"),
-]
-CLOUD_KEYS: list[tuple[str, str]] = [
-    ("openai", "OPENAI_API_KEY"),
-    ("anthropic", "ANTHROPIC_API_KEY"),
-    ("openrouter", "OPENROUTER_API_KEY"),
-]
-CLOUD_DEFAULT_MODELS: dict[str, str] = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-haiku-4-5",
-    "openrouter": "openrouter/auto",
-}
-"""A cloud listing's first model is arbitrary (often an old or non-chat one), so auto names one."""
+def __getattr__(name: str) -> Any:
+    """``LOCAL_DEFAULTS``, ``CLOUD_KEYS`` and ``CLOUD_DEFAULT_MODELS``, as earlier releases named
+    them, now read off the provider classes by the resolver (``llmswitch.resolve``)."""
+    if name == "LOCAL_DEFAULTS":
+        return local_defaults()
+    if name == "CLOUD_KEYS":
+        return [(c.type_name, c.key_env) for c in cloud_defaults()]
+    if name == "CLOUD_DEFAULT_MODELS":
+        return {c.type_name: c.model for c in cloud_defaults() if c.model}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 PROBE_TIMEOUT = float(os.environ.get("LLMSWITCH_PROBE_TIMEOUT", "1.5"))
 
@@ -102,7 +99,7 @@ def running_local_runtime() -> list[tuple[str, str]]:
         st = read_state()
     except Exception:  # a damaged state file must not break detection
         return []
-    if st is None or any(url.rstrip("/") == st.url for _, url in LOCAL_DEFAULTS):
+    if st is None or any(url.rstrip("/") == st.url for _, url in local_defaults()):
         return []
     return [("llamacpp", st.url)]
 
@@ -113,7 +110,7 @@ def local_endpoints(override: Sequence[tuple[str, str]] | str | None = None) -> 
     if spec is None:
         spec = os.environ.get("LLMSWITCH_AUTO_ENDPOINTS")
     if spec is None:
-        return list(LOCAL_DEFAULTS) + running_local_runtime()
+        return local_defaults() + running_local_runtime()
     if isinstance(spec, str):
         out = []
         for item in spec.split(","):
@@ -224,14 +221,16 @@ def _remember(provider: BaseProvider, model: str | None, why: str) -> tuple[Base
         return _chosen
 
 
-def _stored_key(type_name: str) -> str | None:
-    """A key saved with ``llmswitch keys set TYPE`` (the keyring extra), or None."""
-    from .config import keyring_secret
-
-    try:
-        return keyring_secret(type_name)
-    except LLMSwitchError:  # an unreadable keyring is "no stored key" for auto, not a failure
+def cloud_provider(default: CloudDefault) -> tuple[BaseProvider, str] | None:
+    """The provider for a cloud type whose key is set (env var, else keyring by type), and where the
+    key came from; None when no key is found."""
+    klass = provider_class(default.type_name)
+    if os.environ.get(default.key_env):
+        return create_provider(default.type_name), f"{default.key_env} is set"
+    stored = implicit_api_key(klass)
+    if not stored:
         return None
+    return create_provider(default.type_name, api_key=stored), f"a key is stored with `llmswitch keys set {default.type_name}`"
 
 
 def _no_local_runtime() -> bool:
@@ -280,23 +279,19 @@ async def resolve_auto(
         tried.append(f"{label}: {r.error} — {fix}")
     tried.extend(f"{n} — install that provider's module" for n in notes)
 
-    for type_name, env in CLOUD_KEYS:
-        source = f"{env} is set"
-        kwargs: dict[str, Any] = {}
-        if not os.environ.get(env):
-            stored = _stored_key(type_name)
-            if not stored:
-                tried.append(f"{type_name}: {env} is not set — export {env}=... or `llmswitch keys set {type_name}`")
-                continue
-            kwargs["api_key"], source = stored, f"a key is stored with `llmswitch keys set {type_name}`"
+    for cloud_default in cloud_defaults():
+        type_name, env = cloud_default.type_name, cloud_default.key_env
         try:
-            cloud = create_provider(type_name, **kwargs)
+            found = cloud_provider(cloud_default)
         except (ImportError, LLMSwitchError) as exc:
-            tried.append(f"{type_name}: {source} but the provider cannot be loaded ({exc})")
+            tried.append(f"{type_name}: a key is set but the provider cannot be loaded ({exc})")
             continue
-        cloud_model = CLOUD_DEFAULT_MODELS.get(type_name)
+        if found is None:
+            tried.append(f"{type_name}: {env} is not set — export {env}=... or `llmswitch keys set {type_name}`")
+            continue
+        cloud, source = found
         why = f"auto chose {type_name} because {source} (no local endpoint was healthy: {len(results)} probed)"
-        chosen = _remember(cloud, cloud_model, why)
+        chosen = _remember(cloud, cloud_default.model, why)
         return chosen[0], model or chosen[1]
 
     allow = (not _no_local_runtime()) if allow_local_runtime is None else allow_local_runtime

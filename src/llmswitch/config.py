@@ -35,7 +35,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 from pydantic import (
     BaseModel,
@@ -49,7 +49,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from .errors import ConfigError, redact
+from .errors import ConfigError, LLMSwitchError, redact
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .providers.base import BaseProvider
 
 __all__ = [
     "ProviderConfig",
@@ -63,6 +66,10 @@ __all__ = [
     "load_config",
     "parse_config",
     "keyring_secret",
+    "set_keyring_secret",
+    "delete_keyring_secret",
+    "on_keyring_change",
+    "implicit_api_key",
     "expand_vars",
     "MAX_CONFIG_BYTES",
     "MAX_DEPTH",
@@ -715,6 +722,65 @@ def keyring_secret(name: str, *, required: bool = False) -> str | None:
     if value is None and required:
         raise ConfigError(f"keyring:{name} has no entry; store it with `llmswitch keys set {name}`")
     return value
+
+
+_keyring_listeners: list[Callable[[], None]] = []
+
+
+def on_keyring_change(listener: Callable[[], None]) -> None:
+    """Call ``listener`` after this process stores or deletes a key, so what was built from the
+    old entry is rebuilt on its next use (the resolver's provider cache subscribes)."""
+    _keyring_listeners.append(listener)
+
+
+def _keyring_changed() -> None:
+    for listener in list(_keyring_listeners):
+        listener()
+
+
+def set_keyring_secret(name: str, value: str) -> None:
+    """Store ``value`` as ``llmswitch keys set NAME`` does (ConfigError without the keyring extra)."""
+    try:
+        import keyring
+    except ImportError:
+        raise ConfigError("the keyring package is not installed: pip install 'llmswitch[keyring]'") from None
+    keyring.set_password(KEYRING_SERVICE, name, value)
+    _keyring_changed()
+
+
+def delete_keyring_secret(name: str) -> None:
+    """Delete a stored key (KeyError when there is none)."""
+    try:
+        import keyring
+        from keyring.errors import PasswordDeleteError
+    except ImportError:
+        raise ConfigError("the keyring package is not installed: pip install 'llmswitch[keyring]'") from None
+    try:
+        keyring.delete_password(KEYRING_SERVICE, name)
+    except PasswordDeleteError:
+        raise KeyError(f"no key named {name!r} in the keyring") from None
+    finally:
+        _keyring_changed()
+
+
+def implicit_api_key(klass: "type[BaseProvider]", name: str | None = None) -> str | None:
+    """The key a provider gets when none is configured: None when the type needs none or its env var
+    is set (the provider reads that itself), else the keyring entry named after the provider, else
+    the one named after its type (`llmswitch keys set openai` serves `oa2: {type: openai}`).
+
+    The one place every path (module API, ``auto``, the registry, ``doctor``) looks keys up, so a
+    key that works for one works for all."""
+    if not klass.requires_api_key or (klass.api_key_env and os.environ.get(klass.api_key_env)):
+        return None
+    type_name = klass.provider_type.value
+    for entry in dict.fromkeys(n for n in (name, type_name) if n):
+        try:
+            secret = keyring_secret(entry)
+        except LLMSwitchError:  # an unreadable keyring is "no stored key" here, never a failure
+            secret = None
+        if secret:
+            return secret
+    return None
 
 
 # --- messages -------------------------------------------------------------------------------

@@ -96,6 +96,12 @@ class ProviderRegistry:
         """The agent's provider followed by its fallbacks, in order (for failover routing)."""
         return [self.get(n) for n in self._chain_names(agent_id)]
 
+    @property
+    def providers(self) -> Mapping[str, "BaseProvider"]:
+        """The current name → provider table. It is replaced, never mutated, on every change, so
+        its identity tells a cache (the resolver's) whether anything changed since it looked."""
+        return self._providers
+
     def list_providers(self) -> list[str]:
         return list(self._providers)
 
@@ -244,7 +250,7 @@ class ProviderRegistry:
 
     @classmethod
     def _build(cls, config: "LLMSwitchConfig") -> "ProviderRegistry":
-        from .config import keyring_secret
+        from .config import implicit_api_key
         from .providers import provider_class
 
         reg = cls()
@@ -261,10 +267,8 @@ class ProviderRegistry:
                 problems.append(f"provider {name!r}{where}: {exc}")
                 continue
             kw = pc.provider_kwargs()
-            if "api_key" not in kw and klass.requires_api_key and not (klass.api_key_env and os.environ.get(klass.api_key_env)):
-                # implicit, never an error when absent: the entry named after this provider, else
-                # the one named after its type (`llmswitch keys set openai` serves `oa2: {type: openai}`)
-                secret = keyring_secret(name) or keyring_secret(klass.provider_type.value)
+            if "api_key" not in kw:
+                secret = implicit_api_key(klass, name)  # never an error when absent
                 if secret:
                     kw["api_key"] = secret
             try:

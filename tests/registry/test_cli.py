@@ -115,9 +115,10 @@ def test_keys_set_get_rm(memory_keyring):
     shown = runner.invoke(app, ["keys", "get", "openai", "--show"])
     assert shown.output.strip() == "sk-keyring-abcdefgh1234"
     # the module-level API finds it when OPENAI_API_KEY is unset (checked without filling its provider cache)
-    from llmswitch.api import _implicit_key
+    from llmswitch.config import implicit_api_key
+    from llmswitch.providers import provider_class
 
-    assert _implicit_key("openai")["api_key"] == "sk-keyring-abcdefgh1234"
-    assert _implicit_key("vllm") == {}  # a local server needs no key
+    assert implicit_api_key(provider_class("openai")) == "sk-keyring-abcdefgh1234"
+    assert implicit_api_key(provider_class("vllm")) is None  # a local server needs no key
     assert runner.invoke(app, ["keys", "rm", "openai"]).exit_code == 0
     assert runner.invoke(app, ["keys", "get", "openai"]).exit_code == 1

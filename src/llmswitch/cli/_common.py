@@ -112,11 +112,15 @@ def register_ambient_secrets() -> None:
 
 
 def register_provider_secrets(provider: Any) -> None:
-    """A provider's key and header values, for text printed about it (``doctor``)."""
+    """Every secret a provider holds (key, custom header values, base-URL query values), for text
+    printed about it (``doctor``); a third-party provider without ``secrets()`` gives its key."""
+    secrets = getattr(provider, "secrets", None)
+    if callable(secrets):
+        register_secret(*secrets())
+        return
     key = getattr(provider, "api_key", None)
     value = key.get_secret_value() if hasattr(key, "get_secret_value") else key
-    headers = getattr(provider, "_extra_headers", None) or {}
-    register_secret(value if isinstance(value, str) else None, *(v for v in headers.values() if isinstance(v, str)))
+    register_secret(value if isinstance(value, str) else None)
 
 
 def fail(exc: BaseException, code: int = 1) -> NoReturn:

@@ -15,20 +15,22 @@ from ._common import console, fail, run
 
 async def _discover(timeout: float) -> tuple[list[tuple[str, str, str | None]], list[str]]:
     """(type, base_url, model) of every local endpoint that answers, and the cloud types whose key is set."""
-    from ..auto import CLOUD_KEYS, probe_endpoints
+    from ..auto import probe_endpoints
+    from ..providers import cloud_defaults
 
     results, _ = await probe_endpoints(None, None, timeout, stop_at_first=False)
     local = [(r.provider.provider_type.value, r.provider.base_url, r.status.model_id) for r in results
              if r.status is not None and r.status.connected]
-    clouds = [t for t, env in CLOUD_KEYS if os.environ.get(env)]
+    clouds = [c.type_name for c in cloud_defaults() if os.environ.get(c.key_env)]
     return local, clouds
 
 
 def starter_yaml(local: list[tuple[str, str, str | None]], clouds: list[str]) -> str:
     """A commented config with what was found enabled and the rest as commented examples."""
-    from ..auto import CLOUD_DEFAULT_MODELS, CLOUD_KEYS, LOCAL_DEFAULTS
+    from ..providers import cloud_defaults, local_defaults
 
-    envs = dict(CLOUD_KEYS)
+    envs = {c.type_name: c.key_env for c in cloud_defaults()}
+    models = {c.type_name: c.model for c in cloud_defaults()}
     found_types = {t for t, _, _ in local}
     lines = [
         f"# llmswitch configuration, written by `llmswitch config init` on {_dt.date.today().isoformat()}.",
@@ -51,12 +53,12 @@ def starter_yaml(local: list[tuple[str, str, str | None]], clouds: list[str]) ->
             f"  {type_name}:  # {envs[type_name]} is set",
             f"    type: {type_name}",
             f"    api_key: ${{{envs[type_name]}}}",
-            f"    default_model: {CLOUD_DEFAULT_MODELS.get(type_name, 'MODEL')}",
+            f"    default_model: {models.get(type_name) or 'MODEL'}",
         ]
-    for type_name, url in LOCAL_DEFAULTS:
+    for type_name, url in local_defaults():
         if type_name not in found_types:
             lines += [f"  # {type_name}:  # not running when this file was written", f"  #   type: {type_name}", f"  #   base_url: {url}"]
-    for type_name, env in CLOUD_KEYS:
+    for type_name, env in envs.items():
         if type_name not in clouds:
             lines += [f"  # {type_name}:", f"  #   type: {type_name}", f"  #   api_key: ${{{env}}}   # or keyring:{type_name}"]
     if not names:

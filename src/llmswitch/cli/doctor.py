@@ -17,18 +17,18 @@ DEFAULT_PROBE_TIMEOUT = 10.0
 
 
 def _known_providers():
-    """Configured providers, then the default local endpoints, then clouds whose key is set."""
-    from ..auto import CLOUD_KEYS, local_endpoints
+    """Configured providers, then the default local endpoints, then clouds whose key is set (env
+    var or keyring: the resolver's rule, so doctor checks what ``auto`` would use)."""
+    from ..auto import cloud_provider, local_endpoints
     from ..errors import ConfigError
-    from ..providers import create_provider
+    from ..providers import cloud_defaults, create_provider
 
     out = []
     seen: set[tuple[str, str]] = set()
     try:
         from ..registry import default_registry
 
-        for p in default_registry().list_providers():
-            out.append(p if not isinstance(p, str) else default_registry().get(p))
+        out.extend(default_registry().providers.values())
     except ConfigError as exc:  # a broken config is what doctor is for: say so, check the rest
         err_console.print(f"[yellow]config:[/] {markup(exc, None)}", highlight=False, soft_wrap=True)
     except Exception:
@@ -41,14 +41,13 @@ def _known_providers():
                 out.append(create_provider(type_name, base_url=url, connect_timeout=2.0, timeout=5.0))
             except Exception:
                 continue
-    for type_name, env in CLOUD_KEYS:
-        if os.environ.get(env):
-            try:
-                p = create_provider(type_name)
-            except Exception:
-                continue
-            if (type_name, p.base_url) not in seen:
-                out.append(p)
+    for cloud in cloud_defaults():
+        try:
+            found = cloud_provider(cloud)
+        except Exception:
+            continue
+        if found is not None and (cloud.type_name, found[0].base_url) not in seen:
+            out.append(found[0])
     return out
 
 

@@ -32,7 +32,7 @@ def mask(secret: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    from ..config import KEYRING_SERVICE
+    from ..config import KEYRING_SERVICE, delete_keyring_secret, set_keyring_secret
 
     keys = typer.Typer(help="Store API keys in the system keyring.", no_args_is_help=True)
     app.add_typer(keys, name="keys")
@@ -43,13 +43,13 @@ def register(app: typer.Typer) -> None:
         value: Optional[str] = typer.Option(None, "--value", help="The key (default: prompt, or read stdin when piped)."),
     ) -> None:
         """Store a key (prompted without echo, or read from stdin)."""
-        kr = _keyring()
+        _keyring()  # a clear error before prompting when the extra is missing
         if value is None:
             value = sys.stdin.readline().strip() if not sys.stdin.isatty() else typer.prompt(f"key for {name}", hide_input=True)
         if not value:
             fail(ValueError("empty key; nothing stored"))
         try:
-            kr.set_password(KEYRING_SERVICE, name, value)
+            set_keyring_secret(name, value)
         except Exception as exc:  # keyring backends raise their own types
             fail(RuntimeError(f"the keyring refused to store {name}: {type(exc).__name__}"))
         console.print(f"stored {name} ({mask(value)}); use it as api_key: keyring:{name}", highlight=False)
@@ -68,9 +68,9 @@ def register(app: typer.Typer) -> None:
     @keys.command("rm")
     def rm(name: str = typer.Argument(...)) -> None:
         """Delete a stored key."""
-        kr = _keyring()
+        _keyring()
         try:
-            kr.delete_password(KEYRING_SERVICE, name)
+            delete_keyring_secret(name)
         except Exception:
             fail(KeyError(f"no key named {name!r} in the keyring"))
         console.print(f"removed {name}", highlight=False)

@@ -12,7 +12,7 @@ from rich.table import Table
 from ._common import cell, console, run, scrubbed
 
 
-def _fmt_size(n: int | None) -> str:
+def fmt_size(n: int | None) -> str:
     if not n:
         return ""
     for unit in ("B", "KB", "MB", "GB", "TB"):
@@ -27,9 +27,9 @@ def _fmt_price(p: float | None) -> str:
 
 
 async def _models(ref: str, as_json: bool) -> None:
-    from .. import api
+    from ..resolve import aresolve
 
-    provider, _ = await api._aresolve(ref)
+    provider, _ = await aresolve(ref)
     try:
         models = await provider.list_models()
     finally:
@@ -59,7 +59,7 @@ async def _models(ref: str, as_json: bool) -> None:
         if show_ctx:
             row.append(str(m.context_length or ""))
         if show_size:
-            row.append(_fmt_size(m.size_bytes))
+            row.append(fmt_size(m.size_bytes))
         if show_price:
             row += [_fmt_price(m.input_price_per_token), _fmt_price(m.output_price_per_token)]
         table.add_row(*row)

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from ._common import cell, console, markup, run, scrubbed
-from .models import _fmt_size
+from .models import fmt_size
 
 HOST_HELP = "Ollama server (default: $OLLAMA_HOST or http://localhost:11434)."
 
@@ -158,8 +158,8 @@ async def _ps(host: Optional[str], as_json: bool) -> None:
     for m in models:
         table.add_row(
             cell(m.id, 200),
-            _fmt_size(_count(m.size_bytes)),
-            _fmt_size(_count(m.metadata.get("size_vram"))),
+            fmt_size(_count(m.size_bytes)),
+            fmt_size(_count(m.metadata.get("size_vram"))),
             cell(m.context_length or ""),
             cell(m.metadata.get("expires_at", ""), 80),
         )

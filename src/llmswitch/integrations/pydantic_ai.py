@@ -138,9 +138,7 @@ def _build(provider: "BaseProvider", model_name: str) -> "Model":
 
 def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
     """Dispatch on ``provider.provider_type``."""
-    check_key = getattr(provider, "_check_key", None)
-    if check_key is not None:
-        check_key()  # our AuthenticationError (with the env var to set), not the SDK's
+    provider.check_key()  # our AuthenticationError (with the env var to set), not the SDK's
     ptype = provider.provider_type
     key = _key(provider)
     base_url = provider.base_url
@@ -303,7 +301,7 @@ def create_model(provider: "BaseProvider", model_name: str | None = None) -> "Mo
     Detection needs the server (through llmswitch's background loop); pass a name or use
     :func:`create_model_async` to avoid that round trip."""
     _require_pydantic_ai()
-    name = model_name or provider.default_model or getattr(provider, "_detected_model", None)
+    name = model_name or provider.default_model or provider.detected_model
     if not name:
         from ..bridge import get_bridge
 
@@ -349,9 +347,9 @@ async def _model_name_async(provider: "BaseProvider", model_name: str | None, au
 
 
 async def _resolve(ref: Any) -> tuple["BaseProvider", str | None]:
-    from ..api import _aresolve
+    from ..resolve import aresolve
 
-    return await _aresolve(ref)
+    return await aresolve(ref)
 
 
 async def pydantic_ai_model_async(
@@ -372,10 +370,10 @@ def pydantic_ai_model(
     scripts, threads and inside a running loop (Jupyter) alike. With ``test_connection=False``
     and a model in the reference (``"ollama:llama3.2"``) it needs no network at all."""
     _require_pydantic_ai()
-    from ..api import get_provider
+    from ..resolve import resolve
 
     if not test_connection and not _is_auto(ref):
-        provider, model_name = get_provider(ref)
+        provider, model_name = resolve(ref)
         if model_name or provider.default_model or not auto_detect:
             name = model_name or provider.default_model
             if not name:
@@ -389,11 +387,9 @@ def pydantic_ai_model(
 
 
 def _is_auto(ref: Any) -> bool:
-    if not isinstance(ref, str):
-        return False
-    from ..api import parse_model_ref
+    from ..resolve import is_auto
 
-    return parse_model_ref(ref)[0] == "auto"
+    return is_auto(ref)
 
 
 # --- fallback chains ---------------------------------------------------------------------------
@@ -458,10 +454,10 @@ def _member_offline(item: Any, max_retries: int | None) -> "Model | None":
     elif _is_auto(item):
         return None
     else:
-        from ..api import get_provider
+        from ..resolve import resolve
 
-        provider, name = get_provider(item)
-    name = name or provider.default_model or getattr(provider, "_detected_model", None)
+        provider, name = resolve(item)
+    name = name or provider.default_model or provider.detected_model
     return _cached(provider, name, max_retries) if name else None
 
 

@@ -7,7 +7,7 @@ Third parties add a type through the ``llmswitch.providers`` entry-point group
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, NamedTuple
 
 from .base import BaseProvider, LLMProviderProtocol, add_call_observer, remove_call_observer
 
@@ -21,6 +21,10 @@ __all__ = [
     "canonical_type",
     "add_call_observer",
     "remove_call_observer",
+    "CloudDefault",
+    "provider_classes",
+    "local_defaults",
+    "cloud_defaults",
 ]
 
 PROVIDER_TABLE: dict[str, str] = {
@@ -79,3 +83,41 @@ def provider_class(type_name: str) -> type[BaseProvider]:
 
 def create_provider(type_name: str, **kwargs: Any) -> BaseProvider:
     return provider_class(type_name)(**kwargs)
+
+
+# --- what the provider classes declare: auto's, doctor's and config init's defaults ----------
+
+
+class CloudDefault(NamedTuple):
+    """A cloud type ``auto`` may pick: its type name, the env var of its key, the model it names."""
+
+    type_name: str
+    key_env: str
+    model: str | None
+
+
+def provider_classes() -> list[type[BaseProvider]]:
+    """Every provider class that can be imported here (a type whose optional package is missing,
+    or whose entry point is broken, is left out rather than breaking detection)."""
+    known_types()  # loads the entry points
+    out: list[type[BaseProvider]] = []
+    for type_name in PROVIDER_TABLE:
+        try:
+            out.append(provider_class(type_name))
+        except Exception:  # noqa: BLE001 - one broken third-party type must not hide the others
+            continue
+    return out
+
+
+def local_defaults() -> list[tuple[str, str]]:
+    """(type, default base URL) of the local servers ``auto`` probes, in their declared order."""
+    ranked = [c for c in provider_classes() if c.is_local and c.auto_rank is not None and c.default_base_url]
+    ranked.sort(key=lambda c: c.auto_rank or 0)
+    return [(c.provider_type.value, c.default_base_url) for c in ranked]
+
+
+def cloud_defaults() -> list[CloudDefault]:
+    """The cloud types ``auto`` may pick when their key is set, in their declared order."""
+    ranked = [c for c in provider_classes() if not c.is_local and c.auto_rank is not None and c.api_key_env]
+    ranked.sort(key=lambda c: c.auto_rank or 0)
+    return [CloudDefault(c.provider_type.value, c.api_key_env or "", c.default_chat_model) for c in ranked]

@@ -118,6 +118,13 @@ class BaseProvider:
     base_url_env: ClassVar[str | None] = None
     requires_api_key: ClassVar[bool] = False
     is_local: ClassVar[bool] = False
+    auto_rank: ClassVar[int | None] = None
+    """Where ``auto`` (and ``doctor``, ``config init``) put this type: local types with a rank are
+    probed at ``default_base_url`` in rank order; cloud types with a rank are taken, in rank order,
+    when their key is set. None: never picked implicitly (a generic type with no fixed address)."""
+    default_chat_model: ClassVar[str | None] = None
+    """The model ``auto`` names for a cloud type: a cloud listing's first model is arbitrary (often
+    an old or non-chat one). Local servers say which model they serve, so they leave it None."""
     keepalive_timeout: ClassVar[float] = 15.0
     """Seconds an idle pooled connection is kept; below the server's own keep-alive limit, so a
     request is never written to a connection the server is about to close."""
@@ -226,6 +233,17 @@ class BaseProvider:
     @property
     def capabilities(self) -> ProviderCapabilities:
         return self._capabilities
+
+    @property
+    def detected_model(self) -> str | None:
+        """The model the server offered when none was given (remembered after the first detection)."""
+        return self._detected_model
+
+    def check_key(self) -> None:
+        """Raise our ``AuthenticationError`` (naming the env var and ``llmswitch keys set``) when this
+        provider needs a key and has none: integrations call it before handing over to an SDK whose
+        own error would say less."""
+        self._check_key()
 
     def _check_key(self) -> None:
         if self.requires_api_key and not self.api_key:

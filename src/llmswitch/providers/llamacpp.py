@@ -40,6 +40,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
     api_key_env = "LLAMACPP_API_KEY"
     base_url_env = "LLAMACPP_BASE_URL"
     is_local = True
+    auto_rank = 3
     default_capabilities = ProviderCapabilities(tools=True, vision=False, json_mode=True, local=True)
     keepalive_timeout = 4.0
     """llama-server (cpp-httplib) closes a keep-alive connection idle for 5 s; drop ours first, so

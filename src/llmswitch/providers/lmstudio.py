@@ -23,6 +23,7 @@ class LMStudioProvider(OpenAICompatibleProvider):
     api_key_env = "LMSTUDIO_API_KEY"
     base_url_env = "LMSTUDIO_BASE_URL"
     is_local = True
+    auto_rank = 1
     default_capabilities = ProviderCapabilities(tools=True, vision=False, local=True, model_management=True)
 
     def __init__(self, **kwargs: Any) -> None:

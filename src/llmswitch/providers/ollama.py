@@ -31,6 +31,7 @@ class OllamaProvider(BaseProvider):
     base_url_env = "OLLAMA_HOST"
     api_key_env = "OLLAMA_API_KEY"
     is_local = True
+    auto_rank = 2
     default_capabilities = ProviderCapabilities(
         tools=True, vision=True, thinking=True, json_mode=True, model_management=True, local=True
     )

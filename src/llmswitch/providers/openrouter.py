@@ -40,6 +40,8 @@ class OpenRouterProvider(OpenAICompatibleProvider):
     api_key_env = "OPENROUTER_API_KEY"
     base_url_env = "OPENROUTER_BASE_URL"
     requires_api_key = True
+    auto_rank = 3
+    default_chat_model = "openrouter/auto"
     include_usage = False  # always sent; the flag is deprecated and ignored
     default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True)
 

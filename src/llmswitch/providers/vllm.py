@@ -10,4 +10,5 @@ class VLLMProvider(OpenAICompatibleProvider):
     api_key_env = "VLLM_API_KEY"
     base_url_env = "VLLM_BASE_URL"
     is_local = True
+    auto_rank = 4
     default_capabilities = ProviderCapabilities(tools=True, vision=False, local=True)
