@@ -56,7 +56,7 @@ def auto_on_bare_machine(local_runtime, monkeypatch: pytest.MonkeyPatch):
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "LLMSWITCH_CONFIG", "LLMSWITCH_NO_LOCAL_RUNTIME"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LLMSWITCH_AUTO_ENDPOINTS", "")  # probe no default port: this machine may run others
-    monkeypatch.delitem(api._cache, "llamacpp", raising=False)
+    api.reset_provider_cache()
     reset_auto()
     try:
         from llmswitch.registry import reset_default_registry

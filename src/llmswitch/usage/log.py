@@ -1,7 +1,7 @@
 """An append-only usage log in SQLite: one row per call, failed and cancelled calls included.
 
 Why a writer thread: an SQLite commit costs tens of microseconds — as much as a whole call to
-a fast local server — so the call path only puts a tuple on a queue, and one background thread
+a fast local server — so the call path only appends a tuple to a deque, and one background thread
 writes batches in short transactions. Several processes may share one file: WAL mode lets
 readers run beside a writer, ``busy_timeout`` makes writers wait their turn instead of failing,
 and each batch is one ``BEGIN IMMEDIATE`` transaction so locks are held for milliseconds.
@@ -30,7 +30,7 @@ import atexit
 import contextlib
 import contextvars
 import os
-import queue
+import collections
 import sqlite3
 import threading
 import time
@@ -240,7 +240,11 @@ class UsageLog:
         self.path = Path(path) if path is not None else default_log_path()
         conn = connect(self.path)  # fail early (bad path, read-only dir) rather than in the thread
         conn.close()
-        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._queue: collections.deque[Any] = collections.deque()
+        self._wake = threading.Event()
+        self._idle = True
+        """True while the writer waits for rows: only then does ``record`` pay for waking it (a
+        ``put`` on a queue with a waiting reader hands the GIL over on every call)."""
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
@@ -258,9 +262,18 @@ class UsageLog:
     def record(self, row: UsageRow) -> None:
         if self._closed:
             return
-        self._queue.put(row.as_tuple())
-        if self._thread is None:
-            self._start()
+        self._queue.append(row.as_tuple())
+        if self._idle:
+            self._idle = False
+            self._wake.set()
+            if self._thread is None:
+                self._start()
+
+    def _put(self, item: Any) -> None:
+        """A marker (flush event, close sentinel): always wakes the writer."""
+        self._queue.append(item)
+        self._idle = False
+        self._wake.set()
 
     def observe(self, provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> None:
         """The call observer (``providers.base.add_call_observer``)."""
@@ -276,38 +289,49 @@ class UsageLog:
     def _run(self) -> None:
         with self._io_lock:
             conn = connect(self.path)
+        pending = self._queue
         try:
             while True:
-                item = self._queue.get()
-                if item is not None and not isinstance(item, threading.Event):
-                    # Let a burst gather: one transaction per window instead of one per call keeps
-                    # this thread (and its share of the GIL) off a busy event loop's back.
+                self._wake.wait()
+                self._wake.clear()
+                # Let a burst gather: one transaction per window instead of one per call keeps
+                # this thread (and its share of the GIL) off a busy event loop's back.
+                if pending and pending[0] is not None and not isinstance(pending[0], threading.Event):
                     time.sleep(_COALESCE_SECONDS)
-                batch: list[tuple[Any, ...]] = []
-                markers: list[threading.Event] = []
-                stop = False
-                while True:
-                    if item is None:
-                        stop = True
-                    elif isinstance(item, threading.Event):
-                        markers.append(item)
-                    else:
-                        batch.append(item)
-                    if stop or len(batch) >= _BATCH:
-                        break
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                if batch:
-                    self._write(conn, batch)
-                for m in markers:
-                    m.set()
-                if stop:
+                if self._drain(conn, pending):
                     return
+                # idle from here: the next ``record`` wakes us; a row appended between the drain
+                # and the flag is seen by the re-check (deque append/popleft are atomic)
+                self._idle = True
+                if pending:
+                    self._idle = False
+                    self._wake.set()
         finally:
             with self._io_lock:  # closing may checkpoint and take locks, like a write
                 conn.close()
+
+    def _drain(self, conn: sqlite3.Connection, pending: collections.deque[Any]) -> bool:
+        """Write everything queued, in batches; True when the close sentinel was reached."""
+        while pending:
+            batch: list[tuple[Any, ...]] = []
+            markers: list[threading.Event] = []
+            stop = False
+            while pending and len(batch) < _BATCH:
+                item = pending.popleft()
+                if item is None:
+                    stop = True
+                    break
+                if isinstance(item, threading.Event):
+                    markers.append(item)
+                else:
+                    batch.append(item)
+            if batch:
+                self._write(conn, batch)
+            for m in markers:
+                m.set()
+            if stop:
+                return True
+        return False
 
     def _write(self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> None:
         for attempt in range(5):
@@ -336,7 +360,7 @@ class UsageLog:
         if self._thread is None or not self._thread.is_alive():
             return True
         done = threading.Event()
-        self._queue.put(done)
+        self._put(done)
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -347,12 +371,14 @@ class UsageLog:
             self._closed = True
             t = self._thread
         if t is not None and t.is_alive():
-            self._queue.put(None)
+            self._put(None)
             t.join(timeout)
 
     def _reset_after_fork(self) -> None:
         """In a forked child: forget the parent's writer and its queued rows (see the module doc)."""
-        self._queue = queue.SimpleQueue()
+        self._queue = collections.deque()
+        self._wake = threading.Event()
+        self._idle = True
         self._thread = None
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
