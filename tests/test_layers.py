@@ -49,6 +49,9 @@ LAYERS: list[tuple[str, ...]] = [
     # `local` (the bundled llama.cpp runtime manager) is not in DESIGN.md: the llamacpp provider
     # reads its state file for the runtime's URL; like management/, it talks to no provider.
     ("management", "local"),
+    # Not in DESIGN.md: `bundled` (the bundled GGUF models: which packages, checksum, assembly
+    # into the cache dir); `local` serves them.
+    ("bundled",),
     # The sync bridge closes the pooled sessions on its loop at shutdown, so it sits above transport.
     ("bridge",),
     ("wire", "transport"),  # siblings: wire/ does no I/O and imports nothing from transport
