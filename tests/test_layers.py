@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     # Not in DESIGN.md: the pydantic-ai integration resolves "auto" and config names through the
     # module API and the registry, so it sits above them, beside the other front ends.
     ("integrations",),
-    ("api",),
+    ("api", "doors"),  # doors: the design documents' module-level functions (over providers/)
     ("resolve", "auto"),  # `resolve` is not written yet; `auto` is today's detection + resolution
     ("registry",),
     ("routing",),  # not written yet
