@@ -9,8 +9,8 @@ for the session; "server not running" is a loopback port nothing listens on.
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 

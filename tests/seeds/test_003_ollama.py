@@ -8,15 +8,26 @@ from __future__ import annotations
 import pytest
 
 import llmswitch
-from llmswitch import OllamaClient, OllamaSettings, ProviderConnectionError, ProviderType
-from llmswitch import create_ollama_model, create_ollama_model_async, detect_ollama_model, ollama_health_check
+from llmswitch import (
+    OllamaClient,
+    OllamaSettings,
+    ProviderConnectionError,
+    ProviderType,
+    create_ollama_model,
+    create_ollama_model_async,
+    detect_ollama_model,
+    ollama_health_check,
+)
 from tests.fakes.ollama_server import FakeOllama
 
 
 def test_imports_ok() -> None:
-    from llmswitch import create_ollama_model, ollama_health_check  # noqa: F401,F811
-    from llmswitch import OllamaClient  # noqa: F401,F811  ("Client OK")
-    from llmswitch.doors.ollama import create_ollama_model_async, detect_ollama_model  # noqa: F401,F811
+    from llmswitch import (  # noqa: F401
+        OllamaClient,
+        create_ollama_model,
+        ollama_health_check,
+    )
+    from llmswitch.doors.ollama import create_ollama_model_async, detect_ollama_model  # noqa: F401
 
     assert {"detect_ollama_model", "ollama_health_check", "create_ollama_model", "create_ollama_model_async"} <= set(
         llmswitch.__all__

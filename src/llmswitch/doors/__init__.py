@@ -10,8 +10,18 @@ model creation to keep in step. ``llmswitch`` exports every name lazily.
 
 from __future__ import annotations
 
-from .llamacpp import create_llamacpp_model, create_llamacpp_model_async, detect_llamacpp_model, llamacpp_health_check
-from .ollama import create_ollama_model, create_ollama_model_async, detect_ollama_model, ollama_health_check
+from .llamacpp import (
+    create_llamacpp_model,
+    create_llamacpp_model_async,
+    detect_llamacpp_model,
+    llamacpp_health_check,
+)
+from .ollama import (
+    create_ollama_model,
+    create_ollama_model_async,
+    detect_ollama_model,
+    ollama_health_check,
+)
 from .settings import LlamaCppSettings, OllamaSettings
 
 __all__ = [
