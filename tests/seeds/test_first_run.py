@@ -37,11 +37,11 @@ def fake_openai() -> Iterator[tuple[openai_server.FakeOpenAI, str]]:
         server.stop()
 
 
-def _chat(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _chat(url: str, *args: str, model: str = "gpt-test") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "LLAMACPP", "OLLAMA"))}
     env.update({"PYTHONPATH": str(SRC), "OPENAI_COMPATIBLE_BASE_URL": url, "OPENAI_COMPATIBLE_API_KEY": openai_server.VALID_KEY,
                 "NO_COLOR": "1", "COLUMNS": "200"})
-    return subprocess.run([sys.executable, "-m", "llmswitch", "chat", "-p", "openai-compatible:gpt-test", *args],
+    return subprocess.run([sys.executable, "-m", "llmswitch", "chat", "-p", f"openai-compatible:{model}", *args],
                           check=False, capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -63,6 +63,13 @@ def test_chat_bounds_are_options(fake_openai: tuple[openai_server.FakeOpenAI, st
     assert "max_tokens" not in fake.requests[-1] and "max_completion_tokens" not in fake.requests[-1]
     bad = _chat(url, "hi", "--max-tokens", "-1")
     assert bad.returncode == 1 and "--max-tokens" in bad.stderr
+
+
+def test_chat_deadline_says_which_option_moves_it(fake_openai: tuple[openai_server.FakeOpenAI, str]) -> None:
+    _, url = fake_openai
+    done = _chat(url, "hi", "--timeout", "0.5", model="gpt-slow")  # the fake waits 2 s
+    assert done.returncode == 1
+    assert "stopped at the 0.5 s limit (--timeout)" in done.stderr and "--max-tokens" in done.stderr
 
 
 # --- assembling a bundled model ------------------------------------------------------------------

@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 from typing import Any, Optional
 
 import typer
 
-from ._common import RedactingWriter, console, fail, markup, run, scrubbed
+from ..errors import ProviderTimeoutError
+from ._common import RedactingWriter, console, err_console, fail, markup, run, scrubbed
 
 DEFAULT_MAX_TOKENS = 256
 """Generated tokens ``chat`` asks for unless told: a few paragraphs, seconds on a small local model."""
@@ -42,6 +44,7 @@ async def _chat(
         params["timeout"] = timeout
     out = RedactingWriter(sys.stdout)
     streamed = False
+    started = time.monotonic()
     try:
         async with api.astream(ref, messages, **params) as stream:
             async for ev in stream:
@@ -49,11 +52,19 @@ async def _chat(
                     out.write(ev.text)
                     streamed = streamed or bool(ev.text)
             final = await stream.final()
-    except BaseException:
+    except BaseException as exc:
         out.close()
         if streamed:
             sys.stdout.write("\n")  # the error line (stderr) starts on a line of its own
             sys.stdout.flush()
+        if timeout and isinstance(exc, ProviderTimeoutError) and time.monotonic() - started >= timeout:
+            # our own bound, not a server fault: say which option moves it
+            err_console.print(
+                f"[yellow]stopped at the {timeout:g} s limit (--timeout); the answer above is cut short. "
+                "Raise --timeout, or lower --max-tokens for a shorter answer.[/]",
+                highlight=False,
+            )
+            raise SystemExit(1) from None
         raise
     finally:
         out.close()  # what was streamed before an error is still shown, redacted

@@ -14,7 +14,7 @@ from ._common import console, err_console, fail
 
 
 def _start(
-    port: Optional[int], alias: Optional[str], ctx_size: int, parallel: int, threads: Optional[int], model: Optional[str],
+    port: Optional[int], alias: str | None, ctx_size: int, parallel: int, threads: Optional[int], model: Optional[str],
     timeout: float, extra: List[str],
 ) -> None:
     from ..errors import LLMSwitchError
