@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     # Not in DESIGN.md: the pydantic-ai integration resolves "auto" and config names through the
     # module API and the registry, so it sits above them, beside the other front ends.
     ("integrations",),
-    ("api",),
+    ("api", "doors"),  # doors: the design documents' module-level functions (over providers/)
     ("resolve",),  # references → providers; hands `auto` to detection
     ("auto",),  # detection: probes, then the cloud key list and the bundled runtime
     ("registry",),
@@ -50,6 +50,9 @@ LAYERS: list[tuple[str, ...]] = [
     # `local` (the bundled llama.cpp runtime manager) is not in DESIGN.md: the llamacpp provider
     # reads its state file for the runtime's URL; like management/, it talks to no provider.
     ("management", "local"),
+    # Not in DESIGN.md: `bundled` (the bundled GGUF models: which packages, checksum, assembly
+    # into the cache dir); `local` serves them.
+    ("bundled",),
     # The sync bridge closes the pooled sessions on its loop at shutdown, so it sits above transport.
     ("bridge",),
     ("wire", "transport"),  # siblings: wire/ does no I/O and imports nothing from transport

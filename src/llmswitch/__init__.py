@@ -74,6 +74,17 @@ _LAZY: dict[str, str] = {
     "pydantic_ai_model": "llmswitch.integrations.pydantic_ai",
     "pydantic_ai_model_async": "llmswitch.integrations.pydantic_ai",
     "fallback_model": "llmswitch.integrations.pydantic_ai",
+    # the design documents' module-level functions and settings (seeds/003, seeds/004)
+    "detect_ollama_model": "llmswitch.doors",
+    "ollama_health_check": "llmswitch.doors",
+    "create_ollama_model": "llmswitch.doors",
+    "create_ollama_model_async": "llmswitch.doors",
+    "detect_llamacpp_model": "llmswitch.doors",
+    "llamacpp_health_check": "llmswitch.doors",
+    "create_llamacpp_model": "llmswitch.doors",
+    "create_llamacpp_model_async": "llmswitch.doors",
+    "OllamaSettings": "llmswitch.doors",
+    "LlamaCppSettings": "llmswitch.doors",
 }
 
 __all__ = sorted({*_errors_all, *_types_all, *_LAZY, "__version__"})
@@ -95,6 +106,18 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from .api import acomplete, astream, complete, get_provider, parse_model_ref, stream  # noqa: F401
     from .bridge import AsyncBridge  # noqa: F401
+    from .doors import (  # noqa: F401
+        LlamaCppSettings,
+        OllamaSettings,
+        create_llamacpp_model,
+        create_llamacpp_model_async,
+        create_ollama_model,
+        create_ollama_model_async,
+        detect_llamacpp_model,
+        detect_ollama_model,
+        llamacpp_health_check,
+        ollama_health_check,
+    )
     from .hooks import add_call_observer  # noqa: F401
     from .providers.base import BaseProvider, LLMProviderProtocol  # noqa: F401
     from .streaming import ResponseStream  # noqa: F401

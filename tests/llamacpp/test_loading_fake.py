@@ -61,7 +61,8 @@ async def test_client_health_while_loading(loading_server) -> None:
     c = LlamaCppClient(loading_server.url)
     try:
         assert (await c.health_check())["status"] == "loading"
-        assert await c.is_running() is True
+        # not ready yet: neither "running" (the documents' sense: ready for requests) nor loaded
+        assert await c.is_running() is False
         assert await c.is_model_loaded() is False
     finally:
         await c.aclose()

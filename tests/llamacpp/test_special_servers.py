@@ -16,7 +16,7 @@ from llmswitch.management.llamacpp import EndpointDisabledError, LlamaCppClient
 from llmswitch.providers.llamacpp import LlamaCppProvider
 from llmswitch.types import TextDelta
 
-from .conftest import CTX, TEST_ALIAS, pid_gone, spawn_server
+from .conftest import CTX, TEST_ALIAS, TEST_MODEL, pid_gone, spawn_server
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,7 @@ async def test_slots_disabled_is_a_clear_error(bare_server) -> None:
 def keyed_runtime(tmp_path_factory):
     """Started with ``--api-key`` through LocalRuntime, used as a sync context manager."""
     state = tmp_path_factory.mktemp("keyed")
-    with LocalRuntime(alias=TEST_ALIAS, ctx_size=CTX, api_key=KEY, state_dir=state) as rt:
+    with LocalRuntime(TEST_MODEL, alias=TEST_ALIAS, ctx_size=CTX, api_key=KEY, state_dir=state) as rt:
         pid = rt.pid
         yield rt
     assert pid_gone(pid), "the sync context manager left llama-server running"
@@ -131,7 +131,7 @@ async def test_api_key_accepted(keyed_runtime, monkeypatch) -> None:
 
 
 async def test_server_killed_mid_stream(tmp_path) -> None:
-    async with LocalRuntime(alias=TEST_ALIAS, ctx_size=CTX, state_dir=tmp_path) as rt:
+    async with LocalRuntime(TEST_MODEL, alias=TEST_ALIAS, ctx_size=CTX, state_dir=tmp_path) as rt:
         pid = rt.pid
         p = LlamaCppProvider(base_url=rt.url)
         got: list[str] = []

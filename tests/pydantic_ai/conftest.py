@@ -85,7 +85,7 @@ def local_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     mp.setenv("LLMSWITCH_STATE_DIR", str(state))
     mp.delenv("LLAMACPP_BASE_URL", raising=False)
     mp.delenv("LLAMACPP_API_KEY", raising=False)
-    rt = LocalRuntime(ctx_size=2048, parallel=1, state_dir=state, startup_timeout=180)
+    rt = LocalRuntime("gemma-3-270m", ctx_size=2048, parallel=1, state_dir=state, startup_timeout=180)
     try:
         rt.start()
         print(f"\nlocal runtime started in {rt.startup_seconds:.2f}s at {rt.url}")

@@ -1,15 +1,27 @@
-"""``llmswitch chat``: stream an answer to the terminal."""
+"""``llmswitch chat``: stream an answer to the terminal.
+
+Bounded by default (``--max-tokens 256``, ``--timeout 120``): a small local model can otherwise
+ramble until its context is full, and the first command a new user runs must come back. Both
+bounds are options; 0 lifts either.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import sys
-from typing import Optional
+import time
+from typing import Any, Optional
 
 import typer
 
-from ._common import RedactingWriter, console, fail, markup, run, scrubbed
+from ..errors import ProviderTimeoutError
+from ._common import RedactingWriter, console, err_console, fail, markup, run, scrubbed
+
+DEFAULT_MAX_TOKENS = 256
+"""Generated tokens ``chat`` asks for unless told: a few paragraphs, seconds on a small local model."""
+DEFAULT_TIMEOUT = 120.0
+"""Seconds for the whole answer (first byte to last) unless told; the stream stops there."""
 
 
 def _response_json(resp) -> str:
@@ -20,19 +32,40 @@ def _response_json(resp) -> str:
     return json.dumps(scrubbed(d), indent=2, default=str)
 
 
-async def _chat(ref: str, prompt: str, system: Optional[str], max_tokens: Optional[int], as_json: bool) -> None:
+async def _chat(
+    ref: str, prompt: str, system: str | None, max_tokens: int | None, as_json: bool, timeout: float | None = None
+) -> None:
     from .. import api
     from ..types import Message, TextDelta
 
     messages = ([Message.system(system)] if system else []) + [Message.user(prompt)]
-    params = {"max_tokens": max_tokens} if max_tokens else {}
+    params: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
+    if timeout:
+        params["timeout"] = timeout
     out = RedactingWriter(sys.stdout)
+    streamed = False
+    started = time.monotonic()
     try:
         async with api.astream(ref, messages, **params) as stream:
             async for ev in stream:
                 if not as_json and type(ev) is TextDelta:
                     out.write(ev.text)
+                    streamed = streamed or bool(ev.text)
             final = await stream.final()
+    except BaseException as exc:
+        out.close()
+        if streamed:
+            sys.stdout.write("\n")  # the error line (stderr) starts on a line of its own
+            sys.stdout.flush()
+        if timeout and isinstance(exc, ProviderTimeoutError) and time.monotonic() - started >= timeout:
+            # our own bound, not a server fault: say which option moves it
+            err_console.print(
+                f"[yellow]stopped at the {timeout:g} s limit (--timeout); the answer above is cut short. "
+                "Raise --timeout, or lower --max-tokens for a shorter answer.[/]",
+                highlight=False,
+            )
+            raise SystemExit(1) from None
+        raise
     finally:
         out.close()  # what was streamed before an error is still shown, redacted
     if as_json:
@@ -55,11 +88,14 @@ def register(app: typer.Typer) -> None:
         provider: str = typer.Option("auto", "--provider", "-p", help="'provider:model', a provider name, or 'auto'."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model, if not given in --provider."),
         system: Optional[str] = typer.Option(None, "--system", "-s", help="System prompt."),
-        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Cap on generated tokens."),
+        max_tokens: int = typer.Option(DEFAULT_MAX_TOKENS, "--max-tokens", help="Cap on generated tokens (0: no cap)."),
+        timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Seconds for the whole answer (0: no deadline)."),
         as_json: bool = typer.Option(False, "--json", help="Print the final Response as JSON instead of streaming."),
     ) -> None:
         """Stream an answer from a provider (default: the first one that is running)."""
         ref = provider if (model is None or ":" in provider) else f"{provider}:{model}"
         if model and ":" in provider:
             fail(ValueError("give the model either in --provider 'p:model' or with --model, not both"))
-        run(_chat(ref, prompt, system, max_tokens, as_json))
+        if max_tokens < 0 or timeout < 0:
+            fail(ValueError("--max-tokens and --timeout take 0 (no bound) or a positive number"))
+        run(_chat(ref, prompt, system, max_tokens or None, as_json, timeout or None))

@@ -14,7 +14,7 @@ from ._common import console, err_console, fail
 
 
 def _start(
-    port: Optional[int], alias: str, ctx_size: int, parallel: int, threads: Optional[int], model: Optional[str],
+    port: Optional[int], alias: str | None, ctx_size: int, parallel: int, threads: Optional[int], model: Optional[str],
     timeout: float, extra: List[str],
 ) -> None:
     from ..errors import LLMSwitchError
@@ -102,15 +102,16 @@ def register(app: typer.Typer) -> None:
         ctx_size: int = typer.Option(4096, "--ctx-size", "-c", help="Context size in tokens."),
         parallel: int = typer.Option(1, "--parallel", "-np", help="Parallel request slots."),
         threads: Optional[int] = typer.Option(None, "--threads", "-t", help="CPU threads (default: llama.cpp's choice)."),
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="A .gguf file instead of the bundled model."),
+        model: Optional[str] = typer.Option(
+            None, "--model", "-m",
+            help="A bundled model by name (qwen2.5-coder-0.5b-instruct, gemma-3-270m) or a .gguf file.",
+        ),
         timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for the model to load."),
     ) -> None:
         """Start llama-server in the background and wait until it is healthy.
 
         Extra arguments after `--` go to llama-server unchanged."""
-        from ..local import DEFAULT_ALIAS
-
-        _start(port, alias or DEFAULT_ALIAS, ctx_size, parallel, threads, model, timeout, list(ctx.args))
+        _start(port, alias, ctx_size, parallel, threads, model, timeout, list(ctx.args))
 
     @local.command()
     def stop(timeout: float = typer.Option(10.0, "--timeout", help="Seconds before SIGKILL.")) -> None:

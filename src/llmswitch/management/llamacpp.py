@@ -71,6 +71,7 @@ class LlamaCppClient:
     ``base_url`` may be the server root or its ``/v1`` URL; default ``$LLAMACPP_BASE_URL`` else
     ``http://localhost:8080``. ``api_key`` (default ``$LLAMACPP_API_KEY``) is needed for ``/props``
     and ``/slots`` on servers started with ``--api-key``; ``/health`` and ``/v1/models`` are public.
+    ``LlamaCppClient(base_url=None, timeout=30)`` is the design documents' signature.
     """
 
     def __init__(
@@ -78,9 +79,10 @@ class LlamaCppClient:
         base_url: str | None = None,
         *,
         api_key: str | SecretStr | None = None,
-        timeout: float = 10.0,
+        timeout: float = 30.0,
         connect_timeout: float = 3.0,
     ) -> None:
+        self.timeout = timeout
         self.base_url = server_root(base_url or os.environ.get("LLAMACPP_BASE_URL") or "http://localhost:8080")
         if api_key is None:
             api_key = os.environ.get("LLAMACPP_API_KEY") or None
@@ -166,12 +168,12 @@ class LlamaCppClient:
         return [model_info_from_wire(m, provider="llamacpp") for m in items if isinstance(m, dict) and m.get("id")]
 
     async def is_running(self) -> bool:
-        """Anything llama-server-like answers ``/health`` (loading counts as running)."""
-        try:
-            await self.health_check()
-        except E.LLMSwitchError:
-            return False
-        return True
+        """The server answers ``/health`` with ``ok``: up *and* ready for requests.
+
+        A server still loading its model answers 503 and is not "running" in this sense (as the
+        design documents define it): a caller that checks this before a request wants to know the
+        request will be served. ``health_check()`` tells loading from down when that matters."""
+        return await self.is_model_loaded()
 
     async def is_model_loaded(self) -> bool:
         """The model is loaded and the server takes requests (``/health`` is ok)."""

@@ -281,19 +281,26 @@ _PULL_IDLE = 300.0
 
 
 class OllamaClient:
-    """Model management for one Ollama server; ``async with OllamaClient() as c: ...``."""
+    """Model management for one Ollama server; ``async with OllamaClient() as c: ...``.
+
+    The address is ``host`` (positional, as ``OLLAMA_HOST`` is written) or ``base_url=`` (the
+    design documents' keyword; a ``/v1`` suffix is tolerated), else ``$OLLAMA_HOST``. ``timeout``
+    bounds each short call (60 s, as the documents have it); a pull has no total deadline."""
 
     def __init__(
         self,
         host: str | None = None,
         *,
-        timeout: float = 30.0,
+        base_url: str | None = None,
+        timeout: float = 60.0,
         connect_timeout: float = 5.0,
         api_key: str | SecretStr | None = None,
         name: str = "ollama",
         limits: Limits | None = None,
     ) -> None:
-        self.base_url = resolve_host(host)
+        if host is not None and base_url is not None and normalize_host(host) != normalize_host(base_url):
+            raise ValueError(f"OllamaClient got two addresses, host={host!r} and base_url={base_url!r}; give one")
+        self.base_url = resolve_host(host if host is not None else base_url)
         self.timeout = timeout
         self.name = name
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key

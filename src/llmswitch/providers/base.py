@@ -479,3 +479,27 @@ class BaseProvider:
         """``create_model`` after a health check and model detection (see ``create_model``)."""
         factory = _hooks.model_factory()[1]
         return await factory(self, model_name, auto_detect=auto_detect, test_connection=test_connection)
+
+    # --- the design documents' names (seeds/001) ------------------------------------------------
+    def supports_tools(self) -> bool:
+        """``capabilities.tools``: whether this provider takes ``tools=``."""
+        return self.capabilities.tools
+
+    def supports_thinking(self) -> bool:
+        """``capabilities.thinking``: whether this provider can return reasoning (``Response.thinking``)."""
+        return self.capabilities.thinking
+
+    def supports_code_execution(self) -> bool:
+        """``capabilities.code_execution`` where a provider declares it; False otherwise (no
+        backend here runs code for the model)."""
+        return bool(getattr(self.capabilities, "code_execution", False))
+
+    def get_usage(self) -> TokenUsage:
+        """A copy of this provider's running totals (``usage``), which later calls do not change."""
+        import dataclasses  # here, not at the top: these methods are an additive block
+
+        return dataclasses.replace(self.usage)
+
+    def reset_usage(self) -> None:
+        """Start the totals again from zero."""
+        self.usage = TokenUsage()
