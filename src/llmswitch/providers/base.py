@@ -31,6 +31,7 @@ from ..types import (
     StreamEvent,
     TokenUsage,
     Tool,
+    as_tools,
 )
 
 __all__ = ["LLMProviderProtocol", "BaseProvider", "CallObserver", "add_call_observer", "remove_call_observer", "as_messages"]
@@ -93,12 +94,6 @@ def as_messages(messages: str | Message | Iterable[Message | dict[str, Any]]) ->
     if not out:
         raise ValueError("messages is empty; give at least one message")
     return out
-
-
-def as_tools(tools: Sequence[Tool | Callable[..., Any]] | None) -> list[Tool] | None:
-    if not tools:
-        return None
-    return [t if isinstance(t, Tool) else Tool.from_function(t) for t in tools]
 
 
 _BACKSTOP_GRACE = 0.5
