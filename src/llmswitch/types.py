@@ -611,13 +611,37 @@ class ModelInfo:
 
 @dataclass(slots=True)
 class ProviderCapabilities:
+    """What a provider (or one of its models) takes. ``tools``, ``vision`` (images in messages)
+    and ``thinking`` are three-valued on purpose: True = takes it, False = known not to (a call
+    that asks for it raises ``CapabilityError`` before anything is sent), None = unknown, which
+    is allowed — a self-hosted server may well take images or tools, and refusing what it would
+    have served is worse than letting the server answer."""
+
     streaming: bool = True
-    tools: bool = True
-    vision: bool = False
-    thinking: bool = False
+    tools: bool | None = None
+    vision: bool | None = None
+    thinking: bool | None = None
     json_mode: bool = True
     model_management: bool = False
     local: bool = False
+
+    @property
+    def refuses_any(self) -> bool:
+        """Whether any of tools, images or thinking is known not to be taken (the check's gate)."""
+        return self.tools is False or self.vision is False or self.thinking is False
+
+    def over(self, base: ProviderCapabilities) -> ProviderCapabilities:
+        """These capabilities where they are known (not None), ``base``'s elsewhere: a model's
+        declared or reported capabilities laid over its provider's."""
+        return ProviderCapabilities(
+            streaming=self.streaming and base.streaming,
+            tools=base.tools if self.tools is None else self.tools,
+            vision=base.vision if self.vision is None else self.vision,
+            thinking=base.thinking if self.thinking is None else self.thinking,
+            json_mode=self.json_mode and base.json_mode,
+            model_management=base.model_management,
+            local=base.local,
+        )
 
 
 @dataclass

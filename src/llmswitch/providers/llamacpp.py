@@ -40,7 +40,13 @@ class LlamaCppProvider(OpenAICompatibleProvider):
     api_key_env = "LLAMACPP_API_KEY"
     base_url_env = "LLAMACPP_BASE_URL"
     is_local = True
-    default_capabilities = ProviderCapabilities(tools=True, vision=False, json_mode=True, local=True)
+    default_capabilities = ProviderCapabilities(tools=True, json_mode=True, local=True)
+    """Images need a multimodal projector (``--mmproj``) and thinking a reasoning model: unknown
+    here, so allowed; ``set_model_capabilities`` records what a given server lacks."""
+    start_hint = (
+        "start llama-server, or the bundled one with `llmswitch local start` "
+        "(after `pip install 'llmswitch[local]'`), or set LLAMACPP_BASE_URL"
+    )
     keepalive_timeout = 4.0
     """llama-server (cpp-httplib) closes a keep-alive connection idle for 5 s; drop ours first, so
     a POST is never written to a connection the server is closing (it would not be resent)."""
