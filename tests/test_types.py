@@ -110,6 +110,30 @@ def test_pydantic_arguments_validate_a_call() -> None:
     assert GetWeather.model_validate({"city": "Oslo"}) == GetWeather(city="Oslo", unit="c")
 
 
+def test_a_callable_is_built_once_and_forgotten_with_it() -> None:
+    """Agents send the same tools every turn: reading the signature again each call is waste."""
+    import functools
+    import gc
+
+    def lookup(key: str) -> str:
+        """Look a key up."""
+        return key
+
+    first = as_tools([lookup, GetWeather]) or []
+    again = as_tools([lookup, GetWeather]) or []
+    assert first == again and first[0].function is lookup and first[1].function is None
+    assert first[0].parameters is again[0].parameters  # the schema was not built again
+    bound = functools.partial(get_weather, unit="f")
+    assert (as_tools([bound]) or [])[0].parameters is (as_tools([bound]) or [])[0].parameters
+    assert (as_tools([DICT_FORMS["flat"]]) or [])[0] == (as_tools([DICT_FORMS["flat"]]) or [])[0]  # dicts: built each time
+    from llmswitch import types as T
+
+    n = len(T._FROM_CALLABLE)
+    del lookup, first, again, bound
+    gc.collect()
+    assert len(T._FROM_CALLABLE) == n - 2
+
+
 # --- refusals -----------------------------------------------------------------------------------
 
 

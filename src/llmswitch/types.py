@@ -13,6 +13,7 @@ import inspect
 import mimetypes
 import sys
 import typing
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -446,11 +447,34 @@ class Tool:
         )
 
 
+_FROM_CALLABLE: weakref.WeakKeyDictionary[Any, tuple[str, str, dict[str, Any], bool]] = weakref.WeakKeyDictionary()
+"""(name, description, parameters, runs) of tools already built from a function, partial or model
+class. An agent sends the same tools on every turn, and reading a signature and its type hints
+costs tens of µs per tool per call. The entry holds no reference to its function (a value that
+did would keep its weak key alive), so it goes when the function does."""
+
+
+def _tool_of(item: Any) -> Tool:
+    if isinstance(item, Mapping):
+        return Tool.from_dict(item)
+    try:
+        cached = _FROM_CALLABLE.get(item)
+    except TypeError:  # not weak-referenceable or not hashable: build it every time
+        return Tool.from_function(item)
+    if cached is None:
+        tool = Tool.from_function(item)
+        if tool is not item:
+            _FROM_CALLABLE[item] = (tool.name, tool.description, tool.parameters, tool.function is item)
+        return tool
+    name, description, parameters, runs = cached
+    return Tool(name, description, parameters, item if runs else None)
+
+
 def as_tools(tools: Any) -> list[Tool] | None:
     """``tools=`` of every call, normalised once before anything is sent: each item through
-    ``Tool.from_function`` (the one normaliser), None for no tools. A single tool given where the
-    list belongs, and two tools with one name (which every API refuses with a 400), are errors
-    that say what to do; an item's error names its index."""
+    ``Tool.from_function`` (the one normaliser; callables are built once and remembered), None
+    for no tools. A single tool given where the list belongs, and two tools with one name (which
+    every API refuses with a 400), are errors that say what to do; an item's error names its index."""
     if not tools:
         return None
     if isinstance(tools, (Mapping, Tool, str, bytes)) or callable(tools) or not hasattr(tools, "__iter__"):
@@ -462,7 +486,7 @@ def as_tools(tools: Any) -> list[Tool] | None:
             tool = item
         else:
             try:
-                tool = Tool.from_function(item)
+                tool = _tool_of(item)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"tools[{i}]: {exc}") from None
         first = seen.setdefault(tool.name, i)

@@ -311,7 +311,7 @@ class BaseProvider:
         ):
             asked = ("thinking", f"drop {wanted}= from the call")
         elif refusing.vision is False and any(
-            type(m.content) is list and any(type(p) is ImagePart for p in m.content) for m in messages
+            isinstance(m.content, list) and any(isinstance(p, ImagePart) for p in m.content) for m in messages
         ):
             asked = ("images", "send text only")
         if asked is None:
