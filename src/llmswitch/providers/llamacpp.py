@@ -74,6 +74,17 @@ class LlamaCppProvider(OpenAICompatibleProvider):
 
         return model_info_from_wire(m, provider=self.name)
 
+    def _record_modalities(self, props: dict[str, Any], ids: list[str]) -> None:
+        """``/props`` says whether this server takes images (``modalities.vision``: a multimodal
+        projector is loaded); recorded for its models, so images to a server without one are
+        refused before sending rather than answered with a 500 (``reference/wire-protocols.md`` §2)."""
+        modalities = props.get("modalities")
+        vision = modalities.get("vision") if isinstance(modalities, dict) else None
+        if isinstance(vision, bool):
+            caps = ProviderCapabilities(vision=vision)
+            for name in {*ids, *([self.default_model] if self.default_model else [])}:
+                self.set_model_capabilities(name, caps)
+
     async def _probe_health(self, status: ProviderHealthStatus) -> None:
         """``/health`` first (ok / 503 loading / refused), then the model from ``/v1/models``,
         then ``/props`` for context and slots. Servers started with ``--api-key`` guard
@@ -113,6 +124,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         except E.ProviderError:
             props = None  # not every build or proxy serves /props; health does not depend on it
         if isinstance(props, dict):
+            self._record_modalities(props, ids)
             gen = props.get("default_generation_settings") or {}
             for key, value in (
                 ("n_ctx", gen.get("n_ctx")),
