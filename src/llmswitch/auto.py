@@ -63,14 +63,6 @@ def __getattr__(name: str) -> Any:
 
 PROBE_TIMEOUT = float(os.environ.get("LLMSWITCH_PROBE_TIMEOUT", "1.5"))
 
-_FIX = {
-    "lmstudio": "start LM Studio's server (Developer tab → Start server) and load a model",
-    "ollama": "run `ollama serve` and `llmswitch pull llama3.2`",
-    "llamacpp": "run `llama-server -m MODEL.gguf --port 8080` (or `llmswitch local start`)",
-    "vllm": "run `vllm serve MODEL --port 8000`",
-}
-
-
 @dataclass
 class ProbeResult:
     """One endpoint's answer: the provider probed, its status, and how long it took."""
@@ -274,7 +266,7 @@ async def resolve_auto(
             )
             chosen = _remember(p, r.status.model_id, why)
             return chosen[0], model or chosen[1]
-        fix = _FIX.get(p.provider_type.value, "check the provider's base_url and that it serves a model")
+        fix = type(p).start_hint or "check the provider's base_url and that it serves a model"
         label = f"{p.name} at {p.base_url}" if r.source == "config" else f"{p.provider_type.value} at {p.base_url}"
         tried.append(f"{label}: {r.error} — {fix}")
     tried.extend(f"{n} — install that provider's module" for n in notes)

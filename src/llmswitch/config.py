@@ -82,11 +82,10 @@ __all__ = [
 CONFIG_FILENAME = "llmswitch.yaml"
 KEYRING_SERVICE = "llmswitch"
 
-# Options a provider type understands beyond the common fields. Types not listed here (and
-# not declaring ``option_names`` on their class) accept any option, since we cannot know.
-KNOWN_OPTIONS: dict[str, frozenset[str]] = {
-    "openrouter": frozenset({"http_referer", "x_title", "site_url", "app_name"}),
-}
+# Options a provider type understands beyond the common fields are declared on its class
+# (``option_names``, e.g. OpenRouterProvider); types without it accept any option, since we
+# cannot know. Entries here override a class's (kept for callers that add to it).
+KNOWN_OPTIONS: dict[str, frozenset[str]] = {}
 
 
 SECONDS_SETTINGS: tuple[str, ...] = ("timeout", "read_timeout", "connect_timeout", "health_timeout")

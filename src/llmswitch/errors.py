@@ -256,9 +256,18 @@ class InvalidRequestError(ProviderError):
 
 
 class CapabilityError(InvalidRequestError):
-    """The model cannot do what was asked (tools, thinking, images)."""
+    """The model cannot do what was asked (tools, thinking, images).
+
+    Raised from the server's answer (HTTP 400 "does not support tools", 501), or by llmswitch
+    before anything is sent when the provider or model is known not to take it: then
+    ``feature`` names what was asked (``"tools"``, ``"images"``, ``"thinking"``) and
+    ``status_code`` is None. A subclass of ``InvalidRequestError``, so existing handlers catch it."""
 
     default_hint = "choose a model that supports this feature, or drop it from the request"
+
+    def __init__(self, message: str, *, feature: str | None = None, **kw: Any) -> None:
+        self.feature = feature
+        super().__init__(message, **kw)
 
 
 class ProviderUnavailableError(ProviderError):

@@ -11,7 +11,9 @@ import base64
 import functools
 import inspect
 import mimetypes
+import sys
 import typing
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -27,6 +29,7 @@ __all__ = [
     "Message",
     "LLMMessage",
     "Tool",
+    "as_tools",
     "Usage",
     "TokenUsage",
     "Response",
@@ -246,15 +249,27 @@ def _json_schema_for(annotation: Any) -> dict[str, Any]:
     if annotation is Any:
         return {}
     if hasattr(annotation, "model_json_schema"):
-        return annotation.model_json_schema()
+        schema: dict[str, Any] = annotation.model_json_schema()
+        return schema
     return {}
 
 
 _TOOL_FORMS = (
     "a tool is a llmswitch.Tool, a function, a functools.partial, a callable object (with __call__), "
+    "a pydantic model class (its fields are the parameters), "
     'or a dict: OpenAI {"type": "function", "function": {"name", "description", "parameters"}}, '
     'flat {"name", "description", "parameters"}, or Anthropic {"name", "description", "input_schema"}'
 )
+
+
+def _is_pydantic_model_class(obj: Any) -> bool:
+    """A ``pydantic.BaseModel`` subclass, without importing pydantic: if it is not imported yet,
+    nothing can be a subclass of its ``BaseModel`` (``import llmswitch`` stays light)."""
+    if not isinstance(obj, type):
+        return False
+    pydantic = sys.modules.get("pydantic")
+    base = getattr(pydantic, "BaseModel", None) if pydantic is not None else None
+    return base is not None and issubclass(obj, base) and obj is not base
 
 
 def _partial_bound_keywords(fn: Any) -> set[str]:
@@ -348,6 +363,8 @@ class Tool:
         if isinstance(fn, Mapping):
             tool = cls.from_dict(fn)
             return tool if name is None and description is None else cls.from_function(tool, name, description)
+        if _is_pydantic_model_class(fn):
+            return cls.from_model(typing.cast("type[Any]", fn), name, description)
         if not callable(fn):
             raise TypeError(f"not a tool: {type(fn).__name__} {_short(fn)}; {_TOOL_FORMS}")
         holder, default_name, doc = _callable_parts(fn)
@@ -385,6 +402,23 @@ class Tool:
         )
 
     @classmethod
+    def from_model(cls, model: type[Any], name: str | None = None, description: str | None = None) -> Tool:
+        """A pydantic model class as the parameter schema, named and described the way the OpenAI
+        SDK's ``openai.pydantic_function_tool(Model)`` does it, so code moving from there gets the
+        same tool: the class name (``GetWeather``), the class's own docstring (``__doc__``, not
+        pydantic's inherited one) and ``Model.model_json_schema()`` (field descriptions, defaults,
+        nested models under ``$defs``). ``function`` stays None: a schema is not something to run;
+        validate a call's arguments with ``Model.model_validate(call.arguments)``."""
+        if not _is_pydantic_model_class(model):
+            raise TypeError(f"not a pydantic model class: {_short(model)}; {_TOOL_FORMS}")
+        doc = model.__doc__
+        return cls(
+            name=name or model.__name__,
+            description=description if description is not None else (inspect.cleandoc(doc) if doc else ""),
+            parameters=model.model_json_schema(),
+        )
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Tool":
         """A tool written as a provider's JSON: OpenAI ``{"type": "function", "function": {...}}``,
         flat ``{"name", "description", "parameters"}`` or Anthropic ``{"name", "description",
@@ -413,6 +447,55 @@ class Tool:
             description=_require_str(spec.get("description"), f"tool {spec['name']!r} description", optional=True) or "",
             parameters=dict(schema),
         )
+
+
+_FROM_CALLABLE: weakref.WeakKeyDictionary[Any, tuple[str, str, dict[str, Any], bool]] = weakref.WeakKeyDictionary()
+"""(name, description, parameters, runs) of tools already built from a function, partial or model
+class. An agent sends the same tools on every turn, and reading a signature and its type hints
+costs tens of µs per tool per call. The entry holds no reference to its function (a value that
+did would keep its weak key alive), so it goes when the function does."""
+
+
+def _tool_of(item: Any) -> Tool:
+    if isinstance(item, Mapping):
+        return Tool.from_dict(item)
+    try:
+        cached = _FROM_CALLABLE.get(item)
+    except TypeError:  # not weak-referenceable or not hashable: build it every time
+        return Tool.from_function(item)
+    if cached is None:
+        tool = Tool.from_function(item)
+        if tool is not item:
+            _FROM_CALLABLE[item] = (tool.name, tool.description, tool.parameters, tool.function is item)
+        return tool
+    name, description, parameters, runs = cached
+    return Tool(name, description, parameters, item if runs else None)
+
+
+def as_tools(tools: Any) -> list[Tool] | None:
+    """``tools=`` of every call, normalised once before anything is sent: each item through
+    ``Tool.from_function`` (the one normaliser; callables are built once and remembered), None
+    for no tools. A single tool given where the list belongs, and two tools with one name (which
+    every API refuses with a 400), are errors that say what to do; an item's error names its index."""
+    if not tools:
+        return None
+    if isinstance(tools, (Mapping, Tool, str, bytes)) or callable(tools) or not hasattr(tools, "__iter__"):
+        raise TypeError(f"tools must be a list of tools; got a single {type(tools).__name__} {_short(tools)}: pass [it]")
+    out: list[Tool] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(tools):
+        if type(item) is Tool:
+            tool = item
+        else:
+            try:
+                tool = _tool_of(item)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"tools[{i}]: {exc}") from None
+        first = seen.setdefault(tool.name, i)
+        if first != i:
+            raise ValueError(f"tools[{first}] and tools[{i}] are both named {tool.name!r}; tool names must be unique")
+        out.append(tool)
+    return out
 
 
 @dataclass(slots=True)
@@ -575,13 +658,37 @@ class ModelInfo:
 
 @dataclass(slots=True)
 class ProviderCapabilities:
+    """What a provider (or one of its models) takes. ``tools``, ``vision`` (images in messages)
+    and ``thinking`` are three-valued on purpose: True = takes it, False = known not to (a call
+    that asks for it raises ``CapabilityError`` before anything is sent), None = unknown, which
+    is allowed — a self-hosted server may well take images or tools, and refusing what it would
+    have served is worse than letting the server answer."""
+
     streaming: bool = True
-    tools: bool = True
-    vision: bool = False
-    thinking: bool = False
+    tools: bool | None = None
+    vision: bool | None = None
+    thinking: bool | None = None
     json_mode: bool = True
     model_management: bool = False
     local: bool = False
+
+    @property
+    def refuses_any(self) -> bool:
+        """Whether any of tools, images or thinking is known not to be taken (the check's gate)."""
+        return self.tools is False or self.vision is False or self.thinking is False
+
+    def over(self, base: ProviderCapabilities) -> ProviderCapabilities:
+        """These capabilities where they are known (not None), ``base``'s elsewhere: a model's
+        declared or reported capabilities laid over its provider's."""
+        return ProviderCapabilities(
+            streaming=self.streaming and base.streaming,
+            tools=base.tools if self.tools is None else self.tools,
+            vision=base.vision if self.vision is None else self.vision,
+            thinking=base.thinking if self.thinking is None else self.thinking,
+            json_mode=self.json_mode and base.json_mode,
+            model_management=base.model_management,
+            local=base.local,
+        )
 
 
 @dataclass

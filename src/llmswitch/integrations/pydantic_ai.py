@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .. import errors as E
 from .. import hooks
-from ..types import ProviderType
 
 if TYPE_CHECKING:  # pragma: no cover
     from pydantic_ai.models import Model
@@ -62,8 +61,6 @@ __all__ = [
 
 INSTALL_HINT = "pip install 'llmswitch[pydantic-ai]'"
 
-_OPENAI_COMPATIBLE_TYPES = frozenset({ProviderType.LLAMACPP, ProviderType.LMSTUDIO, ProviderType.OPENAI_COMPATIBLE})
-_DEFAULT_OPENROUTER_URL = "https://openrouter.ai/api/v1"
 
 # --- importing pydantic-ai ---------------------------------------------------------------------
 
@@ -119,14 +116,6 @@ def _settings(provider: "BaseProvider") -> Any:
     return _import("pydantic_ai.settings").ModelSettings(max_tokens=max_tokens)
 
 
-def _is_openai_wire(provider: "BaseProvider") -> bool:
-    try:
-        from ..providers.openai_compat import OpenAICompatibleProvider
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(provider, OpenAICompatibleProvider)
-
-
 def _build(provider: "BaseProvider", model_name: str) -> "Model":
     """The pydantic-ai model for ``provider``; pydantic-ai's own refusals become our ConfigError."""
     user_error = _import("pydantic_ai.exceptions").UserError
@@ -137,14 +126,20 @@ def _build(provider: "BaseProvider", model_name: str) -> "Model":
 
 
 def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
-    """Dispatch on ``provider.provider_type``."""
+    """Dispatch on the provider class's declared ``pydantic_ai_kind`` (``BaseProvider``)."""
     provider.check_key()  # our AuthenticationError (with the env var to set), not the SDK's
-    ptype = provider.provider_type
+    kind = getattr(provider, "pydantic_ai_kind", None)
     key = _key(provider)
     base_url = provider.base_url
     settings = _settings(provider)
 
-    if ptype is ProviderType.ANTHROPIC:
+    if kind is None:
+        hint = getattr(provider, "pydantic_ai_hint", "") or ""
+        raise E.ConfigError(
+            f"provider {provider.name!r} (type {provider.provider_type.value!r}) has no pydantic-ai model in llmswitch"
+            + (f": {hint}" if hint else "")
+        )
+    if kind == "anthropic":
         anthropic_models = _import("pydantic_ai.models.anthropic")
         anthropic_providers = _import("pydantic_ai.providers.anthropic")
         pa_provider = anthropic_providers.AnthropicProvider(api_key=key, base_url=base_url)
@@ -154,34 +149,25 @@ def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
     # ``OpenAIChatModel`` since pydantic-ai 1.0; ``OpenAIModel`` before (now a deprecated alias).
     chat_model = getattr(openai_models, "OpenAIChatModel", None) or openai_models.OpenAIModel
 
-    if ptype is ProviderType.OLLAMA:
+    if kind == "ollama":
         pa_provider = _import("pydantic_ai.providers.ollama").OllamaProvider(base_url=_ollama_v1(base_url), api_key=key)
         ollama_models = _optional("pydantic_ai.models.ollama")  # OllamaModel: newer pydantic-ai (not in 2.31)
         ollama_model = getattr(ollama_models, "OllamaModel", None) or chat_model
         return ollama_model(model_name, provider=pa_provider, settings=settings)
-    if ptype is ProviderType.OPENAI:
+    if kind == "openai":
         pa_provider = _import("pydantic_ai.providers.openai").OpenAIProvider(base_url=base_url, api_key=key)
         return chat_model(model_name, provider=pa_provider, settings=settings)
-    if ptype is ProviderType.OPENROUTER and base_url.rstrip("/") == _DEFAULT_OPENROUTER_URL:
+    # pydantic-ai's OpenRouterProvider has the public URL built in; elsewhere (a proxy) it is a compatible server
+    if kind == "openrouter" and base_url.rstrip("/") == type(provider).default_base_url.rstrip("/"):
         pa_provider = _import("pydantic_ai.providers.openrouter").OpenRouterProvider(api_key=key)
         return chat_model(model_name, provider=pa_provider, settings=settings)
-    if ptype is ProviderType.VLLM:
+    if kind == "vllm":
         vllm = _optional("pydantic_ai.providers.vllm")  # VLLMProvider: newer pydantic-ai (not in 2.31)
         if vllm is not None and hasattr(vllm, "VLLMProvider"):
             return chat_model(model_name, provider=vllm.VLLMProvider(base_url=base_url, api_key=key), settings=settings)
-        return _compatible(provider, model_name, key, settings, chat_model)
-    if ptype is ProviderType.LITELLM:
-        raise E.ConfigError(
-            f"provider {provider.name!r} calls LiteLLM in-process, which pydantic-ai cannot drive; run a LiteLLM "
-            "proxy and configure it as type 'openai-compatible' with the proxy's base_url, or use pydantic-ai's "
-            "own model for that backend"
-        )
-    if ptype in _OPENAI_COMPATIBLE_TYPES or ptype is ProviderType.OPENROUTER or _is_openai_wire(provider):
-        return _compatible(provider, model_name, key, settings, chat_model)
-    raise E.ConfigError(
-        f"provider {provider.name!r} (type {ptype.value!r}) has no pydantic-ai model in llmswitch; "
-        "use an OpenAI-compatible endpoint of it (type 'openai-compatible' with its base_url) instead"
-    )
+    # "openai-compatible", "openrouter" behind a proxy, "vllm" on older pydantic-ai, and any kind a
+    # third-party type declares that this release does not know: the server speaks OpenAI chat
+    return _compatible(provider, model_name, key, settings, chat_model)
 
 
 def _compatible(provider: "BaseProvider", model_name: str, key: str | None, settings: Any, chat_model: Any) -> "Model":
@@ -244,22 +230,10 @@ def clear_model_cache() -> None:
 
 # --- model names and connection checks ---------------------------------------------------------
 
-_START_HINTS: dict[ProviderType, str] = {
-    ProviderType.LLAMACPP: "start llama-server, or the bundled one with `llmswitch local start` "
-    "(after `pip install 'llmswitch[local]'`), or set LLAMACPP_BASE_URL",
-    ProviderType.OLLAMA: "start Ollama (`ollama serve`) or set OLLAMA_HOST / the provider's base_url",
-    ProviderType.LMSTUDIO: "start LM Studio's server (Developer tab, or `lms server start`) and load a model",
-    ProviderType.VLLM: "start vLLM (`vllm serve MODEL`) or set VLLM_BASE_URL",
-}
-
-
 def _no_model(provider: "BaseProvider", detail: str) -> E.ModelNotFoundError:
-    if provider.provider_type is ProviderType.OLLAMA:
-        fix = "pull one (`llmswitch pull llama3.2` or `ollama pull llama3.2`) or pass model_name"
-    elif provider.provider_type is ProviderType.LMSTUDIO:
-        fix = "load a model in LM Studio (`lms load MODEL`) or pass model_name"
-    else:
-        fix = f"pass a model name (create_model('MODEL') or '{provider.name}:MODEL') or set default_model"
+    fix = getattr(provider, "no_model_hint", None) or (
+        f"pass a model name (create_model('MODEL') or '{provider.name}:MODEL') or set default_model"
+    )
     return E.ModelNotFoundError(detail, provider=provider.name, url=provider.base_url, hint=fix)
 
 
@@ -276,7 +250,7 @@ async def _check_connection(provider: "BaseProvider", model_name: str | None) ->
             raise E.AuthenticationError(
                 f"{provider.name} rejected the credentials: {detail}", provider=provider.name, url=provider.base_url
             )
-        hint = _START_HINTS.get(provider.provider_type)
+        hint = getattr(provider, "start_hint", None)
         raise E.ProviderConnectionError(
             f"{provider.name} is not reachable at {provider.base_url}: {detail}",
             provider=provider.name,

@@ -36,6 +36,17 @@ class AnthropicProvider(BaseProvider):
     auto_rank = 2
     default_chat_model = "claude-haiku-4-5"
     default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True, json_mode=False)
+    model_capabilities_table = (
+        # Extended thinking came with Claude 3.7 Sonnet; the Claude 3 and 3.5 models refuse `thinking`.
+        ("claude-3-haiku", ProviderCapabilities(thinking=False)),
+        ("claude-3-sonnet", ProviderCapabilities(thinking=False)),
+        ("claude-3-opus", ProviderCapabilities(thinking=False)),
+        ("claude-3-5-", ProviderCapabilities(thinking=False)),
+    )
+    wire_format = "anthropic"
+    pydantic_ai_kind = "anthropic"
+    thinking_params = ("thinking",)
+    genai_prices_id = "anthropic"
 
     @staticmethod
     def _normalize_base_url(url: str) -> str:

@@ -22,6 +22,7 @@ from ..limits import Limits, check_seconds
 from ..streaming import ResponseStream
 from ..transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
 from ..types import (
+    ImagePart,
     Message,
     ModelInfo,
     ProviderCapabilities,
@@ -31,6 +32,7 @@ from ..types import (
     StreamEvent,
     TokenUsage,
     Tool,
+    as_tools,
 )
 
 __all__ = ["LLMProviderProtocol", "BaseProvider", "CallObserver", "add_call_observer", "remove_call_observer", "as_messages"]
@@ -95,10 +97,21 @@ def as_messages(messages: str | Message | Iterable[Message | dict[str, Any]]) ->
     return out
 
 
-def as_tools(tools: Sequence[Tool | Callable[..., Any]] | None) -> list[Tool] | None:
-    if not tools:
-        return None
-    return [t if isinstance(t, Tool) else Tool.from_function(t) for t in tools]
+_FIELD = {"tools": "tools", "images": "vision", "thinking": "thinking"}
+_MAX_CACHED_MODELS = 1024
+_THINKING_OFF = frozenset({"none", "disabled", "off", "false", "0"})
+
+
+def _asks_thinking(value: Any) -> bool:
+    """Whether a thinking parameter's value asks for thinking: ``think=False``,
+    ``reasoning_effort="none"`` and ``thinking={"type": "disabled"}`` do not."""
+    if value is None or value is False or value == 0:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() not in _THINKING_OFF
+    if isinstance(value, dict):
+        return not (value.get("type") == "disabled" or value.get("enabled") is False or value.get("effort") == "none")
+    return True
 
 
 _BACKSTOP_GRACE = 0.5
@@ -129,6 +142,31 @@ class BaseProvider:
     """Seconds an idle pooled connection is kept; below the server's own keep-alive limit, so a
     request is never written to a connection the server is about to close."""
     default_capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities()
+    """What the provider takes; None fields are unknown and allowed (see ``ProviderCapabilities``)."""
+    # --- declared data: read by the call path, pricing and the integrations instead of if-chains
+    # on ``provider_type`` (README "Capabilities"), so a new provider is one class, not five edits.
+    model_capabilities_table: ClassVar[tuple[tuple[str, ProviderCapabilities], ...]] = ()
+    """(model id prefix, what models with that prefix take), first match wins; laid over
+    ``default_capabilities``. Only what is documented as refused belongs here."""
+    thinking_params: ClassVar[tuple[str, ...]] = ()
+    """The call parameters that ask this wire for thinking (``think``, ``thinking``, ``reasoning_effort``)."""
+    wire_format: ClassVar[str] = ""
+    """The wire format spoken: ``openai-chat``, ``anthropic``, ``ollama`` or ``litellm`` (in-process)."""
+    pydantic_ai_kind: ClassVar[str | None] = None
+    """Which pydantic-ai model/provider pair drives it (``integrations.pydantic_ai``); None: none can."""
+    pydantic_ai_hint: ClassVar[str] = "use an OpenAI-compatible endpoint of it (type 'openai-compatible' with its base_url) instead"
+    """What to do instead when ``pydantic_ai_kind`` is None."""
+    start_hint: ClassVar[str | None] = None
+    """How to start a local server of this type, for "not reachable" errors."""
+    no_model_hint: ClassVar[str | None] = None
+    """How to get a model onto the server when it offers none (pull, load)."""
+    genai_prices_id: ClassVar[str | None] = None
+    """The genai-prices provider id its models are priced under; None: not priced (self-hosted)."""
+
+    @classmethod
+    def price_target(cls, model: str) -> tuple[str, str] | None:
+        """(genai-prices provider id, model) to price a call with, or None when it is not priced."""
+        return (cls.genai_prices_id, model) if cls.genai_prices_id else None
 
     def __init__(
         self,
@@ -159,6 +197,8 @@ class BaseProvider:
         self.options = options
         self.usage = TokenUsage()
         self._capabilities = self.default_capabilities
+        self._model_caps: dict[str, ProviderCapabilities] = {}
+        self._refusing: dict[str, ProviderCapabilities | None] = {}
         self._extra_headers = dict(headers or {})
         for label, value in (("timeout", timeout), ("read_timeout", read_timeout), ("connect_timeout", connect_timeout), ("health_timeout", health_timeout)):
             check_seconds(label, value)
@@ -245,6 +285,67 @@ class BaseProvider:
         own error would say less."""
         self._check_key()
 
+    # --- capabilities, checked before anything is sent -------------------------------------------
+    def capabilities_for(self, model: str) -> ProviderCapabilities:
+        """What ``model`` takes: what the server reported or the caller set
+        (``set_model_capabilities``), else the declared table's first matching prefix, laid over
+        the provider's own capabilities."""
+        base = self._capabilities
+        known = self._model_caps.get(model)
+        if known is not None:
+            return known.over(base)
+        for prefix, caps in self.model_capabilities_table:
+            if model.startswith(prefix):
+                return caps.over(base)
+        return base
+
+    def set_model_capabilities(self, model: str, caps: ProviderCapabilities) -> None:
+        """Record what ``model`` takes (reported by the server, or known to the caller: a
+        llama-server without ``--mmproj`` takes no images); overrides the declared table."""
+        self._model_caps[model] = caps
+        self._refusing.clear()
+
+    def _refuse_unsupported(
+        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
+    ) -> None:
+        """Raise ``CapabilityError`` when the call asks for tools, images or thinking that ``model``
+        is known not to take. Callers gate it with ``self._refusing.get(model, self) is not None``:
+        the call path's cost is one dict look-up, since models with nothing refused are cached as
+        None, and only a refusing model's call is inspected."""
+        refusing = self._refusing.get(model, self)
+        if refusing is self:  # first call with this model
+            if len(self._refusing) >= _MAX_CACHED_MODELS:
+                self._refusing.clear()
+            caps = self.capabilities_for(model)
+            refusing = self._refusing[model] = caps if caps.refuses_any else None
+        if refusing is None:
+            return
+        assert isinstance(refusing, ProviderCapabilities)
+        asked: tuple[str, str] | None = None
+        if tools and refusing.tools is False:
+            asked = ("tools", "drop tools= from the call")
+        elif refusing.thinking is False and params and (
+            wanted := next((k for k in self.thinking_params if _asks_thinking(params.get(k))), None)
+        ):
+            asked = ("thinking", f"drop {wanted}= from the call")
+        elif refusing.vision is False and any(
+            isinstance(m.content, list) and any(isinstance(p, ImagePart) for p in m.content) for m in messages
+        ):
+            asked = ("images", "send text only")
+        if asked is None:
+            return
+        feature, fix = asked
+        source = "as recorded for it" if model in self._model_caps else "as declared for it"
+        raise E.CapabilityError(
+            f"model {model!r} does not take {feature} ({source}); nothing was sent",
+            feature=feature,
+            provider=self.name,
+            model=model,
+            url=self.base_url,
+            hint=f"{fix}, or choose a model that takes {feature}; if this one does, "
+            f"provider.set_model_capabilities({model!r}, ProviderCapabilities({_FIELD[feature]}=True))",
+        )
+
     def _check_key(self) -> None:
         if self.requires_api_key and not self.api_key:
             env = f" set {self.api_key_env} or" if self.api_key_env else ""
@@ -311,6 +412,8 @@ class BaseProvider:
         self._check_key()
         if timeout is None:  # the common call: no deadline object, the provider's own bounds apply
             model_id = await self.resolve_model(model)
+            if self._refusing.get(model_id, self) is not None:  # None: nothing refused (the common case)
+                self._refuse_unsupported(model_id, msgs, tool_list, params)
             started = time.perf_counter()
             try:
                 resp = await self._complete(model_id, msgs, tool_list, params)
@@ -320,6 +423,8 @@ class BaseProvider:
         else:
             with call_deadline(timeout):
                 model_id = await self.resolve_model(model)
+                if self._refusing.get(model_id, self) is not None:
+                    self._refuse_unsupported(model_id, msgs, tool_list, params)
                 started = time.perf_counter()
                 try:
                     resp = await self._complete_within(timeout, model_id, msgs, tool_list, params)
@@ -368,6 +473,8 @@ class BaseProvider:
             try:
                 model_id = await self.resolve_model(model)
                 state["model"] = model_id
+                if self._refusing.get(model_id, self) is not None:
+                    self._refuse_unsupported(model_id, msgs, tool_list, params)
                 items = self._stream(model_id, msgs, tool_list, params)
                 first = await items.__anext__()
             except StopAsyncIteration:

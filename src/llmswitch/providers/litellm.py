@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, ClassVar
 
 from .. import errors as E
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
@@ -162,6 +162,36 @@ class LiteLLMProvider(BaseProvider):
     default_base_url = ""
     base_url_env = "LITELLM_API_BASE"
     default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True)
+    wire_format = "litellm"
+    thinking_params = ("reasoning_effort", "thinking")
+    pydantic_ai_hint = (
+        "it calls LiteLLM in-process, which pydantic-ai cannot drive; run a LiteLLM proxy and configure it "
+        "as type 'openai-compatible' with the proxy's base_url, or use pydantic-ai's own model for that backend"
+    )
+    upstream_price_ids: ClassVar[dict[str, str]] = {
+        "openai": "openai",
+        "anthropic": "anthropic",
+        "openrouter": "openrouter",
+        "gemini": "google",
+        "vertex_ai": "google",
+        "groq": "groq",
+        "mistral": "mistral",
+        "deepseek": "deepseek",
+        "together_ai": "together",
+        "bedrock": "aws",
+        "azure": "azure",
+        "x-ai": "x-ai",
+        "xai": "x-ai",
+    }
+    """LiteLLM's model prefix → genai-prices provider id (the prefix names the upstream)."""
+
+    @classmethod
+    def price_target(cls, model: str) -> tuple[str, str] | None:
+        """``gemini/gemini-2.0-flash`` is priced as ``google``'s ``gemini-2.0-flash``; a model
+        without a known upstream prefix is not priced (unknown, never $0)."""
+        prefix, sep, rest = model.partition("/")
+        pid = cls.upstream_price_ids.get(prefix) if sep else None
+        return (pid, rest) if pid else None
 
     def _secrets(self) -> tuple[str, ...]:
         return (self.api_key.get_secret_value(),) if self.api_key else ()

@@ -41,7 +41,13 @@ class LlamaCppProvider(OpenAICompatibleProvider):
     base_url_env = "LLAMACPP_BASE_URL"
     is_local = True
     auto_rank = 3
-    default_capabilities = ProviderCapabilities(tools=True, vision=False, json_mode=True, local=True)
+    default_capabilities = ProviderCapabilities(tools=True, json_mode=True, local=True)
+    """Images need a multimodal projector (``--mmproj``) and thinking a reasoning model: unknown
+    here, so allowed; ``set_model_capabilities`` records what a given server lacks."""
+    start_hint = (
+        "start llama-server, or the bundled one with `llmswitch local start` "
+        "(after `pip install 'llmswitch[local]'`), or set LLAMACPP_BASE_URL"
+    )
     keepalive_timeout = 4.0
     """llama-server (cpp-httplib) closes a keep-alive connection idle for 5 s; drop ours first, so
     a POST is never written to a connection the server is closing (it would not be resent)."""
@@ -68,6 +74,17 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         from ..management.llamacpp import model_info_from_wire
 
         return model_info_from_wire(m, provider=self.name)
+
+    def _record_modalities(self, props: dict[str, Any], ids: list[str]) -> None:
+        """``/props`` says whether this server takes images (``modalities.vision``: a multimodal
+        projector is loaded); recorded for its models, so images to a server without one are
+        refused before sending rather than answered with a 500 (``reference/wire-protocols.md`` §2)."""
+        modalities = props.get("modalities")
+        vision = modalities.get("vision") if isinstance(modalities, dict) else None
+        if isinstance(vision, bool):
+            caps = ProviderCapabilities(vision=vision)
+            for name in {*ids, *([self.default_model] if self.default_model else [])}:
+                self.set_model_capabilities(name, caps)
 
     async def _probe_health(self, status: ProviderHealthStatus) -> None:
         """``/health`` first (ok / 503 loading / refused), then the model from ``/v1/models``,
@@ -108,6 +125,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         except E.ProviderError:
             props = None  # not every build or proxy serves /props; health does not depend on it
         if isinstance(props, dict):
+            self._record_modalities(props, ids)
             gen = props.get("default_generation_settings") or {}
             for key, value in (
                 ("n_ctx", gen.get("n_ctx")),

@@ -24,7 +24,10 @@ class LMStudioProvider(OpenAICompatibleProvider):
     base_url_env = "LMSTUDIO_BASE_URL"
     is_local = True
     auto_rank = 1
-    default_capabilities = ProviderCapabilities(tools=True, vision=False, local=True, model_management=True)
+    default_capabilities = ProviderCapabilities(tools=True, local=True, model_management=True)
+    """Images depend on the loaded model (``type == "vlm"``, see ``model_capabilities``)."""
+    start_hint = "start LM Studio's server (Developer tab, or `lms server start`) and load a model"
+    no_model_hint = "load a model in LM Studio (`lms load MODEL`) or pass model_name"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -77,15 +80,18 @@ class LMStudioProvider(OpenAICompatibleProvider):
         if info is None or info.type is None:
             return base
         caps = info.metadata.get("capabilities")
-        return ProviderCapabilities(
+        found = ProviderCapabilities(
             streaming=base.streaming,
-            tools=("tool_use" in caps) if isinstance(caps, list) else base.tools,
+            # a model without "tool_use" still takes tools (LM Studio's default prompt format): not a refusal
+            tools=True if isinstance(caps, list) and "tool_use" in caps else base.tools,
             vision=info.type == "vlm",
             thinking=base.thinking,
             json_mode=base.json_mode,
             model_management=base.model_management,
             local=base.local,
         )
+        self.set_model_capabilities(name, found)  # images to a non-"vlm" model are refused before sending
+        return found
 
     async def _probe_health(self, status: ProviderHealthStatus) -> None:
         """Reachable and offering a model; ``metadata["loaded_model"]`` names the loaded LLM (or None)."""

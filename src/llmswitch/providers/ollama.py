@@ -35,6 +35,12 @@ class OllamaProvider(BaseProvider):
     default_capabilities = ProviderCapabilities(
         tools=True, vision=True, thinking=True, json_mode=True, model_management=True, local=True
     )
+    """Per model from ``/api/show`` (``model_capabilities``), which records what a model lacks."""
+    wire_format = "ollama"
+    pydantic_ai_kind = "ollama"
+    thinking_params = ("think",)
+    start_hint = "start Ollama (`ollama serve`) or set OLLAMA_HOST / the provider's base_url"
+    no_model_hint = "pull one (`llmswitch pull llama3.2` or `ollama pull llama3.2`) or pass model_name"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -165,6 +171,10 @@ class OllamaProvider(BaseProvider):
         info = self._details.get(key)
         if info is None:
             info = self._details[key] = await self.client.get_model_info(model)
+            if info.capabilities is not None:  # what the server says this model lacks is checked before sending
+                caps = info.to_capabilities(self.default_capabilities)
+                for name in {model, key}:
+                    self.set_model_capabilities(name, caps)
         return info
 
     async def model_capabilities(self, model: str | None = None) -> ProviderCapabilities:

@@ -28,7 +28,11 @@ class OpenAICompatibleProvider(BaseProvider):
     default_base_url = "http://localhost:8000/v1"
     api_key_env = "OPENAI_COMPATIBLE_API_KEY"
     base_url_env = "OPENAI_COMPATIBLE_BASE_URL"
-    default_capabilities = ProviderCapabilities(tools=True, vision=True)
+    default_capabilities = ProviderCapabilities()
+    """Any server: whether it takes tools, images or thinking is unknown, so all are allowed."""
+    wire_format = "openai-chat"
+    pydantic_ai_kind: ClassVar[str | None] = "openai-compatible"
+    thinking_params = ("reasoning_effort", "reasoning")
     include_usage: ClassVar[bool] = True
     """Ask for the usage chunk in streams (``stream_options.include_usage``)."""
     max_tokens_field: ClassVar[str] = "max_tokens"

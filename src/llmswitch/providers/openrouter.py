@@ -14,7 +14,7 @@ What differs from a plain compatible server (``reference/wire-protocols.md`` §6
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ..types import ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response
 from .openai_compat import OpenAICompatibleProvider
@@ -44,6 +44,10 @@ class OpenRouterProvider(OpenAICompatibleProvider):
     default_chat_model = "openrouter/auto"
     include_usage = False  # always sent; the flag is deprecated and ignored
     default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True)
+    pydantic_ai_kind = "openrouter"
+    genai_prices_id = "openrouter"
+    option_names: ClassVar[frozenset[str]] = frozenset({"http_referer", "x_title", "site_url", "app_name"})
+    """The options a config file may give (``config.ProviderConfig`` checks them)."""
 
     def auth_headers(self) -> dict[str, str]:
         headers = super().auth_headers()

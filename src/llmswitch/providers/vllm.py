@@ -11,4 +11,7 @@ class VLLMProvider(OpenAICompatibleProvider):
     base_url_env = "VLLM_BASE_URL"
     is_local = True
     auto_rank = 4
-    default_capabilities = ProviderCapabilities(tools=True, vision=False, local=True)
+    default_capabilities = ProviderCapabilities(tools=True, local=True)
+    """Images and thinking depend on the served model (unknown, so allowed)."""
+    pydantic_ai_kind = "vllm"
+    start_hint = "start vLLM (`vllm serve MODEL`) or set VLLM_BASE_URL"

@@ -20,35 +20,47 @@ Conventions that must line up:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from .. import hooks
+from ..errors import ConfigError
 from ..types import Usage
 
-__all__ = ["price_usage", "GENAI_PROVIDER_IDS"]
+__all__ = ["GENAI_PROVIDER_IDS", "price_usage"]  # noqa: F822 - GENAI_PROVIDER_IDS comes from __getattr__
 
-# Our provider type → genai-prices provider id. Types that are absent are not priced (a
-# self-hosted OpenAI-compatible server is not OpenAI); LiteLLM names the upstream in the model.
-GENAI_PROVIDER_IDS: dict[str, str] = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "openrouter": "openrouter",
-}
-_LITELLM_PREFIXES: dict[str, str] = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "openrouter": "openrouter",
-    "gemini": "google",
-    "vertex_ai": "google",
-    "groq": "groq",
-    "mistral": "mistral",
-    "deepseek": "deepseek",
-    "together_ai": "together",
-    "bedrock": "aws",
-    "azure": "azure",
-    "x-ai": "x-ai",
-    "xai": "x-ai",
-}
+# What is priced, and under which genai-prices provider id, is declared on the provider classes
+# (``genai_prices_id``, and ``price_target`` where the model names the upstream, as LiteLLM's
+# ``gemini/...`` does); a type without one is not priced (a self-hosted server is not OpenAI).
+
+
+@functools.lru_cache(maxsize=64)
+def _price_target_of(provider_type: str) -> Callable[[str], tuple[str, str] | None] | None:
+    """The provider class's ``price_target`` for a type name (entry-point types included), or None
+    for a name that is no provider type. Cached: the call path prices every call."""
+    from ..providers import provider_class
+
+    try:
+        return provider_class(provider_type).price_target
+    except (ConfigError, ImportError):  # an unknown type, or its module cannot be imported: not priced
+        return None
+
+
+def __getattr__(name: str) -> Any:
+    """``GENAI_PROVIDER_IDS`` (type → genai-prices id, built-in types), derived from the classes."""
+    if name == "GENAI_PROVIDER_IDS":
+        from ..providers import PROVIDER_TABLE, provider_class
+
+        out: dict[str, str] = {}
+        for t in PROVIDER_TABLE:
+            try:
+                pid = provider_class(t).genai_prices_id
+            except ImportError:  # an entry-point type whose module cannot be imported: not priced
+                pid = None
+            if pid:
+                out[t] = pid
+        return out
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,13 +71,8 @@ def _genai() -> Any:
 
 
 def _target(provider_type: str, model: str) -> tuple[str, str] | None:
-    if provider_type == "litellm":
-        prefix, sep, rest = model.partition("/")
-        if sep and prefix in _LITELLM_PREFIXES:
-            return _LITELLM_PREFIXES[prefix], rest
-        return None
-    pid = GENAI_PROVIDER_IDS.get(provider_type)
-    return (pid, model) if pid else None
+    price_target = _price_target_of(provider_type)
+    return price_target(model) if price_target is not None else None
 
 
 @functools.lru_cache(maxsize=1024)
