@@ -29,7 +29,7 @@ async def test_first_healthy_in_preference_order(fake_server, refused_url):
     note = explain_choice()
     assert note and "vllm" in note and refused_url in note
     # the choice is remembered for the process: a later call does not probe again
-    await vl.stop()
+    vl.server.stop()
     again, model2 = await resolve_auto("explicit-model", registry=EMPTY, local_endpoints=[("lmstudio", lm.base_url)])
     assert again is provider and model2 == "explicit-model"
     await provider.aclose()

@@ -253,6 +253,8 @@ class FakeOpenAI:
         self.loop = ToolLoop()
         self.base_url = ""
         """``<server>/v1`` once ``start()`` served it."""
+        self.server: Any = None
+        """The ``ThreadedServer`` that ``start()`` runs it on (``.stop()`` takes it down mid-test)."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -441,4 +443,5 @@ def start(models: list[str] | None = None, **options: Any) -> tuple["FakeOpenAI"
     fake = FakeOpenAI(models, **options)
     server = ThreadedServer(fake.app).start()
     fake.base_url = server.url + "/v1"
+    fake.server = server
     return fake, server

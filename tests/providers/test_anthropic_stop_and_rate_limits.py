@@ -54,21 +54,24 @@ async def test_stop_reason_normalised(claude, reason: str, streamed: bool) -> No
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
-async def test_retry_after_wins_over_reset_headers(claude, streamed: bool) -> None:
+async def test_retry_after_wins_over_reset_headers(claude, anthropic_fake, streamed: bool) -> None:
     with pytest.raises(E.RateLimitError) as info:
         await _call(claude, "claude-ratelimited", streamed)
     assert info.value.status_code == 429
     assert info.value.retry_after == 7.0
+    assert info.value.message == "Number of request tokens has exceeded your per-minute rate limit"
+    assert len(anthropic_fake[0].requests) == 1  # the wait is reported, not slept through and retried
 
 
 @pytest.mark.parametrize("form", list(RESET_AHEAD))
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
-async def test_ratelimit_reset_timestamp_without_retry_after(claude, form: str, streamed: bool) -> None:
+async def test_ratelimit_reset_timestamp_without_retry_after(claude, anthropic_fake, form: str, streamed: bool) -> None:
     """No ``retry-after``: the spent limit's ``anthropic-ratelimit-*-reset`` (RFC 3339, whole
     seconds) says when to come back."""
     with pytest.raises(E.RateLimitError) as info:
         await _call(claude, f"claude-ratelimit-{form}", streamed)
     ahead = RESET_AHEAD[form]
     assert info.value.status_code == 429 and info.value.retryable
+    assert len(anthropic_fake[0].requests) == 1
     assert info.value.retry_after is not None, "anthropic-ratelimit-*-reset was not read"
     assert ahead - 2 <= info.value.retry_after <= ahead

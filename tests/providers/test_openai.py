@@ -107,7 +107,7 @@ async def test_max_tokens_length_finish(openai_provider: OpenAIProvider, openai_
 )
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_http_errors_map_to_classes(
-    openai_provider: OpenAIProvider, model: str, error_class: type, retryable: bool, status: int, message: str, streamed: bool
+    openai_provider: OpenAIProvider, openai_fake, model: str, error_class: type, retryable: bool, status: int, message: str, streamed: bool
 ) -> None:
     async with openai_provider:
         with pytest.raises(error_class) as info:
@@ -124,6 +124,7 @@ async def test_http_errors_map_to_classes(
     assert err.status_code == status
     # the server's own text, whole, then a hint on what to do
     assert f"] {message} — " in str(err)
+    assert [r["model"] for r in openai_fake[0].requests] == [model]  # sent once: retrying is not the provider's job
 
 
 async def test_context_error_parses_token_counts(openai_provider: OpenAIProvider) -> None:
@@ -224,6 +225,7 @@ async def test_read_timeout(openai_fake) -> None:
     async with provider:
         with pytest.raises(ls.ProviderTimeoutError):
             await provider.complete("hi", model="gpt-slow")
+    assert [r["model"] for r in openai_fake[0].requests] == ["gpt-slow"]  # not sent again after the timeout
 
 
 async def test_health_check_and_models(openai_provider: OpenAIProvider) -> None:

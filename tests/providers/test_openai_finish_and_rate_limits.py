@@ -56,19 +56,23 @@ async def test_function_call_kept_in_raw(openai_provider: OpenAIProvider) -> Non
     ],
 )
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
-async def test_rate_limit_header_forms(openai_provider: OpenAIProvider, form: str, expected: float, streamed: bool) -> None:
+async def test_rate_limit_header_forms(openai_provider: OpenAIProvider, openai_fake, form: str, expected: float, streamed: bool) -> None:
     async with openai_provider:
         with pytest.raises(ls.RateLimitError) as info:
             await _call(openai_provider, f"gpt-ratelimit-{form}", streamed)
     assert info.value.status_code == 429
     assert info.value.retry_after == pytest.approx(expected, abs=1e-9)
     assert info.value.retryable is True
+    assert info.value.message == "Rate limit reached for requests in organization org-test on requests per min. Limit: 60 / min."
+    assert len(openai_fake[0].requests) == 1  # the wait is reported, not slept through and retried
 
 
-async def test_rate_limit_http_date(openai_provider: OpenAIProvider) -> None:
+async def test_rate_limit_http_date(openai_provider: OpenAIProvider, openai_fake) -> None:
     """``retry-after`` as an HTTP date, 30 s ahead when sent (whole seconds: allow 2 s)."""
     async with openai_provider:
         with pytest.raises(ls.RateLimitError) as info:
             await openai_provider.complete("hi", model="gpt-ratelimit-http-date")
+    assert info.value.status_code == 429
+    assert len(openai_fake[0].requests) == 1
     assert info.value.retry_after is not None
     assert HTTP_DATE_AHEAD - 2 <= info.value.retry_after <= HTTP_DATE_AHEAD

@@ -93,7 +93,7 @@ async def test_ok_error_and_cancelled_calls_all_logged(fake_server, tmp_path):
     assert [r["status"] for r in rows] == ["ok", "error", "cancelled", "cancelled"]
     ok, err, early, cancelled = rows
     assert (ok["provider"], ok["provider_type"], ok["model"], ok["agent"]) == ("fakevllm", "vllm", "m", "coder")
-    assert ok["input_tokens"] == 12 and ok["output_tokens"] == 5 and ok["cost"] == 0.0 and ok["latency"] > 0
+    assert ok["input_tokens"] == 12 and ok["output_tokens"] == 7 and ok["cost"] == 0.0 and ok["latency"] > 0
     assert err["error_class"] == "ModelNotFoundError" and err["cost"] is None and err["agent"] is None
     assert cancelled["error_class"] == "CancelledError"
 
