@@ -16,10 +16,10 @@ import json
 import os
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 import aiohttp
@@ -29,7 +29,13 @@ from aiohttp import web
 from llmswitch import errors as E
 from llmswitch import transport as T
 from llmswitch.limits import Limits
-from llmswitch.transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
+from llmswitch.transport import (
+    Timeouts,
+    Transport,
+    call_deadline,
+    reset_call_deadline,
+    set_call_deadline,
+)
 from tests.fakes import hostile_server
 from tests.fakes._threaded import ThreadedServer
 
@@ -960,28 +966,9 @@ async def test_refused_connection_maps_and_is_attempted_once() -> None:
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ThreadedServer, str]]:
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-
-    class TLSServer(ThreadedServer):
-        async def _start(self) -> None:
-            self.app = self._factory()
-            self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
-            await self._runner.setup()
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-            await web.SockSite(self._runner, sock, ssl_context=ctx).start()
-
-    s = TLSServer(_make_app).start()
+def tls(tls_cert: tuple[ssl.SSLContext, Path]) -> Iterator[tuple[ThreadedServer, str]]:
+    ctx, cert = tls_cert
+    s = ThreadedServer(_make_app, ssl_context=ctx).start()
     try:
         yield s, str(cert)
     finally:

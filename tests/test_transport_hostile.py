@@ -11,7 +11,6 @@ import textwrap
 import time
 
 import pytest
-from aiohttp import web
 
 import llmswitch as ls
 from llmswitch.classify import parse_retry_after
@@ -19,7 +18,6 @@ from llmswitch.providers.anthropic import AnthropicProvider
 from llmswitch.providers.openai_compat import OpenAICompatibleProvider
 from tests.fakes._threaded import ThreadedServer
 from tests.fakes.hostile_server import state
-
 from tests.fixtures.servers import HEADER_SECRET, KEY
 
 
@@ -232,34 +230,11 @@ async def test_refused_connection_is_attempted_once() -> None:
 # --- TLS ----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    import ssl
-
+def tls_server(tls_cert):  # type: ignore[no-untyped-def]
     from tests.fakes import hostile_server
 
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-
-    class TLSServer(ThreadedServer):
-        async def _start(self) -> None:
-            import socket
-
-            self.app = self._factory()
-            self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
-            await self._runner.setup()
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-            await web.SockSite(self._runner, sock, ssl_context=ctx).start()
-
-    server = TLSServer(hostile_server.make_app).start()
+    ctx, cert = tls_cert
+    server = ThreadedServer(hostile_server.make_app, ssl_context=ctx).start()
     try:
         yield server, str(cert)
     finally:
@@ -308,8 +283,8 @@ def test_retry_after_is_finite_and_within_a_day(headers: dict[str, str], expecte
 
 
 def test_retry_after_http_date_in_the_future() -> None:
-    from email.utils import format_datetime
     import datetime as dt
+    from email.utils import format_datetime
 
     when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
     got = parse_retry_after({"retry-after": format_datetime(when, usegmt=True)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from typing import Callable
 
@@ -17,8 +18,11 @@ from aiohttp import web
 
 
 class ThreadedServer:
-    def __init__(self, app_factory: Callable[[], web.Application], *, shutdown_timeout: float = 5.0) -> None:
+    def __init__(self, app_factory: Callable[[], web.Application], *, shutdown_timeout: float = 5.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self._factory = app_factory
+        self._ssl = ssl_context
+        """Serve HTTPS with this context (``url`` then starts with ``https://``)."""
         self._shutdown_timeout = shutdown_timeout
         """How long ``stop()`` lets a handler still running (a test that gave up on it) finish."""
         self._loop = asyncio.new_event_loop()
@@ -29,7 +33,7 @@ class ThreadedServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self._ssl else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> "ThreadedServer":
         self._thread.start()
@@ -45,7 +49,7 @@ class ThreadedServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock)
+        site = web.SockSite(self._runner, sock, ssl_context=self._ssl)
         await site.start()
 
     def stop(self) -> None:

@@ -11,7 +11,8 @@
 It follows the same wire formats as the honest fakes (OpenAI Chat Completions: API reference
 "Create chat completion" / "The chat completion chunk object", https://platform.openai.com/docs/api-reference/chat;
 Anthropic Messages: https://docs.anthropic.com/en/api/messages and .../messages-streaming; error
-bodies as in ../shared/reference/wire-protocols.md), and then misbehaves the way real servers and
+bodies as in ../shared/reference/wire-protocols.md §4.1 and §5.4, streams as in §4.3 and §5.3),
+and then misbehaves the way real servers and
 proxies do: it echoes the credentials it received into error bodies and stream events, redirects
 to another origin, never stops sending, trickles, stays silent, reads a request and drops the
 connection, and sends a 2 MB HTML error page.
@@ -230,13 +231,13 @@ def start() -> ThreadedServer:
 #
 # Shapes follow the published formats, so only the *values* are hostile:
 #
-# - Ollama ``POST /api/pull`` (docs/api.md §Pull a Model,
+# - Ollama ``POST /api/pull`` (wire-protocols.md §1.6; docs/api.md §Pull a Model,
 #   https://github.com/ollama/ollama/blob/main/docs/api.md#pull-a-model): an NDJSON stream of
 #   ``{"status": "pulling manifest"}``, then per layer ``{"status": "pulling <digest>",
 #   "digest": "<digest>", "total": <bytes>, "completed": <bytes>}`` (``completed`` absent until
 #   the first bytes arrive), then ``{"status": "verifying sha256 digest"}``,
 #   ``{"status": "writing manifest"}`` and ``{"status": "success"}``.
-# - OpenAI ``GET /v1/models`` and streamed ``POST /v1/chat/completions`` (API reference,
+# - OpenAI ``GET /v1/models`` and streamed ``POST /v1/chat/completions`` (wire-protocols.md §4.3, §4.6; API reference,
 #   https://platform.openai.com/docs/api-reference/chat/streaming): ``data: {chunk}`` SSE events,
 #   a final chunk with ``finish_reason`` and, with ``stream_options.include_usage``, a usage chunk
 #   with ``choices: []``, then ``data: [DONE]``.

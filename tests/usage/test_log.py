@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from llmswitch.errors import ModelNotFoundError
 from llmswitch.providers import create_provider
 from llmswitch.usage.log import (
     UsageLog,
@@ -69,7 +70,7 @@ async def test_ok_error_and_cancelled_calls_all_logged(fake_server, tmp_path):
     try:
         with agent_scope("coder"):
             await p.complete("hi", model="m")
-        with pytest.raises(Exception):
+        with pytest.raises(ModelNotFoundError):
             await p.complete("hi", model="absent")
         # 1) leave a stream early
         async with p.stream("hi", model="m") as s:
