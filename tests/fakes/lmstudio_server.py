@@ -4,7 +4,7 @@ Sources: LM Studio's REST docs (lmstudio.ai/docs/developer/rest/endpoints, sourc
 github.com/lmstudio-ai/docs ``1_developer/2_rest/endpoints.mdx``: ``GET /api/v0/models`` with
 ``type``/``state``/``quantization``/``max_context_length``), the OpenAI-compatibility pages
 (``1_developer/3_openai-compat/*``), the API changelog (``stream_options.include_usage`` only
-from 0.3.18) and ``/work/shared/reference/wire-protocols.md`` §3. An unknown path answers HTTP
+from 0.3.18) and ``/work/shared/reference/wire-protocols.md`` §3 (``/v1`` §3.2, ``/api/v0`` §3.3). An unknown path answers HTTP
 200 with ``{"error": "Unexpected endpoint or method. (...)"}`` as observed from real servers
 (§3.6); ``legacy=True`` reproduces a version before 0.3.6, where ``/api/v0`` is such a path.
 
