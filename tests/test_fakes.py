@@ -41,9 +41,9 @@ def test_one_fake_class_per_api_and_one_threaded_server() -> None:
         tree = ast.parse(path.read_text())
         where = str(path.relative_to(FAKES.parent))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef) and node.name.startswith("Fake"):
-                if any(isinstance(f, ast.FunctionDef) and f.name == "app" for f in node.body):
-                    servers.setdefault(node.name, []).append(where)
+            if (isinstance(node, ast.ClassDef) and node.name.startswith("Fake")
+                    and any(isinstance(f, ast.FunctionDef) and f.name == "app" for f in node.body)):
+                servers.setdefault(node.name, []).append(where)
             if isinstance(node, ast.Attribute) and node.attr == "AppRunner":
                 runners.append(where)
     assert servers == {name: [f"fakes/{module}"] for module, name in ONE_PER_API.items()}
@@ -83,10 +83,9 @@ async def test_openai_fake_without_a_key_is_a_keyless_local_server() -> None:
 
 async def test_ollama_fake_v1_unknown_model_is_the_documented_404(ollama: FakeOllama) -> None:
     """§1.10: Ollama's ``/v1`` answers an unknown model in the OpenAI error shape."""
-    async with aiohttp.ClientSession() as http:
-        async with http.post(ollama.url + "/v1/chat/completions", json={"model": "nope", "messages": []}) as r:
-            assert r.status == 404
-            assert (await r.json())["error"]["message"] == 'model "nope" not found, try pulling it first'
+    async with aiohttp.ClientSession() as http, http.post(ollama.url + "/v1/chat/completions", json={"model": "nope", "messages": []}) as r:
+        assert r.status == 404
+        assert (await r.json())["error"]["message"] == 'model "nope" not found, try pulling it first'
     assert ollama.paths == ["/v1/chat/completions"]
 
 

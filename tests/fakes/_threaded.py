@@ -12,7 +12,8 @@ import asyncio
 import socket
 import ssl
 import threading
-from typing import Callable
+from collections.abc import Callable
+from typing import Self
 
 from aiohttp import web
 
@@ -35,7 +36,7 @@ class ThreadedServer:
     def url(self) -> str:
         return f"{'https' if self._ssl else 'http'}://127.0.0.1:{self.port}"
 
-    def start(self) -> "ThreadedServer":
+    def start(self) -> Self:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
@@ -62,7 +63,7 @@ class ThreadedServer:
         if not self._thread.is_alive():
             self._loop.close()
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -79,7 +79,7 @@ VERSIONS = (VERSION, "2023-01-01")
 AGENT_MODEL = "claude-agent"
 AGENT_USAGE = {"input_tokens": 30, "output_tokens": 6, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
 """What every ``claude-agent`` answer reports, so a two-request run reports twice this."""
-MODELS = [
+MODELS: list[dict[str, Any]] = [
     {"type": "model", "id": "claude-test-20250101", "display_name": "Claude Test", "created_at": "2025-01-01T00:00:00Z",
      "max_input_tokens": 200000, "max_tokens": 64000},
     {"type": "model", "id": "claude-tools", "display_name": "Claude Tools", "created_at": "2025-01-02T00:00:00Z"},
@@ -244,7 +244,7 @@ class FakeAnthropic:
             return error(400, "invalid_request_error", "this fake answers claude-agent without streaming only")
         messages = body.get("messages") or []
         last = messages[-1] if messages else {}
-        blocks = last.get("content") if isinstance(last.get("content"), list) else []
+        blocks: list[dict[str, Any]] = last["content"] if isinstance(last.get("content"), list) else []
         results = [b for b in blocks if b.get("type") == "tool_result"]
         content: list[dict[str, Any]]
         if results:

@@ -368,7 +368,7 @@ class ScriptedServer:
     def url(self) -> str:
         return self._server.url
 
-    def start(self) -> "ScriptedServer":
+    def start(self) -> ScriptedServer:
         self._server.start()
         return self
 

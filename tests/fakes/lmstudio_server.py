@@ -67,7 +67,7 @@ class FakeLMStudio:
         app.router.add_route("*", "/{tail:.*}", self.h_unknown)
         return app
 
-    async def start(self) -> "FakeLMStudio":
+    async def start(self) -> FakeLMStudio:
         self._server = ThreadedServer(self.app).start()
         return self
 

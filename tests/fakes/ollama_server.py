@@ -157,7 +157,7 @@ class FakeOllama:
         app.router.add_post("/v1/chat/completions", self.h_v1_chat)
         return app
 
-    def start_sync(self) -> "FakeOllama":
+    def start_sync(self) -> FakeOllama:
         self._server = ThreadedServer(self.app).start()
         return self
 
@@ -165,7 +165,7 @@ class FakeOllama:
         if self._server is not None:
             self._server.stop()
 
-    async def start(self) -> "FakeOllama":
+    async def start(self) -> FakeOllama:
         return self.start_sync()
 
     async def stop(self) -> None:

@@ -436,7 +436,7 @@ class FakeOpenAI:
         return resp
 
 
-def start(models: list[str] | None = None, **options: Any) -> tuple["FakeOpenAI", Any]:
+def start(models: list[str] | None = None, **options: Any) -> tuple[FakeOpenAI, Any]:
     """Start a server in a background thread: returns (fake, server); ``fake.base_url`` is ``server.url + "/v1"``."""
     from ._threaded import ThreadedServer
 

@@ -8,15 +8,15 @@ the Ollama fake serves its OpenAI-compatible ``/v1`` with the same loop.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 pytest.importorskip("pydantic_ai", reason="pydantic-ai is not installed (pip install 'llmswitch[pydantic-ai]')")
 
-from llmswitch.integrations.pydantic_ai import clear_model_cache  # noqa: E402
-from tests.fakes import openai_server  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+from llmswitch.integrations.pydantic_ai import clear_model_cache
+from tests.fakes import openai_server
+from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture
