@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -17,7 +18,6 @@ from llmswitch.local import (
     state_file,
     stop_runtime,
 )
-
 from tests.fixtures.llama_server import CTX, TEST_ALIAS, pid_gone
 
 pytestmark = pytest.mark.integration
@@ -123,4 +123,17 @@ def test_stale_state_is_cleaned(tmp_path) -> None:
     }))
     assert read_state(tmp_path) is None
     assert not state_file(tmp_path).exists()
-    assert pid_gone(2**22 + 12345)
+    # a stale state handed to stop: the process it names is not ours, so it is left alone (a live
+    # `sleep` of this test stands in for it, so a wrong stop would kill nothing that matters)
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        state_file(tmp_path).write_text(json.dumps({
+            "pid": bystander.pid, "host": "127.0.0.1", "port": 9, "alias": "x", "model_path": "m", "log_path": "l", "started_at": 0,
+        }))
+        assert stop_runtime(tmp_path) is None
+        assert not state_file(tmp_path).exists()
+        assert bystander.poll() is None, "stop_runtime signalled a process that is not a llama-server"
+        assert not pid_gone(bystander.pid)
+    finally:
+        bystander.kill()
+        bystander.wait(5)

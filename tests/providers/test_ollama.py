@@ -45,7 +45,8 @@ async def test_stream_with_thinking_tool_call_and_final_counters(provider: Ollam
     assert (final.usage.input_tokens, final.usage.output_tokens, final.usage.known) == (26, 15, True)
     assert final.tokens_per_second == pytest.approx(30.0)  # 15 tokens in 0.5 s
     assert final.usage.cost == 0.0  # local: free, not unknown
-    assert [e for e in events if isinstance(e, UsageEvent)]
+    usage_events = [e for e in events if isinstance(e, UsageEvent)]
+    assert [(u.usage.input_tokens, u.usage.output_tokens) for u in usage_events] == [(26, 15)]  # once, from the done line
     assert provider.usage.input_tokens == 26 and provider.usage.calls == 1
 
 
