@@ -19,7 +19,6 @@ from llmswitch.providers.openai import OpenAIProvider
 from llmswitch.providers.openai_compat import OpenAICompatibleProvider
 from llmswitch.registry import ProviderRegistry, set_default_registry
 from tests.fakes import openai_server
-from tests.registry.conftest import memory_keyring  # noqa: F401 - the fixture, used by name
 
 _CLOUD_ENVS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL")
 

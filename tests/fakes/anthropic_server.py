@@ -19,8 +19,11 @@ Sources (``/work/shared/reference/wire-protocols.md`` §5 cites them in detail):
 - ``stop_reason`` ∈ ``end_turn | max_tokens | stop_sequence | tool_use | pause_turn | refusal |
   model_context_window_exceeded`` (wire-protocols.md §5.2, the SDK's ``stop_reason.py``).
 - Auth: the key only in ``x-api-key`` (wire-protocols.md §5.1; ``Authorization: Bearer`` is for
-  OAuth tokens, which these fakes do not issue). A bad key is 401 ``invalid x-api-key``: the
-  real API does not echo the key back.
+  OAuth tokens, which this fake does not issue), which is also what the Anthropic SDK sends for
+  an ``api_key`` (``anthropic/_client.py`` ``_api_key_auth``: ``{"X-Api-Key": api_key}``). A key
+  sent as ``Authorization: Bearer`` is rejected like a missing one: 401 ``invalid x-api-key``;
+  the real API does not echo the key back. ``anthropic-version`` must be a published version
+  (``2023-06-01``, which llmswitch and the SDK send, or ``2023-01-01``), else 400.
 - Models, https://docs.anthropic.com/en/api/models-list — ``GET /v1/models`` paged with
   ``limit`` / ``after_id``; pages carry ``data``, ``has_more``, ``first_id``, ``last_id``.
 
@@ -43,7 +46,16 @@ Behaviour is chosen by the model name:
 ``claude-forbidden``      403 permission_error
 ``claude-huge``           413 request_too_large
 ``claude-cut``            stream that stops after the first text delta, no message_stop
+``claude-agent``          a whole tool loop for agent runs (below), not streamed
 ========================  ===============================================================
+
+The tool loop on ``claude-agent`` decides from the conversation alone
+(https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use):
+
+- the last user turn holds a ``tool_result`` block → text ``"Tool said: <content>"``;
+- else, with ``tools`` offered → a ``tool_use`` block calling the first tool
+  (``stop_reason: "tool_use"``), arguments from its ``input_schema``;
+- else → ``"Hello! How can I help?"``.
 
 Like the real API it checks ``x-api-key`` (401), ``anthropic-version`` (400), a required
 ``max_tokens``, no ``system`` role inside ``messages``, and that every ``tool_use`` of an
@@ -62,7 +74,12 @@ from aiohttp import web
 
 VALID_KEY = "sk-ant-test-0123456789SECRET"
 VERSION = "2023-06-01"
-MODELS = [
+VERSIONS = (VERSION, "2023-01-01")
+"""The published ``anthropic-version`` values (https://docs.anthropic.com/en/api/versioning)."""
+AGENT_MODEL = "claude-agent"
+AGENT_USAGE = {"input_tokens": 30, "output_tokens": 6, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+"""What every ``claude-agent`` answer reports, so a two-request run reports twice this."""
+MODELS: list[dict[str, Any]] = [
     {"type": "model", "id": "claude-test-20250101", "display_name": "Claude Test", "created_at": "2025-01-01T00:00:00Z",
      "max_input_tokens": 200000, "max_tokens": 64000},
     {"type": "model", "id": "claude-tools", "display_name": "Claude Tools", "created_at": "2025-01-02T00:00:00Z"},
@@ -73,7 +90,7 @@ RATE_LIMIT_FORMS = ("requests-reset", "tokens-reset")
 RESET_AHEAD = {"requests-reset": 20, "tokens-reset": 45}
 """Seconds between the request and the ``*-reset`` timestamp of the spent limit (1 s resolution)."""
 KNOWN = {"claude-test", "claude-tools", "claude-thinking", "claude-server-tools", "claude-refusal", "claude-overloaded",
-         "claude-ratelimited", "claude-small-ctx", "claude-forbidden", "claude-huge", "claude-cut",
+         "claude-ratelimited", "claude-small-ctx", AGENT_MODEL, "claude-forbidden", "claude-huge", "claude-cut",
          *(f"claude-stop-{r}" for r in STOP_REASONS), *(f"claude-ratelimit-{f}" for f in RATE_LIMIT_FORMS)}
 REPLY = ["Hello", "! How can", " I help?"]
 TOOL_ARGS = ["", '{"ci', 'ty": "Pa', 'ris", "unit"', ': "c"}']
@@ -104,6 +121,20 @@ def error(status: int, etype: str, message: str, headers: dict[str, str] | None 
     return web.json_response(body, status=status, headers={"request-id": "req_fake0001", **(headers or {})})
 
 
+def _example_args(schema: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        t = prop.get("type")
+        out[name] = 1 if t in ("integer", "number") else True if t == "boolean" else "Paris"
+    return out
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return str(content)
+
+
 def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -112,6 +143,8 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.tool_results: list[str] = []
+        """The ``tool_result`` texts that reached ``claude-agent``, in order."""
         self.model_queries: list[dict[str, str]] = []
         self.page_max = 1000
         """Largest page ``/v1/models`` returns (the API allows 1..1000); lower it to test paging."""
@@ -126,7 +159,7 @@ class FakeAnthropic:
         self.headers.append(dict(request.headers))
         if request.headers.get("x-api-key") != VALID_KEY:
             return error(401, "authentication_error", "invalid x-api-key")
-        if request.headers.get("anthropic-version") != VERSION:
+        if request.headers.get("anthropic-version") not in VERSIONS:
             return error(400, "invalid_request_error", "anthropic-version: header is required")
         return None
 
@@ -176,6 +209,8 @@ class FakeAnthropic:
         model = body.get("model")
         if model not in KNOWN:
             return error(404, "not_found_error", f"model: {model}")
+        if model == AGENT_MODEL:
+            return self._agent(body)
         if model == "claude-ratelimited":
             return error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit",
                          {"retry-after": "7", **rate_limit_headers("tokens", tokens_ahead=3)})
@@ -203,6 +238,31 @@ class FakeAnthropic:
             "id": "msg_fake0001", "type": "message", "role": "assistant", "model": model, "content": blocks,
             "stop_reason": stop, "stop_sequence": stop_sequence, "usage": USAGE,
         }, headers={"request-id": "req_fake0001", **rate_limit_headers(None)})
+
+    def _agent(self, body: dict[str, Any]) -> web.Response:
+        if body.get("stream"):
+            return error(400, "invalid_request_error", "this fake answers claude-agent without streaming only")
+        messages = body.get("messages") or []
+        last = messages[-1] if messages else {}
+        blocks: list[dict[str, Any]] = last["content"] if isinstance(last.get("content"), list) else []
+        results = [b for b in blocks if b.get("type") == "tool_result"]
+        content: list[dict[str, Any]]
+        if results:
+            text = _text_of(results[-1].get("content"))
+            self.tool_results.append(text)
+            content, stop = [{"type": "text", "text": f"Tool said: {text}"}], "end_turn"
+        elif body.get("tools"):
+            tool = body["tools"][0]
+            n = sum(1 for m in messages if m.get("role") == "assistant") + 1
+            content = [{"type": "tool_use", "id": f"toolu_{n:02d}", "name": tool["name"],
+                        "input": _example_args(tool.get("input_schema") or {})}]
+            stop = "tool_use"
+        else:
+            content, stop = [{"type": "text", "text": "Hello! How can I help?"}], "end_turn"
+        return web.json_response({
+            "id": f"msg_agent{len(self.requests):04d}", "type": "message", "role": "assistant", "model": AGENT_MODEL,
+            "content": content, "stop_reason": stop, "stop_sequence": None, "usage": AGENT_USAGE,
+        }, headers={"request-id": "req_agent"})
 
     @staticmethod
     def _script(model: str) -> tuple[list[dict[str, Any]], str]:
@@ -298,3 +358,11 @@ class FakeAnthropic:
         else:  # whole blocks (web_search_tool_result, redacted_thinking) arrive in the start event
             await resp.write(_sse("content_block_start", {"type": "content_block_start", "index": i, "content_block": block}))
         await resp.write(_sse("content_block_stop", {"type": "content_block_stop", "index": i}))
+
+
+def start() -> tuple[FakeAnthropic, Any]:
+    """Start a server in a background thread: returns (fake, server); the base URL is ``server.url``."""
+    from ._threaded import ThreadedServer
+
+    fake = FakeAnthropic()
+    return fake, ThreadedServer(fake.app).start()

@@ -1,9 +1,18 @@
-"""A hostile OpenAI-compatible / Anthropic server: the faults a production user meets, on purpose.
+"""Hostile servers: the faults a production user meets, on purpose. Three kinds live here:
+
+1. ``make_app``/``start``: a mode-driven OpenAI-compatible / Anthropic server (below);
+2. ``EchoingOpenAI`` and ``HostilePull``: well-formed framing whose *values* are hostile, for the
+   command line (rich markup, terminal escapes, the caller's key echoed, wrong-typed numbers);
+3. ``ScriptedServer``: exactly the bytes a test scripts, for wire faults no well-behaved fake
+   produces.
+
+1. The mode-driven server.
 
 It follows the same wire formats as the honest fakes (OpenAI Chat Completions: API reference
 "Create chat completion" / "The chat completion chunk object", https://platform.openai.com/docs/api-reference/chat;
 Anthropic Messages: https://docs.anthropic.com/en/api/messages and .../messages-streaming; error
-bodies as in ../shared/reference/wire-protocols.md), and then misbehaves the way real servers and
+bodies as in ../shared/reference/wire-protocols.md §4.1 and §5.4, streams as in §4.3 and §5.3),
+and then misbehaves the way real servers and
 proxies do: it echoes the credentials it received into error bodies and stream events, redirects
 to another origin, never stops sending, trickles, stays silent, reads a request and drops the
 connection, and sends a 2 MB HTML error page.
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -212,3 +222,179 @@ def make_app() -> web.Application:
 
 def start() -> ThreadedServer:
     return ThreadedServer(make_app).start()
+
+
+# --- 2. hostile values for the command line ---------------------------------------------------
+# Hostile servers for the command line: well-formed wire framing carrying text meant to break a
+# terminal UI or leak a key (rich markup such as ``[/]``, the caller's API key echoed back, terminal
+# escape sequences) and numbers of the wrong type.
+#
+# Shapes follow the published formats, so only the *values* are hostile:
+#
+# - Ollama ``POST /api/pull`` (wire-protocols.md §1.6; docs/api.md §Pull a Model,
+#   https://github.com/ollama/ollama/blob/main/docs/api.md#pull-a-model): an NDJSON stream of
+#   ``{"status": "pulling manifest"}``, then per layer ``{"status": "pulling <digest>",
+#   "digest": "<digest>", "total": <bytes>, "completed": <bytes>}`` (``completed`` absent until
+#   the first bytes arrive), then ``{"status": "verifying sha256 digest"}``,
+#   ``{"status": "writing manifest"}`` and ``{"status": "success"}``.
+# - OpenAI ``GET /v1/models`` and streamed ``POST /v1/chat/completions`` (wire-protocols.md §4.3, §4.6; API reference,
+#   https://platform.openai.com/docs/api-reference/chat/streaming): ``data: {chunk}`` SSE events,
+#   a final chunk with ``finish_reason`` and, with ``stream_options.include_usage``, a usage chunk
+#   with ``choices: []``, then ``data: [DONE]``.
+
+
+PULL_DIGEST = "sha256:dde5aa3fc5ffc17176b5e8bdc82f587b24b2678c6c66101bf7da77af9f7ccdff"
+
+
+def hostile_pull_lines(digest: str = PULL_DIGEST) -> list[dict[str, Any]]:
+    """A pull whose statuses carry markup and whose byte counts are strings, negative, null or
+    missing before they become sane; it still ends in ``success``."""
+    status = f"pulling {digest[7:19]}"
+    return [
+        {"status": "pulling manifest [/] [bold]not bold[/bold] [link=http://evil.example]click[/link]"},
+        {"status": status, "digest": digest, "total": "3000000"},  # a string
+        {"status": status, "digest": digest, "total": -5, "completed": -1},  # negative
+        {"status": status, "digest": digest, "total": None, "completed": "1000"},  # null / string
+        {"status": status, "digest": digest, "completed": 1_000_000},  # no total yet: bar keeps going
+        {"status": status, "digest": digest, "total": 3_000_000, "completed": 2_000_000},
+        {"status": status, "digest": digest, "total": 3_000_000, "completed": 9_000_000},  # more than total
+        {"status": status, "digest": digest, "total": 3_000_000, "completed": 3_000_000},
+        {"status": "pulling [/]", "digest": ["not", "a", "string"], "total": {"x": 1}},
+        {"status": "verifying sha256 digest [/]"},
+        {"status": "writing manifest \x1b]0;pwned\x07"},
+        {"status": "success"},
+    ]
+
+
+class HostilePull:
+    """``POST /api/pull`` answering with ``lines``, one NDJSON line each."""
+
+    def __init__(self, lines: list[dict[str, Any]] | None = None) -> None:
+        self.lines = hostile_pull_lines() if lines is None else lines
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/pull", self.h_pull)
+        return app
+
+    async def h_pull(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-ndjson"})
+        await resp.prepare(request)
+        for line in self.lines:
+            await resp.write(json.dumps(line).encode() + b"\n")
+            await asyncio.sleep(0)
+        await resp.write_eof()
+        return resp
+
+
+class EchoingOpenAI:
+    """An OpenAI-compatible server that echoes ``secret`` back in everything it says: the model
+    list, every field of the streamed answer (the key split across two chunks), and a trailing
+    ``[/]`` so that any unescaped rich markup crashes. ``silent`` makes ``/v1/models`` not
+    answer until it is set back to False (for ``doctor --timeout``)."""
+
+    def __init__(self, secret: str, *, silent: bool = False) -> None:
+        self.secret = secret
+        self.silent = silent
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/v1/models", self.h_models)
+        app.router.add_post("/v1/chat/completions", self.h_chat)
+        return app
+
+    async def h_models(self, request: web.Request) -> web.Response:
+        while self.silent:  # until the test lets go (a plain long sleep would hold up shutdown)
+            await asyncio.sleep(0.05)
+        data = [{"id": f"echo-{self.secret}-[/]", "object": "model", "created": 1686935002, "owned_by": "[link=http://evil.example]x"}]
+        return web.json_response({"object": "list", "data": data})
+
+    async def h_chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        model = f"{body.get('model')}-{self.secret}[/]"
+        cid = f"chatcmpl-{self.secret}"
+        half = len(self.secret) // 2
+        pieces = ["Your key is ", self.secret[:half], self.secret[half:], " [/] and \x1b[2Jgone."]
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+
+        async def event(choices: list[dict[str, Any]], usage: Any = None) -> None:
+            chunk = {"id": cid, "object": "chat.completion.chunk", "created": 1694268190, "model": model,
+                     "choices": choices, "usage": usage}
+            await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+
+        await event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        for piece in pieces:
+            await event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
+        await event([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        await event([], {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7})
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+def serve(fake: EchoingOpenAI | HostilePull) -> ThreadedServer:
+    """Run ``fake.app`` on 127.0.0.1 in a background thread (subprocess CLIs can reach it)."""
+    return ThreadedServer(fake.app).start()
+
+
+# --- 3. scripted bytes -----------------------------------------------------------------------
+# A fake server that answers every request with exactly the bytes a test scripts.
+#
+# For the wire layer's faults, which no well-behaved fake produces: a 200 ``application/json``
+# error body where a stream was asked for, a stream cut in the middle of a line or before its end
+# marker, a body in pieces of the test's choosing. Each piece is written and drained, then the
+# response ends (``complete``) or the connection is dropped without ending it (``cut``).
+# Requests are recorded (path and parsed JSON body) for assertions.
+
+
+@dataclass
+class Script:
+    status: int = 200
+    content_type: str = "text/event-stream"
+    pieces: list[bytes] = field(default_factory=list)
+    cut: bool = False
+    """Drop the connection after the last piece instead of ending the chunked body."""
+
+
+class ScriptedServer:
+    def __init__(self) -> None:
+        self.script = Script()
+        self.requests: list[tuple[str, Any]] = []
+        self._server = ThreadedServer(self._app)
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self) -> ScriptedServer:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def serve(self, pieces: list[bytes] | bytes, *, content_type: str = "text/event-stream", status: int = 200, cut: bool = False) -> None:
+        self.script = Script(status, content_type, [pieces] if isinstance(pieces, bytes) else list(pieces), cut)
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        self.requests.append((request.path, json.loads(raw) if raw else None))
+        s = self.script
+        resp = web.StreamResponse(status=s.status, headers={"Content-Type": s.content_type})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for piece in s.pieces:
+            await resp.write(piece)
+        if s.cut:
+            assert request.transport is not None
+            request.transport.close()  # the chunked body never gets its terminating chunk
+            return resp
+        await resp.write_eof()
+        return resp

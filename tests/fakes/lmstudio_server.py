@@ -4,18 +4,22 @@ Sources: LM Studio's REST docs (lmstudio.ai/docs/developer/rest/endpoints, sourc
 github.com/lmstudio-ai/docs ``1_developer/2_rest/endpoints.mdx``: ``GET /api/v0/models`` with
 ``type``/``state``/``quantization``/``max_context_length``), the OpenAI-compatibility pages
 (``1_developer/3_openai-compat/*``), the API changelog (``stream_options.include_usage`` only
-from 0.3.18) and ``/work/shared/reference/wire-protocols.md`` §3. An unknown path answers HTTP
+from 0.3.18) and ``/work/shared/reference/wire-protocols.md`` §3 (``/v1`` §3.2, ``/api/v0`` §3.3). An unknown path answers HTTP
 200 with ``{"error": "Unexpected endpoint or method. (...)"}`` as observed from real servers
 (§3.6); ``legacy=True`` reproduces a version before 0.3.6, where ``/api/v0`` is such a path.
+
+Served in a background thread (``tests/fakes/_threaded.py``); ``await fake.start()`` /
+``await fake.stop()`` keep the fixtures' async shape.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 from aiohttp import web
+
+from ._threaded import ThreadedServer
 
 
 def v0_model(id: str, *, type: str = "llm", state: str = "not-loaded", arch: str = "qwen2", quant: str = "Q4_K_M",
@@ -44,8 +48,12 @@ class FakeLMStudio:
         """False: ``stream_options.include_usage`` is ignored (before 0.3.18)."""
         self.chunks = ["Hello", " from", " LM Studio."]
         self.requests: list[tuple[str, str, Any]] = []
-        self.port = 0
-        self._runner: web.AppRunner | None = None
+        self._server: ThreadedServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the fake first"
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -59,19 +67,13 @@ class FakeLMStudio:
         app.router.add_route("*", "/{tail:.*}", self.h_unknown)
         return app
 
-    async def start(self) -> "FakeLMStudio":
-        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+    async def start(self) -> FakeLMStudio:
+        self._server = ThreadedServer(self.app).start()
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            self._server.stop()
 
     async def h_unknown(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.path, None))

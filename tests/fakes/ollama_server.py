@@ -15,17 +15,29 @@ server: ``"stop"``; ``"length"`` when ``options.num_predict`` cuts the answer sh
 for a request with no messages (it only loads the model) and ``"unload"`` for one with no
 messages and ``keep_alive: 0``; a tool-call turn also ends with ``"stop"``. ``ChatScript.done_reason``
 forces a value for one model, so each one is reachable by model name.
+
+The OpenAI-compatible layer under ``/v1`` (wire-protocols.md §1.10;
+https://docs.ollama.com/api/openai-compatibility), which pydantic-ai's ``OllamaProvider``
+uses: no auth, ``GET /v1/models`` lists the models on disk, ``POST /v1/chat/completions``
+plays the OpenAI fake's tool loop (``openai_server.ToolLoop``: a tool call when tools are
+offered, then ``"Tool said: <result>"``) for any model on disk; an unknown model is 404
+``model "x" not found, try pulling it first`` in the OpenAI error shape.
+
+Served in a background thread (``tests/fakes/_threaded.py``); ``await fake.start()`` /
+``await fake.stop()`` keep the fixtures' async shape.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from ._threaded import ThreadedServer
+from .openai_server import ToolLoop
 
 NDJSON = "application/x-ndjson"
 
@@ -94,13 +106,24 @@ class FakeOllama:
         self.scripts: dict[str, ChatScript] = {}
         self.pullable: dict[str, PullScript] = {}
         self.requests: list[tuple[str, str, Any]] = []
-        self.port = 0
-        self._runner: web.AppRunner | None = None
+        self.loop = ToolLoop()
+        """The ``/v1`` conversation: its ``requests`` and the ``tool_results`` that reached it."""
+        self._server: ThreadedServer | None = None
 
     # --- state helpers ------------------------------------------------------------------
     @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the fake first"
+        return self._server.port
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def paths(self) -> list[str]:
+        """The path of every recorded request, in order."""
+        return [p for _, p, _ in self.requests]
 
     def add_model(self, name: str, *, capabilities: list[str] | None = None, loaded: bool = False,
                   context_length: int = 4096, script: ChatScript | None = None, **details: Any) -> None:
@@ -130,21 +153,23 @@ class FakeOllama:
         app.router.add_post("/api/pull", self.h_pull)
         app.router.add_delete("/api/delete", self.h_delete)
         app.router.add_post("/api/chat", self.h_chat)
+        app.router.add_get("/v1/models", self.h_v1_models)
+        app.router.add_post("/v1/chat/completions", self.h_v1_chat)
         return app
 
-    async def start(self) -> "FakeOllama":
-        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+    def start_sync(self) -> FakeOllama:
+        self._server = ThreadedServer(self.app).start()
         return self
 
+    def stop_sync(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    async def start(self) -> FakeOllama:
+        return self.start_sync()
+
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        self.stop_sync()
 
     @staticmethod
     def _error(status: int, message: str) -> web.Response:
@@ -173,6 +198,22 @@ class FakeOllama:
     async def h_ps(self, request: web.Request) -> web.Response:
         self.requests.append(("GET", request.path, None))
         return web.json_response({"models": list(self.running.values())})
+
+    async def h_v1_models(self, request: web.Request) -> web.Response:
+        self.requests.append(("GET", request.path, None))
+        return web.json_response({"object": "list", "data": [
+            {"id": m, "object": "model", "created": 1746405464, "owned_by": "library"} for m in self.models
+        ]})
+
+    async def h_v1_chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        model = body.get("model")
+        if full_name(str(model)) not in self.models:
+            return web.json_response(
+                {"error": {"message": f'model "{model}" not found, try pulling it first', "type": "api_error", "param": None, "code": None}},
+                status=404,
+            )
+        return await self.loop.respond(request, body, model)
 
     async def h_show(self, request: web.Request) -> web.Response:
         body = await self._body(request) or {}

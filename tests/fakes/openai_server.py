@@ -33,10 +33,35 @@ Behaviour is chosen by the model name so one server covers every case:
 ``gpt-stream-error``   an ``{"error": ...}`` chunk inside a 200 stream
 ``gpt-slow``           waits 2 s before answering (timeouts)
 ``gpt-long``           streams ``n`` chunks given by ``max_tokens``
+``gpt-agent``          a whole tool loop, decided from the conversation (below)
+any name in ``models`` plain reply, like ``gpt-test``
+other names            404 ``model_not_found``
 =====================  ==========================================================
 
 Every request needs ``Authorization: Bearer <VALID_KEY>``, else 401 ``invalid_api_key`` whose
-message echoes a masked key, as the real API does.
+message echoes a masked key, as the real API does. ``FakeOpenAI(key=None)`` is an
+OpenAI-compatible server started without a key (vLLM, LM Studio, llama-server without
+``--api-key``, wire-protocols.md §2.3: "with no keys configured, every request is allowed").
+
+Constructor options, for tests that need several distinguishable servers (the registry,
+``auto``, usage totals): ``models`` is what ``GET /v1/models`` lists, in order (the first is
+the one a client "detects"), and every listed name answers the plain reply; ``usage`` replaces
+the ``usage`` object of every answer; ``chunk_delay`` waits between streamed text chunks and
+``chunks`` sets how many (``"t0 "``, ``"t1 "``, ...) a listed model streams instead of ``REPLY``.
+
+The tool loop on ``gpt-agent`` (an agent with a tool sends two requests, the second carrying
+the tool's result as a ``role: "tool"`` message; https://platform.openai.com/docs/guides/function-calling),
+decided from the conversation alone, so the same request always gets the same answer:
+
+- the last message is ``role: "tool"`` → the text ``"Tool said: <content>"``, so a test sees
+  that the result reached the model;
+- else, when the request offers tools → a call of the first offered tool, with arguments built
+  from its JSON schema (``"Paris"`` for strings, ``1`` for numbers);
+- else → ``"Hello! How can I help?"``.
+
+A ``tool`` message whose ``tool_call_id`` no preceding assistant message issued is rejected
+with 400, as OpenAI does ("messages with role 'tool' must be a response to a preceding message
+with 'tool_calls'"). Streamed like every other answer (§4.3, tool-call deltas §4.4).
 """
 
 from __future__ import annotations
@@ -50,6 +75,9 @@ from aiohttp import web
 
 VALID_KEY = "sk-test-0123456789abcdefSECRET"
 MODELS = ["gpt-test", "gpt-tools", "gpt-long"]
+AGENT_MODEL = "gpt-agent"
+AGENT_USAGE = {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
+"""What every ``gpt-agent`` answer reports, so a two-request run reports twice this."""
 REPLY = ["Hello", "! How can", " I help?"]
 TOOL_ARGS = ['{"ci', 'ty": "Pa', 'ris", ', '"unit"', ': "c"}']
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls", "function_call")
@@ -114,20 +142,131 @@ USAGE = {
 }
 
 
-class FakeOpenAI:
+def _example_args(schema: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        t = prop.get("type")
+        out[name] = 1 if t in ("integer", "number") else True if t == "boolean" else "Paris"
+    return out
+
+
+class ToolLoop:
+    """The ``gpt-agent`` conversation (module docstring); also served by the Ollama fake's ``/v1``."""
+
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.tool_results: list[str] = []
+
+    def check(self, body: dict[str, Any]) -> web.Response | None:
+        issued: set[str] = set()
+        for i, m in enumerate(body.get("messages") or []):
+            if m.get("role") == "assistant":
+                issued |= {c["id"] for c in m.get("tool_calls") or []}
+            if m.get("role") == "tool" and m.get("tool_call_id") not in issued:
+                return _error(
+                    400,
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+                    "invalid_request_error",
+                    None,
+                    f"messages.[{i}].role",
+                )
+        return None
+
+    def answer(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """(assistant message, finish_reason) for this conversation."""
+        messages = body.get("messages") or []
+        last = messages[-1] if messages else {}
+        if last.get("role") == "tool":
+            content = last.get("content")
+            if isinstance(content, list):  # content parts
+                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            self.tool_results.append(str(content))
+            return {"role": "assistant", "content": f"Tool said: {content}"}, "stop"
+        tools = body.get("tools") or []
+        if tools:
+            fn = tools[0]["function"]
+            n = sum(1 for m in messages if m.get("role") == "assistant") + 1
+            call = {
+                "id": f"call_{n:03d}",
+                "type": "function",
+                "function": {"name": fn["name"], "arguments": json.dumps(_example_args(fn.get("parameters") or {}))},
+            }
+            return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+        return {"role": "assistant", "content": "Hello! How can I help?"}, "stop"
+
+    async def respond(self, request: web.Request, body: dict[str, Any], model: str) -> web.StreamResponse:
+        self.requests.append(body)
+        bad = self.check(body)
+        if bad is not None:
+            return bad
+        message, finish = self.answer(body)
+        if body.get("stream"):
+            return await self._stream(request, body, model, message, finish)
+        return web.json_response({
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": 1694268190,
+            "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "usage": AGENT_USAGE,
+        })
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], model: str, message: dict[str, Any], finish: str) -> web.StreamResponse:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        cid = f"chatcmpl-{len(self.requests)}"
+        await resp.write(_chunk(cid, model, {"role": "assistant", "content": ""}, with_usage_field=include_usage))
+        if message.get("tool_calls"):
+            call = message["tool_calls"][0]
+            await resp.write(_chunk(cid, model, {"tool_calls": [{"index": 0, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}]}, with_usage_field=include_usage))
+            args = call["function"]["arguments"]
+            for i in range(0, len(args), 7):
+                await resp.write(_chunk(cid, model, {"tool_calls": [{"index": 0, "function": {"arguments": args[i : i + 7]}}]}, with_usage_field=include_usage))
+        else:
+            text = message["content"]
+            for i in range(0, len(text), 5):
+                await resp.write(_chunk(cid, model, {"content": text[i : i + 5]}, with_usage_field=include_usage))
+        await resp.write(_chunk(cid, model, {}, finish, with_usage_field=include_usage))
+        if include_usage:
+            tail = {"id": cid, "object": "chat.completion.chunk", "created": 1694268190, "model": model, "choices": [], "usage": AGENT_USAGE}
+            await resp.write(b"data: " + json.dumps(tail).encode() + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+SCRIPTED = ("gpt-cut", "gpt-malformed", "gpt-stream-error", "gpt-slow")
+"""Models that answer (badly) without being listed."""
+
+
+class FakeOpenAI:
+    def __init__(self, models: list[str] | None = None, *, key: str | None = VALID_KEY,
+                 usage: dict[str, Any] | None = None, chunks: int | None = None, chunk_delay: float = 0.0) -> None:
+        self.models = list(MODELS if models is None else models)
+        self.key = key
+        self.usage = USAGE if usage is None else usage
+        self.chunks = chunks
+        self.chunk_delay = chunk_delay
+        self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.loop = ToolLoop()
+        self.base_url = ""
+        """``<server>/v1`` once ``start()`` served it."""
+        self.server: Any = None
+        """The ``ThreadedServer`` that ``start()`` runs it on (``.stop()`` takes it down mid-test)."""
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
-        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/v1/models", self.models_handler)
         return app
 
     def _auth(self, request: web.Request) -> web.Response | None:
+        if self.key is None:
+            return None
         auth = request.headers.get("Authorization", "")
-        if auth != f"Bearer {VALID_KEY}":
+        if auth != f"Bearer {self.key}":
             given = auth.removeprefix("Bearer ")
             return _error(
                 401,
@@ -137,12 +276,12 @@ class FakeOpenAI:
             )
         return None
 
-    async def models(self, request: web.Request) -> web.Response:
+    async def models_handler(self, request: web.Request) -> web.Response:
         denied = self._auth(request)
         if denied:
             return denied
         return web.json_response(
-            {"object": "list", "data": [{"id": m, "object": "model", "created": 1686935002, "owned_by": "openai"} for m in MODELS]}
+            {"object": "list", "data": [{"id": m, "object": "model", "created": 1686935002, "owned_by": "openai"} for m in self.models]}
         )
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
@@ -156,6 +295,8 @@ class FakeOpenAI:
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         model = body.get("model")
+        if model == AGENT_MODEL:
+            return await self.loop.respond(request, body, model)
         if model == "gpt-missing":
             return _error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
         if model == "gpt-small-ctx":
@@ -192,7 +333,7 @@ class FakeOpenAI:
         if model == "gpt-slow":
             await asyncio.sleep(2)
         finishing = model.startswith("gpt-finish-") and model[len("gpt-finish-"):] in FINISH_REASONS
-        if model not in MODELS and model not in ("gpt-cut", "gpt-malformed", "gpt-stream-error", "gpt-slow") and not finishing:
+        if model not in self.models and model not in MODELS and model not in SCRIPTED and not finishing:
             return _error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
         if body.get("stream"):
             return await self._stream(request, body)
@@ -229,7 +370,7 @@ class FakeOpenAI:
             "model": model + "-2024-07-18" if model == "gpt-test" else model,
             "system_fingerprint": "fp_44709d6fcb",
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-            "usage": USAGE,
+            "usage": self.usage,
             "service_tier": "default",
         }
 
@@ -262,8 +403,16 @@ class FakeOpenAI:
             for i in range(n):
                 await w(_chunk(cid, model, {"content": f"t{i} "}, with_usage_field=include_usage))
             finish = "length"
+        elif self.chunks is not None and model in self.models and model not in MODELS:
+            for i in range(self.chunks):
+                if self.chunk_delay:
+                    await asyncio.sleep(self.chunk_delay)
+                await w(_chunk(cid, model, {"content": f"t{i} "}, with_usage_field=include_usage))
+            finish = "stop"
         else:
             for i, piece in enumerate(REPLY):
+                if self.chunk_delay:
+                    await asyncio.sleep(self.chunk_delay)
                 if model == "gpt-cut" and i == 2:
                     await asyncio.sleep(0.05)
                     assert request.transport is not None
@@ -280,17 +429,19 @@ class FakeOpenAI:
             finish = "stop"
         await w(_chunk(cid, model, {}, finish, with_usage_field=include_usage))
         if include_usage:
-            usage_chunk = {"id": cid, "object": "chat.completion.chunk", "created": 1694268190, "model": model, "choices": [], "usage": USAGE}
+            usage_chunk = {"id": cid, "object": "chat.completion.chunk", "created": 1694268190, "model": model, "choices": [], "usage": self.usage}
             await w(b"data: " + json.dumps(usage_chunk).encode() + b"\n\n")
         await w(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
 
 
-def start() -> tuple["FakeOpenAI", Any]:
-    """Start a server in a background thread: returns (fake, server) — ``server.url`` + ``/v1``."""
+def start(models: list[str] | None = None, **options: Any) -> tuple[FakeOpenAI, Any]:
+    """Start a server in a background thread: returns (fake, server); ``fake.base_url`` is ``server.url + "/v1"``."""
     from ._threaded import ThreadedServer
 
-    fake = FakeOpenAI()
+    fake = FakeOpenAI(models, **options)
     server = ThreadedServer(fake.app).start()
+    fake.base_url = server.url + "/v1"
+    fake.server = server
     return fake, server

@@ -205,3 +205,11 @@ class FakeOpenRouter:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+
+def start() -> tuple[FakeOpenRouter, Any]:
+    """Start a server in a background thread: returns (fake, server); the base URL is ``server.url + "/api/v1"``."""
+    from ._threaded import ThreadedServer
+
+    fake = FakeOpenRouter()
+    return fake, ThreadedServer(fake.app).start()

@@ -1,1 +1,0 @@
-"""Integration tests against the real llama-server from llmswitch[local]."""
