@@ -58,12 +58,67 @@ def test_an_alias_means_the_same_in_every_path(clean: None) -> None:
 def test_an_unknown_type_names_the_known_ones(clean: None) -> None:
     with pytest.raises(ConfigError) as info:
         resolve.resolve("nosuch:model")
-    assert "'nosuch'" in str(info.value) and "openai" in str(info.value) and "llmswitch.yaml" in str(info.value)
+    from llmswitch.providers import known_types
+
+    assert str(info.value) == (
+        f"unknown provider 'nosuch' in 'nosuch:model'; use one of {', '.join(known_types())} "
+        "or a provider name from your llmswitch.yaml"
+    )
 
 
 def test_auto_is_refused_by_the_synchronous_resolver(clean: None) -> None:
-    with pytest.raises(ConfigError, match="async"):
+    with pytest.raises(ConfigError) as info:
         resolve.resolve("auto")
+    assert str(info.value) == "'auto' needs detection; use the async API (acomplete/astream) or llmswitch.resolve.aresolve()"
+
+
+def test_which_references_are_auto() -> None:
+    assert resolve.is_auto("auto") and resolve.is_auto("auto:m") and resolve.is_auto("auto:m:tag") and resolve.is_auto(" auto :m")
+    assert not resolve.is_auto("openai:auto") and not resolve.is_auto("autox") and not resolve.is_auto(None)
+    assert not resolve.is_auto(OpenAIProvider(api_key="sk-x-0000000000"))
+
+
+def test_a_reference_is_split_on_its_first_colon() -> None:
+    assert resolve.parse_model_ref("ollama:llama3.2:3b") == ("ollama", "llama3.2:3b")
+    assert resolve.parse_model_ref(" ollama : m ") == ("ollama", "m")
+    assert resolve.parse_model_ref("openai") == ("openai", None)
+    assert resolve.parse_model_ref("openai:") == ("openai", None)
+    for bad in ("", None, 3):
+        with pytest.raises(ConfigError) as info:
+            resolve.parse_model_ref(bad)  # type: ignore[arg-type]
+        assert str(info.value) == f"a model reference looks like 'provider:model', got {bad!r}"
+
+
+async def test_the_async_resolver_answers_like_the_sync_one_and_probes_auto(
+    clean: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-cccccccc")
+    assert await resolve.aresolve("openai:gpt-x") == resolve.resolve("openai:gpt-x")
+    mine = OpenAIProvider(api_key="sk-x-0000000000")
+    assert await resolve.aresolve(mine) == (mine, None)
+    monkeypatch.setenv("LLMSWITCH_AUTO_ENDPOINTS", "")
+    monkeypatch.setenv("LLMSWITCH_NO_LOCAL_RUNTIME", "1")
+    provider, model = await resolve.aresolve("auto:my-model")
+    assert provider.provider_type.value == "openai" and model == "my-model"
+    provider, model = await resolve.aresolve("auto")
+    assert model == "gpt-4o-mini"
+
+
+async def test_a_provider_the_environment_replaced_is_closed_quietly(clean: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    problems: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: problems.append(ctx))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-dddddddd")
+    old = resolve.resolve("openai:a")[0]
+    session = old.transport.session()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-eeeeeeee")
+    assert resolve.resolve("openai:a")[0] is not old
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        if session.closed:
+            break
+    assert session.closed and problems == []
 
 
 def test_a_configured_name_wins_over_a_type(clean: None) -> None:

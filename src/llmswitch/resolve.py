@@ -29,6 +29,7 @@ from typing import Any, Mapping, NamedTuple
 from .config import implicit_api_key, on_keyring_change
 from .errors import ConfigError
 from .providers import BaseProvider, canonical_type, known_types, provider_class
+from .registry import default_registry
 
 __all__ = [
     "ModelRef",
@@ -59,30 +60,25 @@ def is_auto(ref: object) -> bool:
 
 # --- the provider cache -----------------------------------------------------------------------
 
-_ENV_DATA: Any = getattr(os.environ, "_data", None)
-"""CPython's raw mapping behind ``os.environ`` (encoded keys and values, updated by every
-``os.environ[...] = ...``): one C-level lookup instead of ``os.environ.get``'s four Python calls,
-on every module-API call. Elsewhere (or if it is ever gone) the portable lookup is used."""
-_ENV_KEYS: dict[type, tuple[Any, Any]] = {}
+_ENV_DATA: Any = os.environ._data  # type: ignore[attr-defined]
+"""CPython's (and PyPy's) raw mapping behind ``os.environ``: encoded keys and values, updated by
+every ``os.environ[...] = ...``. One C-level ``dict.get`` instead of ``os.environ.get``'s four
+Python calls, on every module-API call."""
+
+_EnvKeys = tuple[Any, Any]
+"""The encoded names of the env vars a provider built from a bare type read (key, base URL)."""
 
 
-def _env_seen(provider: BaseProvider) -> tuple[Any, Any]:
-    """The env values a provider built from the environment depends on (key, base URL), compared
-    on every call so a changed variable is noticed (encoded bytes when read raw)."""
+def _env_keys(provider: BaseProvider) -> _EnvKeys:
+    encode = os.environ.encodekey  # type: ignore[attr-defined]
     cls = type(provider)
+    return (encode(cls.api_key_env) if cls.api_key_env else None, encode(cls.base_url_env) if cls.base_url_env else None)
+
+
+def _env_values(keys: _EnvKeys) -> tuple[Any, Any]:
+    """The current values of those env vars (``dict.get(None)`` is None for a type without one)."""
     data = _ENV_DATA
-    if data is None:
-        get = os.environ.get
-        return (get(cls.api_key_env) if cls.api_key_env else None, get(cls.base_url_env) if cls.base_url_env else None)
-    keys = _ENV_KEYS.get(cls)
-    if keys is None:
-        encode = os.environ.encodekey  # type: ignore[attr-defined]
-        keys = _ENV_KEYS[cls] = (
-            encode(cls.api_key_env) if cls.api_key_env else None,
-            encode(cls.base_url_env) if cls.base_url_env else None,
-        )
-    k, u = keys
-    return (data.get(k) if k is not None else None, data.get(u) if u is not None else None)
+    return (data.get(keys[0]), data.get(keys[1]))
 
 
 class _Hit(NamedTuple):
@@ -90,28 +86,25 @@ class _Hit(NamedTuple):
     model: str | None
     table: Mapping[str, BaseProvider]
     """The registry table it was resolved against (replaced, never mutated, on every change)."""
-    env: tuple[Any, Any] | None
-    """The env values a provider built from a bare type depends on; None for a configured one."""
+    keys: _EnvKeys | None
+    """For a provider built from a bare type, the env vars it read; None for a configured one."""
+    values: tuple[Any, Any] | None
+    """Their values when it was built."""
+
+
+class _Built(NamedTuple):
+    provider: BaseProvider
+    keys: _EnvKeys
+    values: tuple[Any, Any]
 
 
 _lock = threading.Lock()
-_built: dict[str, tuple[BaseProvider, tuple[Any, Any]]] = {}
-"""Providers built from a bare type (canonical type → provider, env values it was built from)."""
+_built: dict[str, _Built] = {}
+"""Providers built from a bare type, by canonical type."""
 _resolved: dict[str, _Hit] = {}
 """ref → what it resolved to: the module API resolves the same few references on every call, and
 this keeps that to one dict lookup."""
 _retiring: set[asyncio.Task[None]] = set()
-_registry: Any = None
-
-
-def _table() -> Mapping[str, BaseProvider]:
-    global _registry
-    if _registry is None:
-        from . import registry
-
-        _registry = registry
-    table: Mapping[str, BaseProvider] = _registry.default_registry().providers
-    return table
 
 
 def _retire(provider: BaseProvider) -> None:
@@ -121,11 +114,11 @@ def _retire(provider: BaseProvider) -> None:
     except RuntimeError:
         return  # no loop here: its sessions are released at exit
     task = loop.create_task(provider.aclose())
-    _retiring.add(task)
+    _retiring.add(task)  # a strong reference until it is done (the loop keeps only a weak one)
     task.add_done_callback(_retiring.discard)
 
 
-def _build(type_name: str, ref: str) -> tuple[BaseProvider, tuple[Any, Any]]:
+def _build(type_name: str, ref: str) -> _Built:
     """The cached provider for a bare type, rebuilt when the env values it read have changed."""
     key = canonical_type(type_name)
     if key is None:
@@ -135,14 +128,14 @@ def _build(type_name: str, ref: str) -> tuple[BaseProvider, tuple[Any, Any]]:
         )
     with _lock:
         cached = _built.get(key)
-        if cached is not None and cached[1] == _env_seen(cached[0]):
+        if cached is not None and cached.values == _env_values(cached.keys):
             return cached
         if cached is not None:
-            _retire(cached[0])
+            _retire(cached.provider)
         klass = provider_class(key)
-        key_from_keyring = implicit_api_key(klass, key)
-        provider = klass(api_key=key_from_keyring) if key_from_keyring else klass()
-        entry = _built[key] = (provider, _env_seen(provider))
+        provider = klass(api_key=implicit_api_key(klass))  # None: the provider reads its env var
+        keys = _env_keys(provider)
+        entry = _built[key] = _Built(provider, keys, _env_values(keys))
         return entry
 
 
@@ -150,20 +143,20 @@ def resolve(ref: ModelRef) -> tuple[BaseProvider, str | None]:
     """A reference (not ``auto``: see ``aresolve``) → (provider instance, model name or None)."""
     if isinstance(ref, BaseProvider):
         return ref, None
-    table = _table()
+    table = default_registry().providers
     hit = _resolved.get(ref)
-    if hit is not None and hit.table is table and (hit.env is None or hit.env == _env_seen(hit.provider)):
+    if hit is not None and hit.table is table and (hit.keys is None or hit.values == _env_values(hit.keys)):
         return hit.provider, hit.model
     name, model = parse_model_ref(ref)
     if name == "auto":
         raise ConfigError("'auto' needs detection; use the async API (acomplete/astream) or llmswitch.resolve.aresolve()")
     named = table.get(name)
     if named is not None:
-        _resolved[ref] = _Hit(named, model, table, None)
+        _resolved[ref] = _Hit(named, model, table, None, None)
         return named, model
-    provider, env = _build(name, ref)
-    _resolved[ref] = _Hit(provider, model, table, env)
-    return provider, model
+    built = _build(name, ref)
+    _resolved[ref] = _Hit(built.provider, model, table, built.keys, built.values)
+    return built.provider, model
 
 
 async def aresolve(ref: ModelRef) -> tuple[BaseProvider, str | None]:
@@ -180,8 +173,8 @@ def forget(provider: BaseProvider) -> None:
     """Drop a provider built from a bare type (its key was refused): the next call builds it again,
     reading the env var and the keyring afresh. Configured providers are left alone."""
     with _lock:
-        for key, (built, _) in list(_built.items()):
-            if built is provider:
+        for key, built in list(_built.items()):
+            if built.provider is provider:
                 del _built[key]
         for ref, hit in list(_resolved.items()):
             if hit.provider is provider:
@@ -201,6 +194,6 @@ on_keyring_change(reset_provider_cache)
 async def aclose_cached_providers() -> None:
     """Close the providers built from bare types (their pooled connections)."""
     with _lock:
-        providers = [p for p, _ in _built.values()]
+        providers = [b.provider for b in _built.values()]
     for p in providers:
         await p.aclose()
