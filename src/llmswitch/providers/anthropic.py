@@ -12,7 +12,9 @@ from typing import Any, AsyncIterator
 
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
 from ..wire import anthropic as wire
-from ..wire.framing import collect_json, whole_response_events
+from ..wire.assemble import drive
+from ..wire.framing import collect_json
+from ..wire.openai_chat import sse_decoder
 from .base import BaseProvider
 
 __all__ = ["AnthropicProvider"]
@@ -25,6 +27,10 @@ _REQUEST_PARAMS = frozenset(
     {"max_tokens", "temperature", "top_p", "top_k", "stop", "stop_sequences", "tool_choice", "thinking", "extra_body"}
 )
 _MESSAGES = "/v1/messages"
+
+
+def _chunks(resp: Any) -> AsyncIterator[bytes]:
+    return resp.content.iter_any()  # type: ignore[no-any-return]
 
 
 class AnthropicProvider(BaseProvider):
@@ -92,24 +98,25 @@ class AnthropicProvider(BaseProvider):
             data, provider=self.name, latency=time.perf_counter() - started, url=self.transport.url(_MESSAGES), model=model
         )
 
-    async def _stream(
+    def _stream(
         self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
     ) -> AsyncIterator[StreamEvent | Response]:
         body = self._body(model, messages, tools, params, stream=True)
         t = self.transport
         url = t.url(_MESSAGES)
         acc = wire.MessagesStreamAccumulator(provider=self.name, model=model, url=url)
-        async with t.stream("POST", _MESSAGES, json_body=body, model=model) as resp:
-            if resp.content_type == "application/json":
-                # A 200 JSON body where an event stream was asked for: an error object (raised as
-                # the mapped error, not as a stream cut before message_stop) or a whole Message.
-                data = await collect_json(resp.content.iter_any(), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url)
-                for item in whole_response_events(wire.parse_response(data, provider=self.name, url=url, model=model)):
-                    yield item
-                return
-            # a connection lost mid-body is mapped by ``Transport.stream`` around this block
-            async for item in wire.iter_stream(resp.content.iter_any(), acc, limits=t.limits):
-                yield item
+
+        async def whole(resp: Any) -> Response | None:
+            """A 200 JSON body where an event stream was asked for: an error object (raised as the
+            mapped error, not as a stream cut before message_stop) or a whole Message."""
+            if resp.content_type != "application/json":
+                return None
+            data = await collect_json(resp.content.iter_any(), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url)
+            return wire.parse_response(data, provider=self.name, url=url, model=model)
+
+        # the shared driver is the one generator per stream; a connection lost mid-body is mapped
+        # by ``Transport.stream``, which it enters
+        return drive(acc, sse_decoder(acc, t.limits), t.stream("POST", _MESSAGES, json_body=body, model=model), _chunks, whole=whole)
 
     async def list_models(self) -> list[ModelInfo]:
         """Every page of ``GET /v1/models`` (``has_more`` / ``last_id`` → ``after_id``)."""

@@ -17,12 +17,17 @@ from .. import errors as E
 from ..management.ollama import DEFAULT_HOST, OllamaClient, OllamaModelDetails, normalize_host, same_model
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
 from ..wire import ollama as wire
-from ..wire.framing import collect_json, whole_response_events
+from ..wire.assemble import drive
+from ..wire.framing import collect_json
 from .base import BaseProvider
 
 __all__ = ["OllamaProvider"]
 
 _CHAT = "/api/chat"
+
+
+def _chunks(resp: Any) -> AsyncIterator[bytes]:
+    return resp.content.iter_any()  # type: ignore[no-any-return]
 
 
 class OllamaProvider(BaseProvider):
@@ -95,27 +100,32 @@ class OllamaProvider(BaseProvider):
         acc.done = True  # the non-streamed answer is the whole reply, even from servers that omit `done`
         return acc.result()
 
-    async def _stream(
+    def _stream(
         self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
     ) -> AsyncIterator[StreamEvent | Response]:
         body = self._body(model, messages, tools, params, stream=True)
         t = self.transport
         url = t.url(_CHAT)
         acc = wire.OllamaChatAccumulator(provider=self.name, model=model, url=url)
-        try:
-            # a connection lost mid-body is mapped by ``Transport.stream`` around the inner block
-            async with t.stream("POST", _CHAT, json_body=body, model=model) as resp:
-                if resp.content_type == "application/json":
-                    # One JSON object where NDJSON was asked for: an error (mapped), or a server
-                    # that ignored ``stream`` and sent the whole answer.
-                    data = await collect_json(resp.content.iter_any(), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url)
-                    for item in whole_response_events(self._whole(acc, data)):
-                        yield item
-                    return
-                async for item in wire.iter_chat_stream(resp.content.iter_any(), acc, limits=t.limits):
-                    yield item
-        except E.ProviderError as err:
-            raise wire.refine_error(err, model) from None
+
+        async def whole(resp: Any) -> Response | None:
+            """One JSON object where NDJSON was asked for: an error (mapped), or a server that
+            ignored ``stream`` and sent the whole answer."""
+            if resp.content_type != "application/json":
+                return None
+            data = await collect_json(resp.content.iter_any(), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url)
+            return self._whole(acc, data)
+
+        # the shared driver is the one generator per stream; a connection lost mid-body is mapped
+        # by ``Transport.stream``, which it enters
+        return drive(
+            acc,
+            wire.ndjson_decoder(acc, t.limits),
+            t.stream("POST", _CHAT, json_body=body, model=model),
+            _chunks,
+            whole=whole,
+            refine=lambda err: wire.refine_error(err, model),
+        )
 
     async def resolve_model(self, model: str | None) -> str:
         try:

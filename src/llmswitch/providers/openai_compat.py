@@ -7,7 +7,8 @@ from typing import Any, AsyncIterator, ClassVar
 
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderType, Response, StreamEvent, Tool
 from ..wire import openai_chat as wire
-from ..wire.framing import collect_json, whole_response_events
+from ..wire.assemble import drive
+from ..wire.framing import collect_json
 from .base import BaseProvider
 
 __all__ = ["OpenAICompatibleProvider"]
@@ -21,6 +22,10 @@ _READ_SIZE = 4096
 """Bytes per body read when streaming. ``iter_any()`` hands over everything buffered at once, and
 aiohttp joins a burst of N buffered HTTP chunks in a Python loop before the first event can be
 decoded (~330 µs for 500 events); 4 KiB reads keep the first event quick for ~5% more per chunk."""
+
+
+def _chunks(resp: Any) -> AsyncIterator[bytes]:
+    return resp.content.iter_chunked(_READ_SIZE)  # type: ignore[no-any-return]
 
 
 class OpenAICompatibleProvider(BaseProvider):
@@ -82,30 +87,34 @@ class OpenAICompatibleProvider(BaseProvider):
         """Hook for provider quirks (llama.cpp timings, OpenRouter cost)."""
         return resp
 
-    async def _stream(
+    def _stream(
         self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
     ) -> AsyncIterator[StreamEvent | Response]:
         body = self._body(model, messages, tools, params, stream=True)
         t = self.transport
         url = t.url(_CHAT)
         acc = wire.ChatStreamAccumulator(provider=self.name, model=model, url=url, expect_usage=wire.asks_for_usage(body))
-        async with t.stream("POST", _CHAT, json_body=body, model=model) as resp:
-            if resp.content_type == "application/json":
-                # A 200 JSON body where an event stream was asked for: an error object (LM Studio's
-                # answer to a wrong path) or a server that ignores ``stream``; never a silent empty reply.
-                data = await collect_json(
-                    resp.content.iter_chunked(_READ_SIZE), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url
-                )
-                if not isinstance(data, dict) or data.get("error") is not None:
-                    raise self._body_error(data if isinstance(data, dict) else {"error": data}, url, model)
-                for item in whole_response_events(self._postprocess(wire.parse_response(data, provider=self.name, url=url, model=model))):
-                    yield item
-                return
-            # a connection lost mid-body is mapped by ``Transport.stream`` around this block
-            async for item in wire.iter_stream(resp.content.iter_chunked(_READ_SIZE), acc, limits=t.limits):
-                if type(item) is Response:
-                    item = self._postprocess(item)
-                yield item
+
+        async def whole(resp: Any) -> Response | None:
+            """A 200 JSON body where an event stream was asked for: an error object (LM Studio's
+            answer to a wrong path) or a server that ignores ``stream``; never a silent empty reply."""
+            if resp.content_type != "application/json":
+                return None
+            data = await collect_json(resp.content.iter_chunked(_READ_SIZE), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url)
+            if not isinstance(data, dict) or data.get("error") is not None:
+                raise self._body_error(data if isinstance(data, dict) else {"error": data}, url, model)
+            return self._postprocess(wire.parse_response(data, provider=self.name, url=url, model=model))
+
+        # the shared driver is the one generator per stream; a connection lost mid-body is mapped
+        # by ``Transport.stream``, which it enters
+        return drive(
+            acc,
+            wire.sse_decoder(acc, t.limits),
+            t.stream("POST", _CHAT, json_body=body, model=model),
+            _chunks,
+            whole=whole,
+            finish=self._postprocess,
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         data = await self.transport.get_json("/models")

@@ -22,7 +22,6 @@ Block types we do not model (``server_tool_use``, ``web_search_tool_result``,
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
@@ -37,13 +36,13 @@ from ..types import (
     ThinkingDelta,
     Tool,
     ToolCall,
-    ToolCallDelta,
     Usage,
     UsageEvent,
 )
-from .framing import SHAPE_ERRORS, cut_stream, shape_error, text_or_none, wrong_type
-from .openai_chat import parse_tool_arguments
-from .sse import SSEDecoder, SSEEvent
+from .assemble import StreamAssembler, drive, given, parse_tool_arguments
+from .framing import SHAPE_ERRORS, loads, shape_error, text_or_none, wrong_type
+from .openai_chat import sse_decoder
+from .sse import SSEEvent
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -381,41 +380,36 @@ class _Block:
         self.call_index = call_index
 
 
-class MessagesStreamAccumulator:
-    """Turns Messages stream events into our events and, at ``message_stop``, one Response.
+class MessagesStreamAccumulator(StreamAssembler):
+    """The Messages mapping: stream events into parts and events; the shared ``StreamAssembler``
+    makes the Response at ``message_stop``.
 
     Content blocks are kept by their ``index`` (their position in the final message), so the
     assembled ``raw`` message has every block, including types we do not model. Tool calls get
     their own 0-based index in order of appearance, as in Chat Completions, so a caller sees the
     same ``ToolCallDelta.index`` sequence from every provider."""
 
-    __slots__ = (
-        "provider", "model", "started", "blocks", "ncalls",
-        "stop_reason", "stop_sequence", "usage_raw", "id", "done", "_url",
-    )
+    __slots__ = ("blocks", "ncalls", "stop_sequence", "usage_raw")
+
+    API = _API
+    FINISH = _STOP
+    CALL_ID_PREFIX = "toolu_"
 
     def __init__(self, *, provider: str, model: str, url: str | None = None) -> None:
-        self.provider = provider
-        self.model = model
-        self.started = time.perf_counter()
+        super().__init__(provider=provider, model=model, url=url)
         self.blocks: dict[int, _Block] = {}
         self.ncalls = 0
-        self.stop_reason: str | None = None
         self.stop_sequence: str | None = None
         self.usage_raw: dict[str, Any] = {}
-        self.id: str | None = None
-        self.done = False
-        self._url = url
 
-    def feed(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        """Events for one stream event. An ``error`` event raises the mapped error; a field of the
-        wrong type is a ``ProviderError``, never a Python error from deeper down."""
-        try:
-            return self._feed(ev)
-        except SHAPE_ERRORS as exc:
-            raise shape_error(exc, ev, api=_API, provider=self.provider, url=self._url, model=self.model) from None
+    @property
+    def stop_reason(self) -> str | None:
+        return self.finish
 
-    def _feed(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
+    def take(self, item: Any) -> list[StreamEvent]:
+        """One SSE event (or an already parsed event) → events. An ``error`` event raises the mapped error."""
+        ev = _event_data(item, self) if type(item) is SSEEvent else item
+        self.seen = ev
         etype = ev.get("type")
         if etype == "content_block_delta":
             return self._block_delta(ev)
@@ -429,7 +423,7 @@ class MessagesStreamAccumulator:
             model = text_or_none(msg.get("model"), "message.model")
             if model:
                 self.model = model
-            self.usage_raw.update({k: v for k, v in (msg.get("usage") or {}).items() if v is not None})
+            self._add_usage(msg.get("usage") or {})
             return []
         if etype == "message_delta":
             return self._message_delta(ev)
@@ -439,6 +433,11 @@ class MessagesStreamAccumulator:
         if etype == "error":
             _raise_error_body(ev, self.provider, self._url, self.model)
         return []  # ping and event types added later
+
+    def _add_usage(self, usage: Mapping[str, Any]) -> None:
+        """Cumulative counts: later values replace earlier ones."""
+        self.usage_raw.update({k: v for k, v in usage.items() if v is not None})
+        self.usage = parse_usage(self.usage_raw)
 
     def _block(self, ev: Mapping[str, Any]) -> _Block | None:
         """The block a delta is for (None if it never started: the delta is dropped)."""
@@ -458,6 +457,7 @@ class MessagesStreamAccumulator:
             if not t or block is None:
                 return []
             block.parts.append(t)
+            self.text.append(t)
             return [TextDelta(t)]
         if dtype == "input_json_delta":
             frag = text_or_none(delta.get("partial_json"), "delta.partial_json")
@@ -465,13 +465,14 @@ class MessagesStreamAccumulator:
                 return []
             block.parts.append(frag)
             if block.call_index is not None:
-                return [ToolCallDelta(block.call_index, None, None, frag)]
+                return [self.tool_part(block.call_index, None, None, frag)]
             return []
         if dtype == "thinking_delta":
             t = text_or_none(delta.get("thinking"), "delta.thinking")
             if not t or block is None:
                 return []
             block.parts.append(t)
+            self.thinking.append(t)
             return [ThinkingDelta(t)]
         if dtype == "signature_delta":
             sig = text_or_none(delta.get("signature"), "delta.signature")
@@ -479,6 +480,8 @@ class MessagesStreamAccumulator:
                 return []
             if block is not None:
                 block.data["signature"] = sig
+                if block.data.get("type") == "thinking":
+                    self.signature = sig
             return [ThinkingDelta("", signature=sig)]
         if dtype == "citations_delta" and block is not None and delta.get("citation") is not None:
             block.data.setdefault("citations", []).append(delta["citation"])
@@ -495,101 +498,79 @@ class MessagesStreamAccumulator:
         if btype == "tool_use":
             call_index = self.ncalls
             self.ncalls += 1
-            out.append(ToolCallDelta(call_index, text_or_none(data.get("id"), "tool_use.id"), text_or_none(data.get("name"), "tool_use.name"), ""))
+            call_id = text_or_none(data.get("id"), "tool_use.id")
+            name = text_or_none(data.get("name"), "tool_use.name")
+            out.append(self.tool_part(call_index, call_id, name, ""))
+            args = data.get("input")
+            call = self.calls[call_index]
+            call.arguments = dict(args) if isinstance(args, Mapping) else {}
+            call.raw = "{}"
         block = self.blocks[index] = _Block(data, call_index)
         if btype == "text" or btype == "thinking":
             t = text_or_none(data.get(btype), f"{btype}.{btype}")
             if t:
                 block.parts.append(t)
-                out.append(TextDelta(t) if btype == "text" else ThinkingDelta(t))
+                if btype == "text":
+                    self.text.append(t)
+                    out.append(TextDelta(t))
+                else:
+                    self.thinking.append(t)
+                    out.append(ThinkingDelta(t))
+            if btype == "thinking":
+                self.signature = text_or_none(data.get("signature"), "thinking.signature") or self.signature
         return out
 
     def _message_delta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
         delta = ev.get("delta") or {}
         reason = text_or_none(delta.get("stop_reason"), "delta.stop_reason")
         if reason:
-            self.stop_reason = reason
+            self.finish = reason
         if "stop_sequence" in delta:
             self.stop_sequence = text_or_none(delta["stop_sequence"], "delta.stop_sequence")
         usage = ev.get("usage")
         if usage:
-            # cumulative counts: later values replace earlier ones
-            self.usage_raw.update({k: v for k, v in usage.items() if v is not None})
-            return [UsageEvent(parse_usage(self.usage_raw))]
+            self._add_usage(usage)
+            return [UsageEvent(self.usage)]  # type: ignore[arg-type]
         return []
 
-    def result(self) -> Response:
-        """The assembled Response; ``raw`` reads like the non-streamed Message would."""
-        try:
-            return self._result()
-        except SHAPE_ERRORS as exc:
-            seen = {"stop_reason": self.stop_reason, "usage": self.usage_raw}
-            raise shape_error(exc, seen, api=_API, provider=self.provider, url=self._url, model=self.model) from None
+    def end_problem(self, decoder: Any) -> str | None:
+        return None if self.done else "no message_stop"
 
-    def _result(self) -> Response:
+    def shape_error(self, exc: BaseException, obj: Any = None) -> E.ProviderError:
+        seen = obj if obj is not None else self.seen if not self.done else {"stop_reason": self.finish, "usage": self.usage_raw}
+        return super().shape_error(exc, seen)
+
+    def _raw(self, calls: list[ToolCall]) -> dict[str, Any]:
+        """The stream as the non-streamed Message would read: every block, in index order."""
         content: list[dict[str, Any]] = []
-        calls: list[ToolCall] = []
-        text: list[str] = []
-        thinking: list[str] = []
-        signature: str | None = None
         for _, block in sorted(self.blocks.items()):
             data = block.data
             btype = data.get("type")
             joined = "".join(block.parts)
             if btype == "text":
                 data["text"] = joined
-                text.append(joined)
             elif btype == "thinking":
                 data["thinking"] = joined
-                thinking.append(joined)
-                signature = data.get("signature") or signature
-            elif block.parts or "input" in data:
+            elif joined:
                 # tool_use and server-tool blocks: input arrives as JSON fragments
-                if joined:
-                    data["input"] = parse_tool_arguments(joined)
-                if block.call_index is not None:
-                    args = data.get("input")
-                    calls.append(
-                        ToolCall(
-                            id=data.get("id") or f"toolu_{block.call_index}",
-                            name=data.get("name") or "",
-                            arguments=dict(args) if isinstance(args, Mapping) else {},
-                            raw_arguments=joined or "{}",
-                        )
-                    )
+                data["input"] = parse_tool_arguments(joined)
             content.append(data)
-        finish = map_stop_reason(self.stop_reason)
-        if calls and finish in (None, "stop"):
-            finish = "tool_calls"
-        raw = {
+        return {
             "id": self.id,
             "type": "message",
             "role": "assistant",
             "model": self.model,
             "content": content,
-            "stop_reason": self.stop_reason,
+            "stop_reason": self.finish,
             "stop_sequence": self.stop_sequence,
             "usage": dict(self.usage_raw),
         }
-        return Response(
-            text="".join(text),
-            tool_calls=calls,
-            finish_reason=finish,  # type: ignore[arg-type]
-            model=self.model,
-            provider=self.provider,
-            usage=parse_usage(self.usage_raw) if self.usage_raw else Usage(known=False),
-            latency=time.perf_counter() - self.started,
-            thinking="".join(thinking) or None,
-            thinking_signature=signature,
-            id=self.id,
-            raw=raw,
-        )
 
 
 def _event_data(ev: SSEEvent, acc: MessagesStreamAccumulator) -> dict[str, Any]:
     """One SSE event's JSON object; an ``event: error`` whose data is not Anthropic-shaped is made so."""
     try:
-        data = json.loads(ev.data)
+        data = loads(ev.data)
     except (ValueError, RecursionError):
         raise E.ProviderError(
             f"malformed stream event: {ev.data[:200]!r}",
@@ -597,27 +578,18 @@ def _event_data(ev: SSEEvent, acc: MessagesStreamAccumulator) -> dict[str, Any]:
             url=acc._url,
             hint="the server sent an event that is not JSON; is the base URL an Anthropic endpoint?",
         ) from None
-    if not isinstance(data, dict):
+    if type(data) is not dict:
         raise E.ProviderError(f"unexpected stream event: {ev.data[:200]!r}", provider=acc.provider, url=acc._url)
     if ev.event == "error" and data.get("type") != "error":
         data = {"type": "error", "error": data.get("error", data)}
     return data
 
 
-async def iter_stream(
+def iter_stream(
     chunks: AsyncIterator[bytes], acc: MessagesStreamAccumulator, *, limits: Limits = DEFAULT_LIMITS
 ) -> AsyncIterator[StreamEvent | Response]:
-    """Decode an SSE body into events, ending with the assembled Response.
+    """Decode an SSE body into events, ending with the assembled Response (see ``assemble.drive``).
 
     A ``data:`` that is not JSON raises; an ``error`` event raises the mapped error; a body that
     ends before ``message_stop`` is a cut stream (ProviderConnectionError)."""
-    decoder = SSEDecoder(
-        max_line_bytes=limits.max_line_bytes, max_event_bytes=limits.max_event_bytes, provider=acc.provider, url=acc._url
-    )
-    async for raw in chunks:
-        for ev in decoder.feed(raw):
-            for out in acc.feed(_event_data(ev, acc)):
-                yield out
-    if not acc.done:
-        raise cut_stream("no message_stop", provider=acc.provider, url=acc._url, model=acc.model)
-    yield acc.result()
+    return drive(acc, sse_decoder(acc, limits), given(chunks))

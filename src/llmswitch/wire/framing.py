@@ -10,7 +10,8 @@ held bytes bounds memory under an endless line.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from .. import errors as E
 from ..types import Response, StreamEvent, TextDelta
@@ -25,7 +26,36 @@ __all__ = [
     "SHAPE_ERRORS",
     "collect_json",
     "whole_response_events",
+    "loads",
 ]
+
+# the C scanner when available, with json.loads' defaults (JSONDecoder sets it; typeshed omits it)
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def loads(doc: str | bytes) -> Any:
+    """``json.loads(doc)``: the same value or the same error, for one stream item.
+
+    A whole document with nothing around it (every chunk a conforming server sends) goes straight
+    to the scanner; ``json.loads`` adds three Python calls and two regex matches around that, a
+    third of the cost of decoding a typical 150-byte chunk. Anything else (whitespace around it,
+    extra data, not JSON, bytes that are not UTF-8 or carry a BOM) is handed to ``json.loads``
+    itself, which decides."""
+    if isinstance(doc, str):
+        text = doc
+    else:
+        try:
+            text = doc.decode()
+        except UnicodeDecodeError:
+            return json.loads(doc)
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(doc)
+    if end != len(text):
+        return json.loads(doc)
+    return value
+
 
 _LIMIT_HINT = "raise {setting} in the provider's config if the server is trusted"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
@@ -32,7 +31,8 @@ from ..types import (
     Usage,
     UsageEvent,
 )
-from .framing import SHAPE_ERRORS, PartialLine, cut_stream, not_utf8, pieces, shape_error, text_or_none, wrong_type
+from .assemble import PendingCall, StreamAssembler, drive, given
+from .framing import PartialLine, cut_stream, loads, not_utf8, pieces, text_or_none, wrong_type
 from .openai_chat import tool_to_wire
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "iter_ndjson",
     "OllamaChatAccumulator",
     "iter_chat_stream",
+    "ndjson_decoder",
     "error_from_line",
     "pull_hint",
     "refine_error",
@@ -187,7 +188,7 @@ class NDJSONDecoder:
 
     def _parse(self, line: bytes) -> Any:
         try:
-            return json.loads(line)
+            return loads(line)
         except UnicodeDecodeError as exc:
             raise not_utf8(exc, provider=self.provider, url=self.url) from None
         except (ValueError, RecursionError):
@@ -213,6 +214,8 @@ class NDJSONDecoder:
             line.hold(tail)
         return [self._parse(x) for x in lines if x.strip()]
 
+    iter_feed = feed  # what ``assemble.drive`` calls
+
     def flush(self) -> list[Any]:
         """A last line without its newline still counts if it is whole; a partial one means the
         stream was cut mid-line (retryable), not that the server sent garbage."""
@@ -223,6 +226,8 @@ class NDJSONDecoder:
             return [json.loads(tail)]
         except (ValueError, RecursionError):
             raise cut_stream(f"in the middle of a line: {tail[:80]!r}", provider=self.provider, url=self.url) from None
+
+    close = flush  # what ``assemble.drive`` calls at EOF
 
 
 async def iter_ndjson(
@@ -289,40 +294,27 @@ def refine_error(err: E.ProviderError, model: str | None) -> E.ProviderError:
 _DONE_REASONS = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
 
 
-class OllamaChatAccumulator:
-    """Turns ``/api/chat`` lines (streamed, or the one non-streamed object) into events and one Response."""
+class OllamaChatAccumulator(StreamAssembler):
+    """The ``/api/chat`` mapping: lines (streamed, or the one non-streamed object) into parts and
+    events; the shared ``StreamAssembler`` makes the Response."""
 
-    __slots__ = ("provider", "model", "started", "text", "thinking", "calls", "done", "final", "_url")
+    __slots__ = ("final",)
+
+    API = "Ollama"
 
     def __init__(self, *, provider: str, model: str, url: str | None = None) -> None:
-        self.provider = provider
-        self.model = model
-        self.started = time.perf_counter()
-        self.text: list[str] = []
-        self.thinking: list[str] = []
-        self.calls: list[ToolCall] = []
-        self.done = False
+        super().__init__(provider=provider, model=model, url=url)
         self.final: Mapping[str, Any] | None = None
-        self._url = url
 
-    def feed(self, line: Any) -> list[StreamEvent]:
-        """Events for one line. A field of the wrong type is a ``ProviderError``, raised here at the
-        boundary, never a Python error from deeper down."""
-        if not isinstance(line, Mapping):
-            raise E.ProviderError(f"unexpected stream line: {str(line)[:200]!r}", provider=self.provider, url=self._url)
-        try:
-            return self._feed(line)
-        except SHAPE_ERRORS as exc:
-            raise self._shape_error(exc, line) from None
-
-    def _shape_error(self, exc: BaseException, obj: Any) -> E.ProviderError:
-        return shape_error(exc, obj, api="Ollama", provider=self.provider, url=self._url, model=self.model)
-
-    def _feed(self, line: Mapping[str, Any]) -> list[StreamEvent]:
-        if line.get("error") is not None:
-            raise error_from_line(line, provider=self.provider, url=self._url, model=self.model)
+    def take(self, item: Any) -> list[StreamEvent]:
+        """Events for one line; an ``{"error": ...}`` line raises (see ``error_from_line``)."""
+        if type(item) is not dict and not isinstance(item, Mapping):
+            raise E.ProviderError(f"unexpected stream line: {str(item)[:200]!r}", provider=self.provider, url=self._url)
+        self.seen = item
+        if item.get("error") is not None:
+            raise error_from_line(item, provider=self.provider, url=self._url, model=self.model)
         events: list[StreamEvent] = []
-        msg = line.get("message") or {}
+        msg = item.get("message") or {}
         thinking = text_or_none(msg.get("thinking"), "message.thinking")
         if thinking:
             self.thinking.append(thinking)
@@ -332,19 +324,18 @@ class OllamaChatAccumulator:
             self.text.append(content)
             events.append(TextDelta(content))
         for tc in msg.get("tool_calls") or ():
-            call = self._call(tc)
-            self.calls.append(call)
-            events.append(ToolCallDelta(len(self.calls) - 1, call.id, call.name, call.raw_arguments or ""))
-        if line.get("done"):
+            events.append(self._call(tc))
+        if item.get("done"):
             self.done = True
-            self.final = line
-            model = text_or_none(line.get("model"), "model")
+            self.final = item
+            model = text_or_none(item.get("model"), "model")
             if model:
                 self.model = model
-            events.append(UsageEvent(self.usage()))
+            self.usage = _counts(item)
+            events.append(UsageEvent(self.usage))
         return events
 
-    def _call(self, tc: Mapping[str, Any]) -> ToolCall:
+    def _call(self, tc: Mapping[str, Any]) -> ToolCallDelta:
         """One whole tool call; ``arguments`` is an object (a string from some servers)."""
         fn = tc.get("function") or {}
         name = text_or_none(fn.get("name"), "tool_calls[].function.name") or ""
@@ -354,42 +345,38 @@ class OllamaChatAccumulator:
         raw = args if isinstance(args, str) else json.dumps(args if args is not None else {})
         index = len(self.calls)  # calls arrive whole; our own counter never collides across lines
         call_id = text_or_none(tc.get("id"), "tool_calls[].id") or tool_call_id(index, name, args if args is not None else {})
-        arguments = args if isinstance(args, Mapping) else _loads_object(raw)
-        return ToolCall(id=call_id, name=name, arguments=dict(arguments), raw_arguments=raw)
+        call = self.calls[index] = PendingCall(call_id, name)
+        call.arguments = dict(args if isinstance(args, Mapping) else _loads_object(raw))
+        call.raw = raw
+        return ToolCallDelta(index, call_id, name, raw)
 
-    def usage(self) -> Usage:
-        """Counters from the ``done`` line; Ollama omits a counter that is zero, so absent is 0."""
+    def end_problem(self, decoder: Any) -> str | None:
+        return None if self.done else "no final `done: true` line"
+
+    def _finish_reason(self) -> str | None:
         f = self.final or {}
-        return Usage(input_tokens=int(f.get("prompt_eval_count") or 0), output_tokens=int(f.get("eval_count") or 0))
+        return _DONE_REASONS.get(f.get("done_reason") or "stop", "stop")
 
-    def tokens_per_second(self) -> float | None:
+    def _tokens_per_second(self) -> float | None:
         f = self.final or {}
         count, ns = f.get("eval_count") or 0, f.get("eval_duration") or 0
         return count / (ns / 1e9) if count and ns else None
 
-    def result(self) -> Response:
-        try:
-            return self._result()
-        except SHAPE_ERRORS as exc:
-            raise self._shape_error(exc, self.final) from None
+    def shape_error(self, exc: BaseException, obj: Any = None) -> E.ProviderError:
+        return super().shape_error(exc, obj if obj is not None else self.seen if not self.done else self.final)
+
+    def _raw(self, calls: list[ToolCall]) -> Any:
+        return self.final
 
     def _result(self) -> Response:
-        f = self.final or {}
-        finish = _DONE_REASONS.get(f.get("done_reason") or "stop", "stop")
-        if self.calls and finish == "stop":
-            finish = "tool_calls"  # Ollama says "stop" on tool turns (§1.8)
-        return Response(
-            text="".join(self.text),
-            tool_calls=list(self.calls),
-            finish_reason=finish,  # type: ignore[arg-type]
-            model=self.model,
-            provider=self.provider,
-            usage=self.usage() if self.done else Usage(known=False),
-            latency=time.perf_counter() - self.started,
-            thinking="".join(self.thinking) or None,
-            tokens_per_second=self.tokens_per_second(),
-            raw=self.final,
-        )
+        if self.done and self.usage is None:
+            self.usage = _counts(self.final or {})  # a whole answer from a server that omits `done`
+        return super()._result()
+
+
+def _counts(final: Mapping[str, Any]) -> Usage:
+    """Counters from the ``done`` line; Ollama omits a counter that is zero, so absent is 0."""
+    return Usage(input_tokens=int(final.get("prompt_eval_count") or 0), output_tokens=int(final.get("eval_count") or 0))
 
 
 def _loads_object(raw: str) -> dict[str, Any]:
@@ -400,14 +387,14 @@ def _loads_object(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-async def iter_chat_stream(
+def iter_chat_stream(
     chunks: AsyncIterator[bytes], acc: OllamaChatAccumulator, *, limits: Limits = DEFAULT_LIMITS
 ) -> AsyncIterator[StreamEvent | Response]:
-    """Events as lines arrive, then the Response; a stream that ends before ``done: true`` (or in
-    the middle of a line) was cut: a retryable ``ProviderConnectionError``."""
-    async for line in iter_ndjson(chunks, provider=acc.provider, url=acc._url, max_line_bytes=limits.max_line_bytes):
-        for ev in acc.feed(line):
-            yield ev
-    if not acc.done:
-        raise cut_stream("no final `done: true` line", provider=acc.provider, url=acc._url, model=acc.model)
-    yield acc.result()
+    """Events as lines arrive, then the Response (see ``assemble.drive``); a stream that ends
+    before ``done: true`` (or in the middle of a line) was cut: a retryable ``ProviderConnectionError``."""
+    return drive(acc, ndjson_decoder(acc, limits), given(chunks))
+
+
+def ndjson_decoder(acc: StreamAssembler, limits: Limits = DEFAULT_LIMITS) -> NDJSONDecoder:
+    """The NDJSON framing for ``acc``'s stream, bounded by ``limits``."""
+    return NDJSONDecoder(provider=acc.provider, url=acc.url, max_line_bytes=limits.max_line_bytes)

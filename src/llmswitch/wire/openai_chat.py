@@ -9,7 +9,6 @@ not, so ``cache_read_tokens`` is a part of it (as OpenAI reports ``prompt_tokens
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
@@ -28,8 +27,9 @@ from ..types import (
     Usage,
     UsageEvent,
 )
-from .framing import SHAPE_ERRORS, cut_stream, shape_error, text_or_none, wrong_type
-from .sse import SSEDecoder
+from .assemble import StreamAssembler, drive, given, parse_tool_arguments
+from .framing import SHAPE_ERRORS, loads, shape_error, text_or_none, wrong_type
+from .sse import SSEDecoder, SSEEvent
 
 __all__ = [
     "build_request",
@@ -41,6 +41,7 @@ __all__ = [
     "normalize_finish_reason",
     "ChatStreamAccumulator",
     "iter_stream",
+    "sse_decoder",
     "parse_tool_arguments",
 ]
 
@@ -174,20 +175,6 @@ def parse_usage(u: Mapping[str, Any] | None) -> Usage:
     )
 
 
-def parse_tool_arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
-    """Arguments are a JSON string the model may have garbled; a bad one gives ``{}`` and the raw
-    text stays on ``ToolCall.raw_arguments`` so the caller can tell the model."""
-    if raw is None or raw == "":
-        return {}
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {"value": value}
-
-
 def _tokens_per_second(timings: Any) -> float | None:
     """llama.cpp's ``timings.predicted_per_second``; anything else (absent, another shape) is no figure."""
     if timings is None or (type(timings) is not dict and not isinstance(timings, Mapping)):  # the ABC check is slow
@@ -302,15 +289,6 @@ def _parse_response(body: Mapping[str, Any], provider: str, latency: float, url:
     )
 
 
-class _PendingCall:
-    __slots__ = ("id", "name", "args")
-
-    def __init__(self) -> None:
-        self.id: str | None = None
-        self.name: str | None = None
-        self.args: list[str] = []
-
-
 def _differs(new: str | None, old: str | None) -> bool:
     return bool(new and old and new != old)
 
@@ -318,8 +296,9 @@ def _differs(new: str | None, old: str | None) -> bool:
 _DELTA_MODELLED = frozenset({"role", "content", "reasoning", "reasoning_content", "tool_calls"})
 
 
-class ChatStreamAccumulator:
-    """Turns Chat Completions chunks into events and, at the end, one Response.
+class ChatStreamAccumulator(StreamAssembler):
+    """The Chat Completions mapping: chunks (SSE events) into parts and events; the shared
+    ``StreamAssembler`` makes the Response.
 
     Tool calls are keyed by their ``index``; ``id`` and ``name`` are set once (first non-empty
     wins), never concatenated, because some servers repeat them on every delta (§4.4). A delta
@@ -328,25 +307,14 @@ class ChatStreamAccumulator:
     ``expect_usage`` says the request asked for the usage chunk, so an end without ``[DONE]`` is
     a cut stream (the usage may be what was lost)."""
 
-    __slots__ = (
-        "provider", "model", "started", "text", "thinking", "calls", "finish", "usage", "id",
-        "timings", "done", "last_chunk", "_url", "usage_raw", "extras", "thinking_key", "expect_usage", "_last_call",
-    )
+    __slots__ = ("timings", "usage_raw", "extras", "thinking_key", "expect_usage", "_last_call")
+
+    API = _API
+    FINISH = _FINISH
 
     def __init__(self, *, provider: str, model: str, url: str | None = None, expect_usage: bool = False) -> None:
-        self.provider = provider
-        self.model = model
-        self.started = time.perf_counter()
-        self.text: list[str] = []
-        self.thinking: list[str] = []
-        self.calls: dict[int, _PendingCall] = {}
-        self.finish: str | None = None
-        self.usage: Usage | None = None
-        self.id: str | None = None
+        super().__init__(provider=provider, model=model, url=url)
         self.timings: Mapping[str, Any] | None = None
-        self.done = False
-        self.last_chunk: Any = None
-        self._url = url
         self.usage_raw: Any = None
         self.extras: dict[str, Any] = {}
         """Message fields we do not model (annotations, reasoning_details, refusal...), assembled
@@ -355,18 +323,37 @@ class ChatStreamAccumulator:
         self.expect_usage = expect_usage
         self._last_call: int | None = None
 
-    def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
-        """Events for one chunk. An ``error`` (object or finish reason) raises the mapped error; a
-        field of the wrong type is a ``ProviderError``, never a Python error from deeper down."""
+    @property
+    def last_chunk(self) -> Any:
+        return self.seen
+
+    def take(self, item: Any) -> list[StreamEvent]:
+        """One SSE event (or an already parsed chunk, as ``feed`` is given by LiteLLM) → events.
+        ``[DONE]`` ends the stream; a ``data:`` that is not a JSON object is an error, never
+        skipped; an ``error`` (object, event or finish reason) raises the mapped error."""
+        if type(item) is not SSEEvent:
+            chunk = item
+        else:
+            data = item.data
+            if data == "[DONE]":
+                self.done = True
+                return []
+            try:
+                chunk = loads(data)
+            except (ValueError, RecursionError):
+                raise E.ProviderError(
+                    f"malformed stream chunk: {data[:200]!r}",
+                    provider=self.provider,
+                    url=self._url,
+                    hint="the server sent a line that is not JSON; check it is OpenAI-compatible",
+                ) from None
+            if type(chunk) is not dict:
+                raise E.ProviderError(f"unexpected stream chunk: {data[:200]!r}", provider=self.provider, url=self._url)
+            if item.event == "error" and "error" not in chunk:
+                chunk = {"error": chunk}
+        self.seen = chunk
         if chunk.get("error") is not None:
             _raise_body_error(chunk, self.provider, self._url, self.model)
-        try:
-            return self._feed(chunk)
-        except SHAPE_ERRORS as exc:
-            raise shape_error(exc, chunk, api=_API, provider=self.provider, url=self._url, model=self.model) from None
-
-    def _feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
-        self.last_chunk = chunk
         events: list[StreamEvent] = []
         if self.id is None:
             self.id = text_or_none(chunk.get("id"), "id")
@@ -412,7 +399,7 @@ class ChatStreamAccumulator:
         return events
 
     def _tool_delta(self, tc: Mapping[str, Any]) -> ToolCallDelta:
-        """Add one tool-call delta to its call: ``id`` and ``name`` once, ``arguments`` appended."""
+        """One tool-call delta: its call (see ``_call_index``), ``id`` and ``name`` once, ``arguments`` appended."""
         fn = tc.get("function") or {}
         call_id = text_or_none(tc.get("id"), "tool_calls[].id")
         name = text_or_none(fn.get("name"), "tool_calls[].function.name")
@@ -421,17 +408,7 @@ class ChatStreamAccumulator:
             if not isinstance(args, Mapping):
                 raise wrong_type("tool_calls[].function.arguments", args, "a string")
             args = json.dumps(args)  # a whole object instead of a JSON fragment: same meaning
-        idx = self._call_index(tc.get("index"), call_id, name)
-        call = self.calls.get(idx)
-        if call is None:
-            call = self.calls[idx] = _PendingCall()
-        if call_id and not call.id:
-            call.id = call_id
-        if name and not call.name:
-            call.name = name
-        if args:
-            call.args.append(args)
-        return ToolCallDelta(idx, call_id, name, args)
+        return self.tool_part(self._call_index(tc.get("index"), call_id, name), call_id, name, args)
 
     def _call_index(self, index: Any, call_id: str | None, name: str | None) -> int:
         """The call a delta belongs to: its ``index``; without one, the last call, or the next one
@@ -459,6 +436,26 @@ class ChatStreamAccumulator:
         else:
             self.extras[key] = value
 
+    def end_problem(self, decoder: Any) -> str | None:
+        """Why a stream that reached EOF is incomplete, or None if it ended as the protocol says.
+
+        ``[DONE]`` is the end. Without it: bytes of an unfinished event mean the connection was cut
+        mid-event (a final ``data: [DONE]`` without its blank line is still the end); no finish
+        reason means the answer was cut; and when the request asked for the usage chunk, which
+        comes after the finish reason, its absence may be exactly what was lost."""
+        if self.done:
+            return None
+        if decoder.pending:
+            return None if decoder.pending_data == "[DONE]" and not decoder.pending_line else "an unfinished event was pending"
+        if self.finish is None:
+            return "no [DONE] / finish_reason"
+        if self.expect_usage:
+            return "no [DONE] after the finish_reason; the usage chunk that was asked for may be lost"
+        return None
+
+    def _tokens_per_second(self) -> float | None:
+        return _tokens_per_second(self.timings)
+
     def _raw(self, calls: list[ToolCall]) -> dict[str, Any]:
         """The stream as the non-streamed ``chat.completion`` body would read: the last chunk's
         top-level fields, the usage chunk, and one assembled message."""
@@ -470,100 +467,23 @@ class ChatStreamAccumulator:
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.raw_arguments}} for c in calls
             ]
         msg.update(self.extras)
-        raw = dict(self.last_chunk) if isinstance(self.last_chunk, Mapping) else {}
+        raw = dict(self.seen) if isinstance(self.seen, Mapping) else {}
         raw.update(object="chat.completion", choices=[{"index": 0, "message": msg, "finish_reason": self.finish}])
         if self.usage_raw is not None:
             raw["usage"] = self.usage_raw
         return raw
 
-    def result(self) -> Response:
-        try:
-            return self._result()
-        except SHAPE_ERRORS as exc:
-            raise shape_error(exc, self.last_chunk, api=_API, provider=self.provider, url=self._url, model=self.model) from None
 
-    def _result(self) -> Response:
-        calls = [
-            ToolCall(
-                id=c.id or f"call_{i}",
-                name=c.name or "",
-                arguments=parse_tool_arguments("".join(c.args)),
-                raw_arguments="".join(c.args),
-            )
-            for i, c in sorted(self.calls.items())
-        ]
-        finish = normalize_finish_reason(self.finish)
-        if calls and finish in (None, "stop"):
-            finish = "tool_calls"
-        return Response(
-            text="".join(self.text),
-            tool_calls=calls,
-            finish_reason=finish,  # type: ignore[arg-type]
-            model=self.model,
-            provider=self.provider,
-            usage=self.usage if self.usage is not None else Usage(known=False),
-            latency=time.perf_counter() - self.started,
-            thinking="".join(self.thinking) or None,
-            id=self.id,
-            tokens_per_second=_tokens_per_second(self.timings),
-            raw=self._raw(calls),
-        )
-
-
-def _on_event(ev: Any, acc: ChatStreamAccumulator) -> list[StreamEvent]:
-    data = ev.data
-    if data == "[DONE]":
-        acc.done = True
-        return []
-    try:
-        chunk = json.loads(data)
-    except (ValueError, RecursionError):
-        raise E.ProviderError(
-            f"malformed stream chunk: {data[:200]!r}",
-            provider=acc.provider,
-            url=acc._url,
-            hint="the server sent a line that is not JSON; check it is OpenAI-compatible",
-        ) from None
-    if not isinstance(chunk, dict):
-        raise E.ProviderError(f"unexpected stream chunk: {data[:200]!r}", provider=acc.provider, url=acc._url)
-    if ev.event == "error" and "error" not in chunk:
-        chunk = {"error": chunk}
-    return acc.feed(chunk)
-
-
-def _end_problem(decoder: SSEDecoder, acc: ChatStreamAccumulator) -> str | None:
-    """Why a stream that reached EOF is incomplete, or None if it ended as the protocol says.
-
-    ``[DONE]`` is the end. Without it: bytes of an unfinished event mean the connection was cut
-    mid-event (a final ``data: [DONE]`` without its blank line is still the end); no finish reason
-    means the answer was cut; and when the request asked for the usage chunk, which comes after
-    the finish reason, its absence may be exactly what was lost."""
-    if acc.done:
-        return None
-    if decoder.pending:
-        return None if decoder.pending_data == "[DONE]" and not decoder.pending_line else "an unfinished event was pending"
-    if acc.finish is None:
-        return "no [DONE] / finish_reason"
-    if acc.expect_usage:
-        return "no [DONE] after the finish_reason; the usage chunk that was asked for may be lost"
-    return None
-
-
-async def iter_stream(
+def iter_stream(
     chunks: AsyncIterator[bytes], acc: ChatStreamAccumulator, *, limits: Limits = DEFAULT_LIMITS
 ) -> AsyncIterator[StreamEvent | Response]:
-    """Decode an SSE body into events, ending with the assembled Response.
+    """Decode an SSE body into events, ending with the assembled Response (see ``drive``).
 
     A ``data:`` that is not JSON is an error, never skipped; an ``error`` payload raises the mapped
-    error; a body that ends incomplete (see ``_end_problem``) is a cut stream, retryable."""
-    decoder = SSEDecoder(
-        max_line_bytes=limits.max_line_bytes, max_event_bytes=limits.max_event_bytes, provider=acc.provider, url=acc._url
-    )
-    async for raw in chunks:
-        for ev in decoder.iter_feed(raw):
-            for out in _on_event(ev, acc):
-                yield out
-    problem = _end_problem(decoder, acc)
-    if problem is not None:
-        raise cut_stream(problem, provider=acc.provider, url=acc._url, model=acc.model)
-    yield acc.result()
+    error; a body that ends incomplete (see ``end_problem``) is a cut stream, retryable."""
+    return drive(acc, sse_decoder(acc, limits), given(chunks))
+
+
+def sse_decoder(acc: StreamAssembler, limits: Limits = DEFAULT_LIMITS) -> SSEDecoder:
+    """The SSE framing for ``acc``'s stream, bounded by ``limits``."""
+    return SSEDecoder(max_line_bytes=limits.max_line_bytes, max_event_bytes=limits.max_event_bytes, provider=acc.provider, url=acc.url)

@@ -142,9 +142,9 @@ class SSEDecoder:
                     if line[0] == 58:  # b":" comment
                         continue
                     if line != b"data":  # a bare ``data`` is a data line with an empty value
-                        ev = self._field(line)
-                        if ev is not None:
-                            yield ev
+                        named = self._field(line)
+                        if named is not None:
+                            yield named
                         continue
                     line = b"data:"
                 self._data.append((line[6:] if line[5:6] == b" " else line[5:]).decode("utf-8"))
