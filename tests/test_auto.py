@@ -115,3 +115,35 @@ async def test_black_hole_costs_at_most_the_probe_timeout(blackhole_url, fake_se
     )
     assert provider.base_url == good.base_url and time.perf_counter() - started < 1.0
     await provider.aclose()
+
+
+async def test_an_auto_stream_reads_the_chosen_providers_own_stream(fake_server, monkeypatch):
+    """`astream("auto", ...)` probes when first iterated, then reads the chosen provider's event
+    source itself: one stream object, one async generator per chunk, not a stream inside a stream."""
+    import llmswitch as ls
+    from llmswitch.auto import reset_auto
+
+    vl = await fake_server(models=["env-model"])
+    monkeypatch.setenv("LLMSWITCH_AUTO_ENDPOINTS", f"vllm={vl.base_url}")
+    reset_auto()
+    stream = ls.astream("auto", "hi")
+    assert explain_choice() is None  # nothing probed before the first read
+    async with stream:
+        texts = [t async for t in stream.text()]
+        final = await stream.final()
+    assert final.text and "".join(texts) == final.text and final.model.startswith("env-model")
+    assert stream._opener is None and type(stream._source).__name__ == "async_generator"
+    assert stream._source.ag_code.co_name != "opener"  # the provider's generator, not a relay
+    chosen, _ = await resolve_auto()
+    assert chosen.usage.calls == 1  # recorded once, by the provider's own stream
+    await chosen.aclose()
+
+
+async def test_an_auto_stream_closed_unread_probes_nothing(monkeypatch):
+    import llmswitch as ls
+    from llmswitch.auto import reset_auto
+
+    reset_auto()
+    stream = ls.astream("auto", "hi")
+    await stream.aclose()
+    assert explain_choice() is None

@@ -50,14 +50,11 @@ def astream(
         provider, model_name = resolve(model)
         return provider.stream(messages, model=model_name, tools=tools, **params)
 
-    async def source():
+    async def opener() -> ResponseStream:
         provider, model_name = await aresolve(model)
-        inner = provider.stream(messages, model=model_name, tools=tools, **params)
-        async for ev in inner:
-            yield ev
-        yield await inner.final()
+        return provider.stream(messages, model=model_name, tools=tools, **params)
 
-    return ResponseStream(source())
+    return ResponseStream.deferred(opener)
 
 
 def complete(

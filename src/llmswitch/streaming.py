@@ -15,19 +15,29 @@ __all__ = ["ResponseStream"]
 
 
 class ResponseStream:
-    __slots__ = ("_source", "_final", "_on_done", "_closed", "_consumed", "_error")
+    __slots__ = ("_source", "_final", "_on_done", "_closed", "_consumed", "_error", "_opener")
 
     def __init__(
         self,
-        source: AsyncIterator[StreamEvent | Response],
+        source: AsyncIterator[StreamEvent | Response] | None,
         on_done: Callable[[Response | None, BaseException | None], Awaitable[None] | None] | None = None,
+        *,
+        opener: Callable[[], Awaitable[ResponseStream]] | None = None,
     ) -> None:
+        self._opener = opener
         self._source = source
         self._final: Response | None = None
         self._on_done = on_done
         self._closed = False
         self._consumed = False
         self._error: BaseException | None = None
+
+    @classmethod
+    def deferred(cls, opener: Callable[[], Awaitable[ResponseStream]]) -> ResponseStream:
+        """A stream whose provider is known only once awaited (``auto`` probes first): on first
+        iteration it awaits ``opener`` and then reads that stream's own source, so each chunk
+        crosses one wrapper, not two."""
+        return cls(None, opener=opener)
 
     async def __aenter__(self) -> "ResponseStream":
         return self
@@ -43,6 +53,11 @@ class ResponseStream:
             raise RuntimeError("this stream has already been consumed")
         self._consumed = True
         try:
+            if self._opener is not None:
+                inner = await self._opener()
+                self._opener = None
+                self._source, self._on_done = inner._source, inner._on_done
+            assert self._source is not None
             async for item in self._source:
                 if type(item) is Response:
                     self._final = item
@@ -82,6 +97,7 @@ class ResponseStream:
 
     async def aclose(self, exc: BaseException | None = None) -> None:
         """Stop early: the connection is closed and the call still counted (as cancelled)."""
+        self._opener = None  # never opened: nothing was sent
         aclose = getattr(self._source, "aclose", None)
         if aclose is not None:
             await aclose()
