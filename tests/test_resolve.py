@@ -250,6 +250,9 @@ def private_reaches(src: Path = SRC) -> list[str]:
                 if not target.startswith("llmswitch"):
                     continue
                 for alias in node.names:
+                    submodule = src.joinpath(*target.split(".")[1:], alias.name)
+                    if submodule.is_dir() or submodule.with_suffix(".py").exists():
+                        continue  # a private module of the package itself: that is what they are for
                     if _private(alias.name) and target != me:
                         found.append(f"{me}: from {target} import {alias.name}")
                     if node.module is None or alias.name[:1].islower():

@@ -1,4 +1,5 @@
-"""Fake Ollama and LM Studio servers for the provider tests, started per test on 127.0.0.1."""
+"""Fake Ollama and LM Studio servers shaped for the capability tests (named apart from the suite-wide
+``ollama``/``lmstudio`` fixtures in tests/fixtures/servers.py, which the other provider tests use)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,8 @@ from tests.fakes.lmstudio_server import FakeLMStudio
 from tests.fakes.ollama_server import ChatScript, FakeOllama
 
 
-@pytest.fixture(autouse=True)
-def _no_ambient_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's OLLAMA_HOST / LMSTUDIO_BASE_URL must not redirect the tests."""
-    for var in ("OLLAMA_HOST", "OLLAMA_API_KEY", "LMSTUDIO_BASE_URL", "LMSTUDIO_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-
-
 @pytest.fixture
-async def ollama() -> AsyncIterator[FakeOllama]:
+async def ollama_caps() -> AsyncIterator[FakeOllama]:
     """A tool- and thinking-capable model without vision, and a plain one."""
     fake = FakeOllama()
     fake.add_model(
@@ -35,7 +29,7 @@ async def ollama() -> AsyncIterator[FakeOllama]:
 
 
 @pytest.fixture
-async def lmstudio() -> AsyncIterator[FakeLMStudio]:
+async def lmstudio_caps() -> AsyncIterator[FakeLMStudio]:
     fake = FakeLMStudio()
     await fake.start()
     try:

@@ -152,8 +152,8 @@ async def test_anthropic_thinking_refused_for_claude_35(anthropic_fake: tuple[Co
 
 
 @pytest.fixture
-async def ollama_provider(ollama: FakeOllama) -> Any:
-    async with OllamaProvider(base_url=ollama.url) as p:
+async def ollama_provider(ollama_caps: FakeOllama) -> Any:
+    async with OllamaProvider(base_url=ollama_caps.url) as p:
         yield p
 
 
@@ -161,40 +161,40 @@ def _chats(fake: FakeOllama | FakeLMStudio) -> int:
     return sum(1 for _, path, _ in fake.requests if "chat" in path)
 
 
-async def test_ollama_refuses_what_show_says_a_model_lacks(ollama: FakeOllama, ollama_provider: OllamaProvider) -> None:
+async def test_ollama_refuses_what_show_says_a_model_lacks(ollama_caps: FakeOllama, ollama_provider: OllamaProvider) -> None:
     p = ollama_provider
     gemma = await p.model_capabilities("gemma3:270m")
     qwen = await p.model_capabilities("qwen3:8b")
     assert (gemma.tools, gemma.thinking, qwen.vision) == (False, False, False)
-    chats = _chats(ollama)
-    err = await _refused(p, ollama.requests, "tools", "hi", model="gemma3:270m", tools=[get_weather])
+    chats = _chats(ollama_caps)
+    err = await _refused(p, ollama_caps.requests, "tools", "hi", model="gemma3:270m", tools=[get_weather])
     assert "as recorded for it" in err.message
-    await _refused(p, ollama.requests, "thinking", "hi", model="gemma3:270m", think=True)
-    await _refused(p, ollama.requests, "images", WITH_IMAGE, model="qwen3:8b")
-    assert _chats(ollama) == chats
+    await _refused(p, ollama_caps.requests, "thinking", "hi", model="gemma3:270m", think=True)
+    await _refused(p, ollama_caps.requests, "images", WITH_IMAGE, model="qwen3:8b")
+    assert _chats(ollama_caps) == chats
     reply = await p.complete("Weather in Tokyo?", model="qwen3:8b", tools=[get_weather], think=True)
-    assert reply.tool_calls and _chats(ollama) == chats + 1
+    assert reply.tool_calls and _chats(ollama_caps) == chats + 1
     await p.complete("hi", model="gemma3:270m", think=False)  # think=False asks for nothing
-    assert _chats(ollama) == chats + 2
+    assert _chats(ollama_caps) == chats + 2
 
 
-async def test_ollama_without_show_lets_the_server_answer(ollama: FakeOllama, ollama_provider: OllamaProvider) -> None:
+async def test_ollama_without_show_lets_the_server_answer(ollama_caps: FakeOllama, ollama_provider: OllamaProvider) -> None:
     """Nothing known yet: the request goes, and the server's 400 is the CapabilityError."""
     with pytest.raises(E.CapabilityError) as info:
         await ollama_provider.complete("hi", model="gemma3:270m", tools=[get_weather])
     assert info.value.status_code == 400 and info.value.feature is None
-    assert _chats(ollama) == 1
+    assert _chats(ollama_caps) == 1
 
 
-async def test_lmstudio_refuses_images_for_a_text_model_it_reported(lmstudio: FakeLMStudio) -> None:
-    p = LMStudioProvider(base_url=lmstudio.url + "/v1")
+async def test_lmstudio_refuses_images_for_a_text_model_it_reported(lmstudio_caps: FakeLMStudio) -> None:
+    p = LMStudioProvider(base_url=lmstudio_caps.url + "/v1")
     try:
         llm = await p.model_capabilities("qwen2.5-7b-instruct")
         assert llm.vision is False and llm.tools is True
-        await _refused(p, lmstudio.requests, "images", WITH_IMAGE, model="qwen2.5-7b-instruct")
-        assert _chats(lmstudio) == 0
+        await _refused(p, lmstudio_caps.requests, "images", WITH_IMAGE, model="qwen2.5-7b-instruct")
+        assert _chats(lmstudio_caps) == 0
         await p.complete("hi", model="qwen2.5-7b-instruct", tools=[get_weather])
-        assert _chats(lmstudio) == 1
+        assert _chats(lmstudio_caps) == 1
     finally:
         await p.aclose()
 
