@@ -20,8 +20,9 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llmswitch.wire.sse import SSEDecoder
 

@@ -235,7 +235,7 @@ async def run_hold(c, base: str, o: dict) -> dict:
     t0 = _perf()
     try:
         await asyncio.wait_for(all_open.wait(), o.get("hold_open_s", 60))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     res["open_s"] = _perf() - t0
     res["held_at_once"] = opened

@@ -6,7 +6,8 @@ resolver's business (``llmswitch.resolve``); this module only turns its answer i
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from .bridge import get_bridge
 from .errors import AuthenticationError
@@ -93,7 +94,7 @@ class SyncResponseStream:
         self._timeout = _backstop(timeout)
         self._iter: Iterator[StreamEvent] | None = None
 
-    def __enter__(self) -> "SyncResponseStream":
+    def __enter__(self) -> SyncResponseStream:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -26,8 +26,9 @@ import atexit
 import os
 import threading
 import weakref
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, AsyncIterator, Coroutine, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from .errors import ProviderTimeoutError
 
@@ -36,7 +37,7 @@ __all__ = ["AsyncBridge", "get_bridge"]
 T = TypeVar("T")
 
 
-_BRIDGES: "weakref.WeakSet[AsyncBridge]" = weakref.WeakSet()
+_BRIDGES: weakref.WeakSet[AsyncBridge] = weakref.WeakSet()
 _PARKED: list[tuple[asyncio.AbstractEventLoop, threading.Thread | None]] = []
 """Loops inherited through fork, kept alive in the child so nothing ever finalises them there."""
 

@@ -34,8 +34,9 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -191,7 +192,7 @@ class ProviderConfig(_Strict):
         return key
 
     @model_validator(mode="after")
-    def _known_options(self) -> "ProviderConfig":
+    def _known_options(self) -> ProviderConfig:
         allowed = KNOWN_OPTIONS.get(self.type)
         if allowed is None:
             try:
@@ -763,7 +764,7 @@ def delete_keyring_secret(name: str) -> None:
         _keyring_changed()
 
 
-def implicit_api_key(klass: "type[BaseProvider]", name: str | None = None) -> str | None:
+def implicit_api_key(klass: type[BaseProvider], name: str | None = None) -> str | None:
     """The key a provider gets when none is configured: None when the type needs none or its env var
     is set (the provider reads that itself), else the keyring entry named after the provider, else
     the one named after its type (`llmswitch keys set openai` serves `oa2: {type: openai}`).

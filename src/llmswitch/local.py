@@ -32,9 +32,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from . import bundled
 from .errors import ConfigError, LLMSwitchError
@@ -202,7 +203,7 @@ class RuntimeState:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RuntimeState":
+    def from_dict(cls, d: dict[str, Any]) -> RuntimeState:
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in fields})
 
@@ -609,14 +610,14 @@ class LocalRuntime:
     async def astop(self, timeout: float = 10.0) -> bool:
         return await asyncio.to_thread(self.stop, timeout)
 
-    def __enter__(self) -> "LocalRuntime":
+    def __enter__(self) -> LocalRuntime:
         self.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    async def __aenter__(self) -> "LocalRuntime":
+    async def __aenter__(self) -> LocalRuntime:
         await self.astart()
         return self
 

@@ -30,10 +30,11 @@ import json
 import os
 import ssl
 import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterator, Mapping
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -131,7 +132,7 @@ class _Watched(_Expiry):
 
     __slots__ = ("when", "watchdog")
 
-    def __init__(self, when: float, watchdog: "_Watchdog") -> None:
+    def __init__(self, when: float, watchdog: _Watchdog) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
@@ -173,7 +174,7 @@ class _Watchdog:
             self.ticking = False
 
 
-_WATCHDOGS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog]" = weakref.WeakKeyDictionary()
+_WATCHDOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
 
 
 def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
@@ -209,7 +210,7 @@ def _too_large(what: str, setting: str, limit: int, provider: str, url: str) -> 
     )
 
 
-_LIVE: "weakref.WeakSet[Transport]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Transport] = weakref.WeakSet()
 
 
 async def close_sessions_on_loop() -> None:
@@ -279,7 +280,7 @@ class Transport:
         self.timeouts = timeouts or Timeouts()
         self._secrets = tuple(s for s in secrets if s)
         E.register_secret(*self._secrets)
-        self._sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
             weakref.WeakKeyDictionary()
         )
         self._last: tuple[Any, aiohttp.ClientSession] | None = None
@@ -442,7 +443,7 @@ class Transport:
                 size += len(parts[-1])
                 if size >= limit:
                     break
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             pass
         return b"".join(parts)
 
@@ -464,7 +465,7 @@ class Transport:
             end, seconds = now + timeout, timeout
         assert end is not None
         if end <= now:
-            raise asyncio.TimeoutError()
+            raise TimeoutError()
         return _Expiry(end), seconds
 
     def _stream_timeout(self) -> tuple[aiohttp.ClientTimeout, float | None]:
@@ -473,7 +474,7 @@ class Transport:
             return self._stream_timeout_obj, self.timeouts.total
         left = d[0] - asyncio.get_running_loop().time()
         if left <= 0:
-            raise asyncio.TimeoutError()
+            raise TimeoutError()
         return aiohttp.ClientTimeout(total=left, connect=min(left, self.timeouts.connect), sock_read=self.timeouts.read), d[1]
 
     async def _send(
@@ -555,12 +556,12 @@ class Transport:
                 return resp.status, await self.read_body(resp, url)
         except E.LLMSwitchError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self._conn_error(exc, url, seconds) from None
         except asyncio.CancelledError:
             if expiry is not None and expiry.fired:
                 expiry.task.uncancel()
-                raise self._conn_error(asyncio.TimeoutError(), url, seconds) from None
+                raise self._conn_error(TimeoutError(), url, seconds) from None
             raise
         finally:
             if expiry is not None:
@@ -629,7 +630,7 @@ class Transport:
             resp = await self._send(method, url, data=data, headers=_JSON_HEADERS if data is not None else None, timeout=req_timeout)
         except E.LLMSwitchError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self._conn_error(exc, url, seconds) from None
         try:
             if resp.status >= 400:
@@ -637,7 +638,7 @@ class Transport:
             yield resp
         except E.LLMSwitchError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self._conn_error(exc, url, seconds) from None
         finally:
             # A fully read body returns its connection to the pool; an abandoned one is closed

@@ -10,7 +10,8 @@ import asyncio
 import json
 import socket
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -42,7 +43,7 @@ class ThreadedApp:
         self.port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
 
-    def __enter__(self) -> "ThreadedApp":
+    def __enter__(self) -> ThreadedApp:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self

@@ -38,7 +38,7 @@ class ReplayServer:
     def url(self) -> str:
         return self._server.url
 
-    def start(self) -> "ReplayServer":
+    def start(self) -> ReplayServer:
         self._server.start()
         return self
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from llmswitch.types import ImagePart, Message, TextPart, Tool, ToolCall
 

@@ -3,8 +3,6 @@ child talks over connections of its own (the parent's pooled ones are neither us
 
 from __future__ import annotations
 
-import pytest
-
 import llmswitch as ls
 from llmswitch.api import get_provider
 from llmswitch.bridge import AsyncBridge, get_bridge

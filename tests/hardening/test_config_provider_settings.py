@@ -113,13 +113,13 @@ def test_no_secret_in_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyP
     """A secret can land where a message echoes the value; it is redacted, wherever it came from."""
     token = "tok-not-key-shaped-314159"
     monkeypatch.setenv("LS_TEST_TOKEN", token)
-    path = write(tmp_path / "c.yaml", f"""
+    path = write(tmp_path / "c.yaml", """
         providers:
           local:
             type: vllm
             api_key: "literal-secret-271828"
-            headers: {{X-Token: "${{LS_TEST_TOKEN}}"}}
-            default_max_tokens: "${{LS_TEST_TOKEN}}"
+            headers: {X-Token: "${LS_TEST_TOKEN}"}
+            default_max_tokens: "${LS_TEST_TOKEN}"
             base_url: 42
             default_model: ["literal-secret-271828"]
           other:

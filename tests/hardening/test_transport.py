@@ -308,9 +308,9 @@ def test_retry_after_is_finite_and_within_a_day(headers: dict[str, str], expecte
 
 
 def test_retry_after_http_date_in_the_future() -> None:
-    from email.utils import format_datetime
     import datetime as dt
+    from email.utils import format_datetime
 
-    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     got = parse_retry_after({"retry-after": format_datetime(when, usegmt=True)})
     assert got is not None and 25 < got <= 30

@@ -11,14 +11,14 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from llmswitch.bundled import SMALL_MODEL
-from llmswitch.local import LocalRuntime, find_binary, bundled_model_path, probe_health, runtime_installed
+from llmswitch.local import LocalRuntime, bundled_model_path, find_binary, probe_health, runtime_installed
 
 TEST_ALIAS = "llmswitch-test"
 CTX = 2048

@@ -9,7 +9,6 @@ from llmswitch.management.lmstudio import LMStudioClient
 from llmswitch.providers import create_provider
 from llmswitch.providers.lmstudio import LMStudioProvider
 from llmswitch.types import UsageEvent
-
 from tests.fakes.lmstudio_server import FakeLMStudio, v0_model
 
 

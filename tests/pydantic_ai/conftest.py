@@ -9,8 +9,8 @@ integration fixture starts the bundled llama-server once for the module through
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -11,7 +11,8 @@ import asyncio
 import json
 import socket
 import time
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -109,7 +110,7 @@ class FakeOpenAI:
         await resp.write(b"data: [DONE]\n\n")
         return resp
 
-    async def start(self) -> "FakeOpenAI":
+    async def start(self) -> FakeOpenAI:
         app = web.Application()
         app.router.add_get("/v1/models", self.models_handler)
         app.router.add_post("/v1/chat/completions", self.chat_handler)

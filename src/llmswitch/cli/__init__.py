@@ -27,7 +27,7 @@ app = typer.Typer(
 
 @app.callback()
 def _global_options(
-    config: Optional[Path] = typer.Option(
+    config: Path | None = typer.Option(
         None, "--config", "-c", envvar="LLMSWITCH_CONFIG", help="Config file (default: ./llmswitch.yaml, then the user config dir)."
     ),
 ) -> None:

@@ -14,7 +14,8 @@ import asyncio
 import os
 import re
 import sys
-from typing import Any, Coroutine, NoReturn, TypeVar
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.markup import escape

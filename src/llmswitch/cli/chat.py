@@ -11,7 +11,7 @@ import dataclasses
 import json
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -86,8 +86,8 @@ def register(app: typer.Typer) -> None:
     def chat(
         prompt: str = typer.Argument(..., help="What to ask."),
         provider: str = typer.Option("auto", "--provider", "-p", help="'provider:model', a provider name, or 'auto'."),
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model, if not given in --provider."),
-        system: Optional[str] = typer.Option(None, "--system", "-s", help="System prompt."),
+        model: str | None = typer.Option(None, "--model", "-m", help="Model, if not given in --provider."),
+        system: str | None = typer.Option(None, "--system", "-s", help="System prompt."),
         max_tokens: int = typer.Option(DEFAULT_MAX_TOKENS, "--max-tokens", help="Cap on generated tokens (0: no cap)."),
         timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Seconds for the whole answer (0: no deadline)."),
         as_json: bool = typer.Option(False, "--json", help="Print the final Response as JSON instead of streaming."),

@@ -6,7 +6,7 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
 
     @cfg.command("init")
     def init(
-        path: Optional[Path] = typer.Option(None, "--path", help="Where to write (default: $LLMSWITCH_CONFIG or the user config dir)."),
+        path: Path | None = typer.Option(None, "--path", help="Where to write (default: $LLMSWITCH_CONFIG or the user config dir)."),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
         probe: bool = typer.Option(True, "--probe/--no-probe", help="Probe local servers and env keys first."),
         timeout: float = typer.Option(1.5, "--timeout", help="Seconds per probe."),
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
 
     @cfg.command("show")
     def show(
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (default: the usual search)."),
+        config: Path | None = typer.Option(None, "--config", "-c", help="Config file (default: the usual search)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Print the loaded configuration with every secret redacted."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -72,7 +70,7 @@ async def _check(provider, timeout: float):
 
     try:
         return await asyncio.wait_for(provider.health_check(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return down(f"no answer within {timeout:g}s (set health_timeout for this provider, or doctor --timeout)")
     except Exception as exc:  # noqa: BLE001 - one bad provider must not hide the others
         return down(f"{type(exc).__name__}: {exc}")
@@ -134,7 +132,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def doctor(
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-        timeout: Optional[float] = typer.Option(
+        timeout: float | None = typer.Option(
             None, "--timeout", min=0.001,
             help=f"Seconds each endpoint may take (default: its health_timeout, else {DEFAULT_PROBE_TIMEOUT:g}).",
         ),

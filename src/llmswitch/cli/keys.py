@@ -7,7 +7,6 @@ looks up the entry named after it (``llmswitch keys set openai``).
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
@@ -40,7 +39,7 @@ def register(app: typer.Typer) -> None:
     @keys.command("set")
     def set_(
         name: str = typer.Argument(..., help="Entry name, e.g. openai or a provider name from your config."),
-        value: Optional[str] = typer.Option(None, "--value", help="The key (default: prompt, or read stdin when piped)."),
+        value: str | None = typer.Option(None, "--value", help="The key (default: prompt, or read stdin when piped)."),
     ) -> None:
         """Store a key (prompted without echo, or read from stdin)."""
         _keyring()  # a clear error before prompting when the extra is missing

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -19,7 +19,7 @@ from .models import fmt_size
 HOST_HELP = "Ollama server (default: $OLLAMA_HOST or http://localhost:11434)."
 
 
-def _client(host: Optional[str]):
+def _client(host: str | None):
     from ..management.ollama import OllamaClient
 
     return OllamaClient(host)
@@ -59,7 +59,7 @@ class _PullDisplay:
         self.totals: dict[str, int] = {}
         self.last_status: str | None = None
 
-    def __enter__(self) -> "_PullDisplay":
+    def __enter__(self) -> _PullDisplay:
         self.progress.start()
         return self
 
@@ -102,20 +102,20 @@ def _layer(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
 
 
-async def _pull(name: str, host: Optional[str]) -> None:
+async def _pull(name: str, host: str | None) -> None:
     async with _client(host) as client:
         with _PullDisplay(name) as display:
             async for progress in client.pull_model(name):
                 display.update(progress)
 
 
-async def _rm(name: str, host: Optional[str]) -> None:
+async def _rm(name: str, host: str | None) -> None:
     async with _client(host) as client:
         await client.delete_model(name)
     console.print(f"deleted [bold]{markup(name, 200)}[/]")
 
 
-async def _show(name: str, host: Optional[str], as_json: bool) -> None:
+async def _show(name: str, host: str | None, as_json: bool) -> None:
     async with _client(host) as client:
         info = await client.get_model_info(name)
     if as_json:
@@ -143,7 +143,7 @@ async def _show(name: str, host: Optional[str], as_json: bool) -> None:
     console.print(table)
 
 
-async def _ps(host: Optional[str], as_json: bool) -> None:
+async def _ps(host: str | None, as_json: bool) -> None:
     async with _client(host) as client:
         models = await client.list_running()
     if as_json:
@@ -170,7 +170,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def pull(
         name: str = typer.Argument(..., help="Model to download, e.g. llama3.2 or qwen3:8b."),
-        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        host: str | None = typer.Option(None, "--host", help=HOST_HELP),
     ) -> None:
         """Download an Ollama model, with a progress bar per layer."""
         run(_pull(name, host))
@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def rm(
         name: str = typer.Argument(..., help="Model to delete."),
-        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        host: str | None = typer.Option(None, "--host", help=HOST_HELP),
     ) -> None:
         """Delete an Ollama model (a model that is not there is an error)."""
         run(_rm(name, host))
@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def show(
         name: str = typer.Argument(..., help="Model to describe."),
-        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        host: str | None = typer.Option(None, "--host", help=HOST_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """An Ollama model's capabilities, context length, parameters and template."""
@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def ps(
-        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        host: str | None = typer.Option(None, "--host", help=HOST_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Models Ollama has loaded in memory."""

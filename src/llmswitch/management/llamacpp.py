@@ -103,7 +103,7 @@ class LlamaCppClient:
     async def aclose(self) -> None:
         await self.transport.aclose()
 
-    async def __aenter__(self) -> "LlamaCppClient":
+    async def __aenter__(self) -> LlamaCppClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

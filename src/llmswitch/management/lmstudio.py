@@ -10,7 +10,8 @@ never an empty list.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -99,7 +100,7 @@ class LMStudioClient:
         if self._owns_transport:
             await self.transport.aclose()
 
-    async def __aenter__(self) -> "LMStudioClient":
+    async def __aenter__(self) -> LMStudioClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

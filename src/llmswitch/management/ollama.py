@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -150,7 +151,7 @@ class PullProgress:
         return min(1.0, (self.completed or 0) / self.total)
 
     @classmethod
-    def from_line(cls, line: Mapping[str, Any]) -> "PullProgress":
+    def from_line(cls, line: Mapping[str, Any]) -> PullProgress:
         """One NDJSON line → progress. The server's values are not trusted: a byte count that is
         not a non-negative whole number is unknown (None), a digest that is not a string is
         dropped, so a display built on this never divides by a string or a negative total."""
@@ -224,7 +225,7 @@ class OllamaModelDetails:
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_show(cls, name: str, body: Mapping[str, Any]) -> "OllamaModelDetails":
+    def from_show(cls, name: str, body: Mapping[str, Any]) -> OllamaModelDetails:
         d = body.get("details") or {}
         info = body.get("model_info") or {}
         arch = info.get("general.architecture")
@@ -323,7 +324,7 @@ class OllamaClient:
     async def aclose(self) -> None:
         await self.transport.aclose()
 
-    async def __aenter__(self) -> "OllamaClient":
+    async def __aenter__(self) -> OllamaClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

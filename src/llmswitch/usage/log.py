@@ -27,17 +27,18 @@ database file), and existing wider files are tightened when opened.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import contextvars
 import os
-import collections
 import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import LLMSwitchError
 
@@ -389,7 +390,7 @@ class UsageLog:
 
 # --- fork -------------------------------------------------------------------------------------
 
-_LOGS: "weakref.WeakSet[UsageLog]" = weakref.WeakSet()
+_LOGS: weakref.WeakSet[UsageLog] = weakref.WeakSet()
 _held_for_fork: list[threading.Lock] = []
 
 
