@@ -15,7 +15,10 @@ from .resolve import ModelRef, aclose_cached_providers, aresolve, forget, is_aut
 from .streaming import ResponseStream
 from .types import Message, Response, StreamEvent, TextDelta, Tool
 
-__all__ = ["parse_model_ref", "get_provider", "reset_provider_cache", "aclose_cached_providers", "acomplete", "astream", "complete", "stream", "SyncResponseStream"]
+__all__ = [
+    "parse_model_ref", "get_provider", "reset_provider_cache", "aclose_cached_providers",
+    "acomplete", "astream", "complete", "stream", "SyncResponseStream",
+]
 
 MessagesArg = str | Message | Iterable[Message | dict[str, Any]]
 

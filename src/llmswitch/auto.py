@@ -42,9 +42,9 @@ __all__ = [
     "local_endpoints",
     "probe_endpoints",
     "ProbeResult",
-    "LOCAL_DEFAULTS",
-    "CLOUD_KEYS",
-    "CLOUD_DEFAULT_MODELS",
+    "LOCAL_DEFAULTS",  # noqa: F822 - served by the module __getattr__ below
+    "CLOUD_KEYS",  # noqa: F822 - served by the module __getattr__ below
+    "CLOUD_DEFAULT_MODELS",  # noqa: F822 - served by the module __getattr__ below
     "PROBE_TIMEOUT",
     "cloud_provider",
 ]

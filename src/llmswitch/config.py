@@ -893,9 +893,11 @@ def _agent_problems(data: dict[str, Any], walker: _Walker) -> list[str]:
     for agent, cfg in agents.items():
         if not isinstance(cfg, dict):
             continue
-        refs = [("provider",), *[("fallbacks", str(i)) for i in range(len(cfg.get("fallbacks") or []))]]
-        values = [cfg.get("provider"), *(cfg.get("fallbacks") or [])] if isinstance(cfg.get("fallbacks") or [], list) else [cfg.get("provider")]
-        for sub, ref in zip(refs, values):
+        fallbacks = cfg.get("fallbacks") or []
+        refs = [("provider",), *[("fallbacks", str(i)) for i in range(len(fallbacks))]]
+        values = [cfg.get("provider"), *fallbacks] if isinstance(fallbacks, list) else [cfg.get("provider")]
+        # not strict: fallbacks that is not a list gives more places than values, and only the provider is checked
+        for sub, ref in zip(refs, values, strict=False):
             if isinstance(ref, str) and ref not in known:
                 loc = ("agents", agent, *sub)
                 out.append(

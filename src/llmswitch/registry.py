@@ -27,7 +27,9 @@ __all__ = ["ProviderRegistry", "default_registry", "set_default_registry", "rese
 class ProviderRegistry:
     """Providers by name, agents by id. Build one with ``from_config`` or ``register``."""
 
-    def __init__(self, providers: Mapping[str, BaseProvider] | None = None, *, agents: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, providers: Mapping[str, BaseProvider] | None = None, *, agents: Mapping[str, list[str]] | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._providers: dict[str, BaseProvider] = dict(providers or {})
         self._agents: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (agents or {}).items()}
@@ -208,7 +210,7 @@ class ProviderRegistry:
                                             provider_type=p.provider_type)
 
         results = await asyncio.gather(*(one(n) for n in names))
-        return dict(zip(names, results))
+        return dict(zip(names, results, strict=True))
 
     # --- construction ----------------------------------------------------------------------------
     @classmethod

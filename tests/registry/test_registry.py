@@ -9,7 +9,7 @@ import time
 import pytest
 
 from llmswitch.config import parse_config
-from llmswitch.errors import ConfigError
+from llmswitch.errors import ConfigError, LLMSwitchError
 from llmswitch.providers import create_provider
 from llmswitch.registry import ProviderRegistry, default_registry
 
@@ -92,7 +92,7 @@ async def test_usage_totals_summary_and_reset(fake_server):
         await reg.get("a").complete("hi", model="m1")
         await reg.get("a").complete("hi", model="m1")
         await reg.get("b").complete("hi", model="m2")
-        with pytest.raises(Exception):
+        with pytest.raises(LLMSwitchError):
             await reg.get("b").complete("hi", model="missing")
         total = reg.get_total_usage()
         assert (total.input_tokens, total.output_tokens, total.calls, total.errors) == (120, 9, 3, 1)

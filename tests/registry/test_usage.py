@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from llmswitch.errors import LLMSwitchError
 from llmswitch.providers import create_provider
 from llmswitch.types import Usage
 from llmswitch.usage.log import UsageLog, UsageRow, agent_scope, enable_usage_log, query_usage
@@ -99,7 +100,7 @@ async def test_ok_error_and_cancelled_calls_all_logged(fake_server, tmp_path):
     try:
         with agent_scope("coder"):
             await p.complete("hi", model="m")
-        with pytest.raises(Exception):
+        with pytest.raises(LLMSwitchError):
             await p.complete("hi", model="absent")
         # 1) leave a stream early
         async with p.stream("hi", model="m") as s:

@@ -10,7 +10,6 @@ import importlib
 import importlib.util
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -28,7 +27,8 @@ app = typer.Typer(
 @app.callback()
 def _global_options(
     config: Path | None = typer.Option(
-        None, "--config", "-c", envvar="LLMSWITCH_CONFIG", help="Config file (default: ./llmswitch.yaml, then the user config dir)."
+        None, "--config", "-c", envvar="LLMSWITCH_CONFIG",
+        help="Config file (default: ./llmswitch.yaml, then the user config dir).",
     ),
 ) -> None:
     """One command line for every LLM backend, cloud and local."""

@@ -44,7 +44,9 @@ def starter_yaml(local: list[tuple[str, str, str | None]], clouds: list[str]) ->
     for type_name, url, model in local:
         name = type_name if type_name not in names else f"{type_name}_{len(names)}"
         names.append(name)
-        lines += [f"  {name}:  # found running{f' with {model}' if model else ''}", f"    type: {type_name}", f"    base_url: {url}"]
+        lines += [
+            f"  {name}:  # found running{f' with {model}' if model else ''}", f"    type: {type_name}", f"    base_url: {url}",
+        ]
         if model:
             lines.append(f"    # default_model: {model}")
     for type_name in clouds:
@@ -57,7 +59,11 @@ def starter_yaml(local: list[tuple[str, str, str | None]], clouds: list[str]) ->
         ]
     for type_name, url in local_defaults():
         if type_name not in found_types:
-            lines += [f"  # {type_name}:  # not running when this file was written", f"  #   type: {type_name}", f"  #   base_url: {url}"]
+            lines += [
+                f"  # {type_name}:  # not running when this file was written",
+                f"  #   type: {type_name}",
+                f"  #   base_url: {url}",
+            ]
     for type_name, env in envs.items():
         if type_name not in clouds:
             lines += [f"  # {type_name}:", f"  #   type: {type_name}", f"  #   api_key: ${{{env}}}   # or keyring:{type_name}"]
@@ -94,7 +100,9 @@ def register(app: typer.Typer) -> None:
 
     @cfg.command("init")
     def init(
-        path: Path | None = typer.Option(None, "--path", help="Where to write (default: $LLMSWITCH_CONFIG or the user config dir)."),
+        path: Path | None = typer.Option(
+            None, "--path", help="Where to write (default: $LLMSWITCH_CONFIG or the user config dir)."
+        ),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
         probe: bool = typer.Option(True, "--probe/--no-probe", help="Probe local servers and env keys first."),
         timeout: float = typer.Option(1.5, "--timeout", help="Seconds per probe."),

@@ -100,12 +100,12 @@ async def _doctor(as_json: bool, timeout: float | None = None) -> int:
         except Exception:  # noqa: BLE001 - closing must not turn a report into a crash
             pass
     if as_json:
-        print(json.dumps([_row_json(p, s) for p, s in zip(providers, statuses)], indent=2, default=str))
+        print(json.dumps([_row_json(p, s) for p, s in zip(providers, statuses, strict=True)], indent=2, default=str))
         return 0 if any(s.healthy for s in statuses) else 1
     table = Table(title="llmswitch doctor")
     for col in ("provider", "type", "endpoint", "status", "model", "ms", "detail"):
         table.add_column(col, overflow="fold")
-    for p, s in zip(providers, statuses):
+    for p, s in zip(providers, statuses, strict=True):
         detail = (s.error or "").split(" — ")[0] or ", ".join(f"{k}={v}" for k, v in s.metadata.items() if k not in ("status",))
         table.add_row(
             cell(p.name), p.provider_type.value, cell(s.base_url), _state(s), cell(s.model_id or ""),

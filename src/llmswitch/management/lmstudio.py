@@ -127,7 +127,11 @@ class LMStudioClient:
                 for m in (data or {}).get("data") or ()
                 if isinstance(m, dict) and m.get("id")
             ]
-        return [model_info_from_v0(m, provider=self.name) for m in (data or {}).get("data") or () if isinstance(m, dict) and m.get("id")]
+        return [
+            model_info_from_v0(m, provider=self.name)
+            for m in (data or {}).get("data") or ()
+            if isinstance(m, dict) and m.get("id")
+        ]
 
     async def loaded_models(self) -> list[ModelInfo]:
         return [m for m in await self.list_models() if m.loaded]

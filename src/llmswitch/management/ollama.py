@@ -358,7 +358,9 @@ class OllamaClient:
         """Models loaded in memory (``/api/ps``), with ``context_length`` on servers ≥ 0.9.7."""
         data = await self._call("GET", "/api/ps")
         return [
-            model_info_from_entry(m, provider=self.name, loaded=True) for m in (data or {}).get("models") or () if isinstance(m, dict)
+            model_info_from_entry(m, provider=self.name, loaded=True)
+            for m in (data or {}).get("models") or ()
+            if isinstance(m, dict)
         ]
 
     async def get_model_info(self, name: str) -> OllamaModelDetails:

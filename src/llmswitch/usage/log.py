@@ -572,6 +572,8 @@ def query_usage(path: str | os.PathLike[str], *, since: float | None = None, by:
     out = []
     for r in rows:
         d: dict[str, Any] = {by: r[0]}
-        d.update({n: (v if v is not None else (None if n in ("cost", "avg_latency") else 0)) for n, v in zip(names, r[1:])})
+        d.update(
+            {n: (v if v is not None else (None if n in ("cost", "avg_latency") else 0)) for n, v in zip(names, r[1:], strict=True)}
+        )
         out.append(d)
     return out
