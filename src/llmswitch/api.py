@@ -34,6 +34,7 @@ async def acomplete(
     **params: Any,
 ) -> Response:
     # the common reference resolves without an extra coroutine; only ``auto`` may need to probe
+    """One call by model reference (``"provider:model"``, ``auto``); a refused key is looked up again next time."""
     provider, model_name = await aresolve(model) if is_auto(model) else resolve(model)
     try:
         return await provider.complete(messages, model=model_name, tools=tools, **params)
@@ -109,16 +110,19 @@ class SyncResponseStream:
         return self._iter
 
     def text(self) -> Iterator[str]:
+        """Only the text pieces, for callers that print as the answer arrives."""
         for ev in self:
             if type(ev) is TextDelta:
                 yield ev.text
 
     def final(self) -> Response:
+        """Read the rest of the stream and return the whole answer (text, tool calls, usage)."""
         for _ in self:
             pass
         return get_bridge().run(self._inner.final(), self._timeout)
 
     def close(self) -> None:
+        """Release the connection early: a stream left half-read would otherwise hold it until collected."""
         if self._iter is not None:
             self._iter.close()  # type: ignore[attr-defined]
         get_bridge().run(self._inner.aclose(), 10)

@@ -85,6 +85,7 @@ class ProbeResult:
 
     @property
     def healthy(self) -> bool:
+        """True only when the endpoint answered and said it can serve; an error or no answer is not healthy."""
         return self.status is not None and self.status.healthy
 
 

@@ -62,6 +62,7 @@ class AsyncBridge:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
+        """The bridge's event loop, started in its own daemon thread on first use (and again after it closed)."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             return loop
@@ -114,6 +115,7 @@ class AsyncBridge:
                     pass
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel what still runs and close the loop's HTTP sessions, so interpreter exit leaves no unclosed-session warnings."""
         loop, thread = self._loop, self._thread
         if loop is None or loop.is_closed():
             return

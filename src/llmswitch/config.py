@@ -231,6 +231,8 @@ class AgentConfig(_Strict):
 
 
 class StateConfig(_Strict):
+    """Where shared state (circuit breakers, budgets) lives: in the process, or in Redis for several processes."""
+
     backend: Literal["memory", "redis"] = "memory"
     url: str | None = None
     key_prefix: str | None = None
@@ -243,6 +245,7 @@ class UsageLogConfig(_Strict):
     enabled: bool = True
 
     def resolved_path(self) -> Path | None:
+        """The log file to open, or None when logging is off; ``default`` means the user data dir."""
         if not self.enabled:
             return None
         if self.path in ("default", ""):
@@ -303,6 +306,7 @@ class LLMSwitchConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables (which win) and the values passed in; no dotenv or secrets-dir sources behind the user's back."""
         return (env_settings, init_settings)
 
     @property

@@ -20,6 +20,8 @@ MiB = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """Caps on what a server may send, so a broken or hostile server cannot grow memory without bound."""
+
     max_body_bytes: int = 64 * MiB
     """A whole non-streamed answer (a JSON completion, a model list)."""
     max_error_body_bytes: int = 1 * MiB

@@ -91,6 +91,7 @@ def _state_dir(override: str | Path | None = None) -> Path:
 
 
 def state_file(state_dir: str | Path | None = None) -> Path:
+    """Where a started runtime records its pid, port and model, so a later process can find and stop it."""
     return _state_dir(state_dir) / _STATE_NAME
 
 
@@ -200,10 +201,12 @@ class RuntimeState:
         return self.base_url + "/v1"
 
     def to_json(self) -> str:
+        """The state as written to the state file."""
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RuntimeState:
+        """Read a state file's fields, ignoring keys an older or newer version wrote."""
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in fields})
 
@@ -452,10 +455,12 @@ class LocalRuntime:
 
     @property
     def pid(self) -> int:
+        """The server's process id; raises when the runtime is not running."""
         return self._require_state().pid
 
     @property
     def log_path(self) -> Path:
+        """The server's log of its last start: where to look when it fails to come up."""
         return log_file(self.state_dir)
 
     def _require_state(self) -> RuntimeState:
@@ -465,6 +470,7 @@ class LocalRuntime:
         return st
 
     def is_running(self) -> bool:
+        """True while the recorded server process is alive (it may still be loading its model)."""
         st = self.state or read_state(self.state_dir)
         return st is not None and _pid_alive(st.pid)
 
@@ -608,6 +614,7 @@ class LocalRuntime:
         return await asyncio.to_thread(self.start, reuse=reuse)
 
     async def astop(self, timeout: float = 10.0) -> bool:
+        """``stop`` in a worker thread, so an event loop is not blocked while the server shuts down."""
         return await asyncio.to_thread(self.stop, timeout)
 
     def __enter__(self) -> LocalRuntime:

@@ -49,6 +49,7 @@ class ProviderRegistry:
             self._providers = new
 
     def unregister(self, name: str) -> BaseProvider:
+        """Remove a provider and hand it back (the caller closes it); KeyError lists the known names."""
         with self._lock:
             new = dict(self._providers)
             provider = new.pop(name, None)
@@ -78,6 +79,7 @@ class ProviderRegistry:
         return f"no provider named {name!r}; {self._known()}"
 
     def get(self, name: str) -> BaseProvider:
+        """The provider registered under ``name``; KeyError lists the known names."""
         try:
             return self._providers[name]
         except KeyError:
@@ -115,12 +117,15 @@ class ProviderRegistry:
         return self._providers
 
     def list_providers(self) -> list[str]:
+        """Names in registration order."""
         return list(self._providers)
 
     def list_agents(self) -> list[str]:
+        """Names of the configured agents."""
         return list(self._agents)
 
     def items(self) -> list[tuple[str, BaseProvider]]:
+        """A snapshot of (name, provider) pairs, safe to iterate while others register."""
         return list(self._providers.items())
 
     def __len__(self) -> int:
@@ -138,6 +143,7 @@ class ProviderRegistry:
 
     # --- usage -----------------------------------------------------------------------------------
     def get_total_usage(self) -> TokenUsage:
+        """Token, cost and call counts summed over every provider in this process."""
         total = TokenUsage()
         for p in self._providers.values():
             u = p.usage
@@ -181,6 +187,7 @@ class ProviderRegistry:
         return out
 
     def reset_all_usage(self) -> None:
+        """Zero every provider's counters (for example between test runs or billing periods)."""
         for p in self._providers.values():
             p.usage = TokenUsage()
 
@@ -437,5 +444,6 @@ def set_default_registry(registry: ProviderRegistry | None) -> None:
 
 
 def reset_default_registry() -> None:
+    """Forget the default registry, so the next use builds it again from the current config."""
     set_default_registry(None)
 

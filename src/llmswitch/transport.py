@@ -61,6 +61,8 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
+    """A call's connect, idle-read and total deadlines, from the provider's config."""
+
     connect: float = 10.0
     """Seconds to establish the TCP/TLS connection (``connect_timeout``)."""
     read: float | None = 300.0
@@ -300,6 +302,7 @@ class Transport:
         return f"Transport({self.base_url!r}, provider={self.provider!r})"
 
     def url(self, path: str) -> str:
+        """A path joined to the base URL; an absolute URL (a redirect, a pagination link) is kept as is."""
         if path.startswith("http://") or path.startswith("https://"):
             return path
         return self.base_url + path
@@ -617,9 +620,11 @@ class Transport:
             ) from None
 
     async def get_json(self, path: str, **kw: Any) -> Any:
+        """GET a JSON body, with this transport's deadlines, limits and error mapping."""
         return (await self.request("GET", path, **kw))[1]
 
     async def post_json(self, path: str, body: Any, **kw: Any) -> Any:
+        """POST a JSON body and return the decoded answer, with the same deadlines, limits and error mapping."""
         return (await self.request("POST", path, json_body=body, **kw))[1]
 
     @asynccontextmanager
@@ -659,4 +664,5 @@ class Transport:
                 resp.close()
 
     def wrap_stream_error(self, exc: BaseException, path: str) -> E.ProviderError:
+        """For a caller reading a stream body itself: the provider error for a failure mid-read."""
         return self._conn_error(exc, self.url(path))

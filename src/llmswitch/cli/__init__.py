@@ -48,4 +48,5 @@ _register_all()
 
 
 def main() -> None:
+    """The ``llmswitch`` console script's entry point."""
     app()

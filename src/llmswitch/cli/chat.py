@@ -82,6 +82,7 @@ async def _chat(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``chat`` to the top-level app (each command module registers its own)."""
     @app.command()
     def chat(
         prompt: str = typer.Argument(..., help="What to ask."),

@@ -95,6 +95,7 @@ def _default_target() -> Path:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``config`` group (init, show, path) to the top-level app."""
     cfg = typer.Typer(help="Write, show and locate the config file.", no_args_is_help=True)
     app.add_typer(cfg, name="config")
 

@@ -129,6 +129,7 @@ async def _doctor(as_json: bool, timeout: float | None = None) -> int:
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``doctor`` to the top-level app."""
     @app.command()
     def doctor(
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),

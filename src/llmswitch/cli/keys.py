@@ -31,6 +31,7 @@ def mask(secret: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``keys`` group (set, delete, list) to the top-level app."""
     from ..config import KEYRING_SERVICE, delete_keyring_secret, set_keyring_secret
 
     keys = typer.Typer(help="Store API keys in the system keyring.", no_args_is_help=True)

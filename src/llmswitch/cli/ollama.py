@@ -167,6 +167,7 @@ async def _ps(host: str | None, as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the Ollama model commands (pull, rm, show, ps) to the top-level app."""
     @app.command()
     def pull(
         name: str = typer.Argument(..., help="Model to download, e.g. llama3.2 or qwen3:8b."),

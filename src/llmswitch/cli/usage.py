@@ -37,6 +37,7 @@ def _cost(row: dict[str, Any]) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``usage`` to the top-level app."""
     @app.command()
     def usage(
         since: str = typer.Option("7d", "--since", help="How far back: 7d, 24h, 30m, 2w, a date (2025-01-31), or all."),

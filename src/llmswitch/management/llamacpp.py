@@ -101,6 +101,7 @@ class LlamaCppClient:
         return f"LlamaCppClient({self.base_url!r}, api_key={'set' if self.api_key else 'none'})"
 
     async def aclose(self) -> None:
+        """Close the client's connection pool."""
         await self.transport.aclose()
 
     async def __aenter__(self) -> LlamaCppClient:

@@ -135,6 +135,7 @@ class PullProgress:
 
     @property
     def done(self) -> bool:
+        """The pull finished (Ollama's last line says ``success``)."""
         return self.status == "success"
 
     @property
@@ -146,6 +147,7 @@ class PullProgress:
 
     @property
     def fraction(self) -> float | None:
+        """Share of the current layer downloaded, 0..1; None until the server sends a total."""
         if not self.total:
             return None
         return min(1.0, (self.completed or 0) / self.total)
@@ -226,6 +228,7 @@ class OllamaModelDetails:
 
     @classmethod
     def from_show(cls, name: str, body: Mapping[str, Any]) -> OllamaModelDetails:
+        """``/api/show``'s answer, with the context length found under the model's architecture key."""
         d = body.get("details") or {}
         info = body.get("model_info") or {}
         arch = info.get("general.architecture")
@@ -322,6 +325,7 @@ class OllamaClient:
         return f"OllamaClient({self.base_url!r})"
 
     async def aclose(self) -> None:
+        """Close the client's connection pool."""
         await self.transport.aclose()
 
     async def __aenter__(self) -> OllamaClient:
@@ -338,6 +342,7 @@ class OllamaClient:
 
     # --- information ---------------------------------------------------------------------
     async def version(self) -> str:
+        """The server's version string, empty when it does not say."""
         data = await self._call("GET", "/api/version")
         return str((data or {}).get("version", ""))
 

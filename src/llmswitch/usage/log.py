@@ -136,6 +136,8 @@ _EXIT_FLUSH_SECONDS = 10.0
 
 @dataclass(slots=True)
 class UsageRow:
+    """One call as stored in the log: who, which model, tokens, cost, latency and outcome."""
+
     ts: float
     provider: str
     provider_type: str
@@ -154,6 +156,7 @@ class UsageRow:
     error_class: str | None = None
 
     def as_tuple(self) -> tuple[Any, ...]:
+        """The row's values in the table's column order, with this process's pid last."""
         return (
             self.ts, self.provider, self.provider_type, self.model, self.agent, self.input_tokens,
             self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.reasoning_tokens,
@@ -162,6 +165,7 @@ class UsageRow:
 
 
 def default_log_path() -> Path:
+    """``usage.sqlite3`` in the user data dir, where the log lives unless the config says otherwise."""
     from ..paths import data_dir
 
     return data_dir() / "usage.sqlite3"
@@ -261,6 +265,7 @@ class UsageLog:
 
     # --- writing --------------------------------------------------------------------------
     def record(self, row: UsageRow) -> None:
+        """Queue a row for the writer thread; never blocks on the database, and does nothing once closed."""
         if self._closed:
             return
         self._queue.append(row.as_tuple())
@@ -456,6 +461,7 @@ def enable_usage_log(path: str | os.PathLike[str] | None = None) -> UsageLog:
 
 
 def disable_usage_log() -> None:
+    """Stop logging calls in this process; what was queued is written first."""
     global _active
     from ..hooks import remove_call_observer
 
@@ -467,6 +473,7 @@ def disable_usage_log() -> None:
 
 
 def current_usage_log() -> UsageLog | None:
+    """The process's active usage log, or None when logging is off."""
     return _active
 
 
@@ -572,8 +579,9 @@ def query_usage(path: str | os.PathLike[str], *, since: float | None = None, by:
     out = []
     for r in rows:
         d: dict[str, Any] = {by: r[0]}
-        d.update(
-            {n: (v if v is not None else (None if n in ("cost", "avg_latency") else 0)) for n, v in zip(names, r[1:], strict=True)}
-        )
+        d.update({
+            n: (v if v is not None else (None if n in ("cost", "avg_latency") else 0))
+            for n, v in zip(names, r[1:], strict=True)
+        })
         out.append(d)
     return out
