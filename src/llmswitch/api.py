@@ -6,7 +6,7 @@ resolver's business (``llmswitch.resolve``); this module only turns its answer i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .bridge import get_bridge
@@ -55,7 +55,7 @@ def astream(
         provider, model_name = resolve(model)
         return provider.stream(messages, model=model_name, tools=tools, **params)
 
-    async def source():
+    async def source() -> AsyncIterator[StreamEvent | Response]:
         provider, model_name = await aresolve(model)
         inner = provider.stream(messages, model=model_name, tools=tools, **params)
         async for ev in inner:

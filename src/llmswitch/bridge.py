@@ -80,7 +80,7 @@ class AsyncBridge:
                 self._thread.start()
                 ready.wait()
                 self._loop = loop
-        return self._loop  # type: ignore[return-value]
+        return self._loop
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the bridge loop and wait for it from this thread."""

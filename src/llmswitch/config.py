@@ -34,7 +34,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -426,7 +426,7 @@ def _limited_loader(text: str) -> Any:
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(AliasEvent):
                 return self._alias()
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # types-PyYAML leaves peek_event unannotated
             if self.depth >= MAX_DEPTH:
                 raise _LimitExceeded(
                     f"the file nests more than {MAX_DEPTH} levels deep (the limit; a configuration needs a few)", event.start_mark
@@ -447,14 +447,15 @@ def _limited_loader(text: str) -> Any:
             return node
 
         def _alias(self) -> Any:
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # types-PyYAML leaves peek_event unannotated
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
                 raise _LimitExceeded(f"the file uses more than {MAX_ALIASES} aliases (*name), the limit", event.start_mark)
             if event.anchor in self.open_anchors:
                 raise _LimitExceeded(f"alias *{event.anchor} refers to the value that contains it (a loop)", event.start_mark)
             self._count(self.sizes.get(event.anchor, 1), event.start_mark)
-            return super().compose_node(None, None)
+            # the stub says index: int, but PyYAML itself composes the root with (None, None)
+            return super().compose_node(None, None)  # type: ignore[arg-type]
 
         def _count(self, n: int, mark: Any) -> None:
             self.nodes += n
@@ -846,7 +847,7 @@ class _Problems(ConfigError):
         super().__init__(_joined(problems))
 
 
-def _describe_error(err: dict[str, Any], walker: _Walker | None) -> str:
+def _describe_error(err: Mapping[str, Any], walker: _Walker | None) -> str:
     loc: Loc = tuple(str(x) for x in err.get("loc", ()))
     if loc[:1] in (("providers",), ("agents",)):
         field = ".".join(loc[2:])
@@ -881,7 +882,7 @@ class _InvalidValues(ConfigError):
     """A validation failure of ``LLMSwitchConfig(...)``; keeps pydantic's error list so that
     ``parse_config`` can say which line of the file each one came from."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
         self.errors = errors
         super().__init__(_scrub(_joined([_describe_error(e, None) for e in errors])))
 
@@ -911,7 +912,7 @@ def _agent_problems(data: dict[str, Any], walker: _Walker) -> list[str]:
     return out
 
 
-def _already_reported(err: dict[str, Any], walker: _Walker) -> bool:
+def _already_reported(err: Mapping[str, Any], walker: _Walker) -> bool:
     loc = tuple(str(x) for x in err.get("loc", ()))
     return any(loc[: len(bad)] == bad for bad in walker.bad)
 

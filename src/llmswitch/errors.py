@@ -184,11 +184,11 @@ class ProviderError(LLMSwitchError):
         hint = f" — {self.hint}" if self.hint else ""
         return f"{prefix}{self.message}{hint}"
 
-    def __reduce__(self):  # keep errors picklable across processes
+    def __reduce__(self) -> tuple[Any, ...]:  # keep errors picklable across processes
         return (_rebuild, (type(self), self.__dict__.copy()))
 
 
-def _rebuild(cls: type, state: dict[str, Any]) -> ProviderError:
+def _rebuild(cls: type[ProviderError], state: dict[str, Any]) -> ProviderError:
     err = cls.__new__(cls)
     err.__dict__.update(state)
     Exception.__init__(err, err._format())

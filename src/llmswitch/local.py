@@ -337,7 +337,8 @@ def log_tail(path: str | Path, lines: int = 20) -> str:
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _port_in_use(host: str, port: int) -> bool:

@@ -77,7 +77,7 @@ def _env_seen(provider: BaseProvider) -> tuple[Any, Any]:
         return (get(cls.api_key_env) if cls.api_key_env else None, get(cls.base_url_env) if cls.base_url_env else None)
     keys = _ENV_KEYS.get(cls)
     if keys is None:
-        encode = os.environ.encodekey  # type: ignore[attr-defined]
+        encode = os.environ.encodekey
         keys = _ENV_KEYS[cls] = (
             encode(cls.api_key_env) if cls.api_key_env else None,
             encode(cls.base_url_env) if cls.base_url_env else None,

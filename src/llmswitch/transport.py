@@ -234,7 +234,7 @@ def _release_orphaned_sessions() -> None:
             if not s.closed and (loop.is_closed() or not loop.is_running()):
                 connector = s.connector
                 if connector is not None:
-                    connector._close()  # type: ignore[attr-defined]
+                    connector._close()  # type: ignore[attr-defined, unused-ignore]  # private; typed in aiohttp >= 3.14 only
 
 
 atexit.register(_release_orphaned_sessions)
@@ -353,8 +353,8 @@ class Transport:
                 # inside a running loop): release its sockets without awaiting.
                 connector = s.connector
                 if connector is not None:
-                    s._connector = None  # type: ignore[attr-defined]
-                    connector._close()  # type: ignore[attr-defined]
+                    s._connector = None  # type: ignore[attr-defined, unused-ignore]  # private; typed in aiohttp >= 3.14 only
+                    connector._close()  # type: ignore[attr-defined, unused-ignore]
 
     # --- error mapping -------------------------------------------------------------
     def _conn_error(self, exc: BaseException, url: str, seconds: float | None = None) -> E.ProviderError:
@@ -385,7 +385,7 @@ class Transport:
                 **kw,
             )
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            host = exc.host
+            host: str | None = exc.host
             reason = getattr(exc.certificate_error, "verify_message", None) or str(exc.certificate_error)
             return E.ProviderConnectionError(
                 f"certificate verify failed for {host} ({reason})",
@@ -486,7 +486,7 @@ class Transport:
         return aiohttp.ClientTimeout(total=left, connect=min(left, self.timeouts.connect), sock_read=self.timeouts.read), d[1]
 
     async def _send(
-        self, method: str, url: str, *, data: bytes | None, headers: Mapping[str, str] | None,
+        self, method: str, url: str, *, data: bytes | str | None, headers: Mapping[str, str] | None,
         params: Mapping[str, str] | None = None, timeout: aiohttp.ClientTimeout | None = None,
     ) -> aiohttp.ClientResponse:
         """Send once; once more only if aiohttp proves the request was never written (the pooled

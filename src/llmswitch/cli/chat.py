@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from ..errors import ProviderTimeoutError
+from ..types import Response
 from ._common import RedactingWriter, console, err_console, fail, markup, run, scrubbed
 
 DEFAULT_MAX_TOKENS = 256
@@ -24,7 +25,7 @@ DEFAULT_TIMEOUT = 120.0
 """Seconds for the whole answer (first byte to last) unless told; the stream stops there."""
 
 
-def _response_json(resp) -> str:
+def _response_json(resp: Response) -> str:
     """The final Response as JSON, without ``raw`` (the server's body, printed nowhere) and with
     every string redacted: a server can echo a key in any field of a 200 answer."""
     d = dataclasses.asdict(resp)

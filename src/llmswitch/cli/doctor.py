@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from ._common import cell, console, err_console, markup, register_provider_secrets, run, scrubbed
 
+if TYPE_CHECKING:
+    from ..providers import BaseProvider
+    from ..types import ProviderHealthStatus
+
 DEFAULT_PROBE_TIMEOUT = 10.0
 """Seconds one endpoint may take to answer ``doctor`` when its provider sets no ``health_timeout``."""
 
 
-def _known_providers():
+def _known_providers() -> list[BaseProvider]:
     """Configured providers, then the default local endpoints, then clouds whose key is set (env
     var or keyring: the resolver's rule, so doctor checks what ``auto`` would use)."""
     from ..auto import cloud_provider, local_endpoints
     from ..errors import ConfigError
     from ..providers import cloud_defaults, create_provider
 
-    out = []
+    out: list[BaseProvider] = []
     seen: set[tuple[str, str]] = set()
     try:
         from ..registry import default_registry
@@ -49,7 +54,7 @@ def _known_providers():
     return out
 
 
-def _probe_timeout(provider, override: float | None) -> float:
+def _probe_timeout(provider: BaseProvider, override: float | None) -> float:
     """``--timeout``, else the provider's ``health_timeout`` setting, else the default."""
     if override is not None:
         return override
@@ -57,7 +62,7 @@ def _probe_timeout(provider, override: float | None) -> float:
     return value if isinstance(value, (int, float)) and value > 0 else DEFAULT_PROBE_TIMEOUT
 
 
-async def _check(provider, timeout: float):
+async def _check(provider: BaseProvider, timeout: float) -> ProviderHealthStatus:
     """One health status, whatever happens: ``health_check`` promises not to raise, and the bound
     here makes sure a silent server cannot hold ``doctor`` past ``timeout`` either."""
     from ..types import ProviderHealthStatus
@@ -76,12 +81,14 @@ async def _check(provider, timeout: float):
         return down(f"{type(exc).__name__}: {exc}")
 
 
-def _row_json(provider, status) -> dict:
-    data = {"provider": provider.name, **{k: (v.value if hasattr(v, "value") else v) for k, v in vars(status).items()}}
-    return scrubbed(data)
+def _row_json(provider: BaseProvider, status: ProviderHealthStatus) -> dict[str, Any]:
+    fields = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(status).items()}
+    data: dict[str, Any] = {"provider": provider.name, **fields}
+    shown: dict[str, Any] = scrubbed(data)
+    return shown
 
 
-def _state(s) -> str:
+def _state(s: ProviderHealthStatus) -> str:
     if s.healthy:
         return "[green]healthy[/]"
     if s.connected:

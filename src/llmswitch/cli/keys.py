@@ -7,13 +7,14 @@ looks up the entry named after it (``llmswitch keys set openai``).
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 
 import typer
 
 from ._common import console, fail
 
 
-def _keyring():
+def _keyring() -> ModuleType:
     try:
         import keyring
     except ImportError:

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from ._common import cell, console, markup, run, scrubbed
+
+if TYPE_CHECKING:
+    from ..management.ollama import OllamaClient
 from .models import fmt_size
 
 HOST_HELP = "Ollama server (default: $OLLAMA_HOST or http://localhost:11434)."
 
 
-def _client(host: str | None):
+def _client(host: str | None) -> OllamaClient:
     from ..management.ollama import OllamaClient
 
     return OllamaClient(host)
@@ -87,7 +90,10 @@ class _PullDisplay:
             task = self.tasks[digest] = self.progress.add_task(f"pulling {markup(_layer(digest), 40)}", total=known_total)
         if completed is not None and known_total is not None:
             completed = min(completed, known_total)
-        self.progress.update(task, total=known_total, **({"completed": completed} if completed is not None else {}))
+        if completed is not None:
+            self.progress.update(task, total=known_total, completed=completed)
+        else:
+            self.progress.update(task, total=known_total)
 
 
 def _count(value: Any) -> int | None:

@@ -145,7 +145,8 @@ class LlamaCppClient:
 
     async def get_props(self) -> dict[str, Any]:
         """``/props``: per-slot ``n_ctx``, ``total_slots``, ``model_alias``, ``model_path``, build..."""
-        return await self._get("/props")
+        props: dict[str, Any] = await self._get("/props")
+        return props
 
     async def get_slots(self) -> list[dict[str, Any]]:
         """``/slots``: one object per slot (``id``, ``n_ctx``, ``is_processing``, ...)."""

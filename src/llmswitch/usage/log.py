@@ -100,7 +100,7 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[tuple[str, ...], ...] = 
     transaction as its version bump, so a crash or a second process never leaves half a step.
     Returns the version the log is at."""
     target = len(migrations)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > target:
         raise UsageLogVersionError(
             f"the usage log is at schema version {version}, newer than this llmswitch knows ({target}); "
