@@ -20,8 +20,9 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llmswitch.wire.sse import SSEDecoder
 
@@ -109,7 +110,7 @@ def paired(src: str, n: int = 2000, rounds: int = 60) -> tuple[float, float]:
     (a shared, busy machine makes separate runs too noisy to compare a few per cent)."""
     ours, theirs = _small_runs(n), _small_runs(n, _other_decoder(src))
     out = []
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         ratios = []
         for _ in range(rounds):
             t_b = _best(b, 3)

@@ -105,7 +105,8 @@ def ensure_venv(contenders: list[str]) -> dict[str, str]:
         try:
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
         except (subprocess.SubprocessError, OSError) as exc:
-            return {n: f"could not create {VENV}: {exc}" for n in contenders if n not in ("aiohttp", "llmswitch", "llmswitch-api")}
+            own = ("aiohttp", "llmswitch", "llmswitch-api")
+            return {n: f"could not create {VENV}: {exc}" for n in contenders if n not in own}
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     ok, _ = _run([str(py), "-c", "import llmswitch.providers.openai_compat, aiohttp, httpx, pyinstrument, msgspec"], 60,
                  env={**_env(), "PYTHONPATH": str(ROOT)})

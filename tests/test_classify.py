@@ -68,7 +68,7 @@ def test_go_duration_reads_at_most_eight_parts() -> None:
 
 
 def _http_date(seconds_from_now: float, *, gmt: bool = True) -> str:
-    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds_from_now)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds_from_now)
     if gmt:
         return format_datetime(when, usegmt=True)
     # "-0000" means "UTC, source zone unknown": email.utils parses it to a naive datetime
@@ -88,7 +88,7 @@ def test_retry_after_http_date_in_the_past_is_zero_and_beyond_a_day_is_none() ->
 
 
 def _iso(seconds_from_now: float, *, z: bool = True, naive: bool = False) -> str:
-    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds_from_now)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds_from_now)
     if naive:
         return when.replace(tzinfo=None).isoformat()
     text = when.isoformat()

@@ -109,7 +109,7 @@ def test_a_key_in_the_base_url_query_is_redacted(hostile: ThreadedServer) -> Non
     p = OpenAICompatibleProvider(base_url=hostile.url + "/v1?key=" + url_key + "&x=1")
     assert url_key in p.secrets()
     err = ls.ProviderError(f"failed calling {p.base_url}/chat/completions", provider=p.name)
-    p.transport  # building the transport registers the provider's secrets
+    _ = p.transport  # building the transport registers the provider's secrets
     assert url_key not in str(ls.ProviderError(f"echo {url_key}", provider=p.name))
     assert url_key not in str(err)
 

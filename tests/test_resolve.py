@@ -4,8 +4,9 @@ environment and the keyring — for the module API, ``auto``, the registry and `
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

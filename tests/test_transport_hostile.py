@@ -286,6 +286,6 @@ def test_retry_after_http_date_in_the_future() -> None:
     import datetime as dt
     from email.utils import format_datetime
 
-    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     got = parse_retry_after({"retry-after": format_datetime(when, usegmt=True)})
     assert got is not None and 25 < got <= 30

@@ -23,7 +23,7 @@ async def test_post_not_resent_after_the_server_read_it_and_dropped_the_connecti
 
     async def read_request(reader: asyncio.StreamReader) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+        length = int([ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")][0].split(b":")[1])
         await reader.readexactly(length)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

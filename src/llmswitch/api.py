@@ -6,7 +6,8 @@ resolver's business (``llmswitch.resolve``); this module only turns its answer i
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from .bridge import get_bridge
 from .errors import AuthenticationError
@@ -14,7 +15,10 @@ from .resolve import ModelRef, aclose_cached_providers, aresolve, forget, is_aut
 from .streaming import ResponseStream
 from .types import Message, Response, StreamEvent, TextDelta, Tool
 
-__all__ = ["parse_model_ref", "get_provider", "reset_provider_cache", "aclose_cached_providers", "acomplete", "astream", "complete", "stream", "SyncResponseStream"]
+__all__ = [
+    "parse_model_ref", "get_provider", "reset_provider_cache", "aclose_cached_providers",
+    "acomplete", "astream", "complete", "stream", "SyncResponseStream",
+]
 
 MessagesArg = str | Message | Iterable[Message | dict[str, Any]]
 
@@ -30,6 +34,7 @@ async def acomplete(
     **params: Any,
 ) -> Response:
     # the common reference resolves without an extra coroutine; only ``auto`` may need to probe
+    """One call by model reference (``"provider:model"``, ``auto``); a refused key is looked up again next time."""
     provider, model_name = await aresolve(model) if is_auto(model) else resolve(model)
     try:
         return await provider.complete(messages, model=model_name, tools=tools, **params)
@@ -90,7 +95,7 @@ class SyncResponseStream:
         self._timeout = _backstop(timeout)
         self._iter: Iterator[StreamEvent] | None = None
 
-    def __enter__(self) -> "SyncResponseStream":
+    def __enter__(self) -> SyncResponseStream:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -102,16 +107,19 @@ class SyncResponseStream:
         return self._iter
 
     def text(self) -> Iterator[str]:
+        """Only the text pieces, for callers that print as the answer arrives."""
         for ev in self:
             if type(ev) is TextDelta:
                 yield ev.text
 
     def final(self) -> Response:
+        """Read the rest of the stream and return the whole answer (text, tool calls, usage)."""
         for _ in self:
             pass
         return get_bridge().run(self._inner.final(), self._timeout)
 
     def close(self) -> None:
+        """Release the connection early: a stream left half-read would otherwise hold it until collected."""
         if self._iter is not None:
             self._iter.close()  # type: ignore[attr-defined]
         get_bridge().run(self._inner.aclose(), 10)

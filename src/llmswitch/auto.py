@@ -23,13 +23,13 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, LLMSwitchError
-from .providers import BaseProvider, create_provider
 from .config import implicit_api_key
-from .providers import CloudDefault, cloud_defaults, local_defaults, provider_class
+from .errors import ConfigError, LLMSwitchError
+from .providers import BaseProvider, CloudDefault, cloud_defaults, create_provider, local_defaults, provider_class
 
 if TYPE_CHECKING:  # pragma: no cover
     from .registry import ProviderRegistry
@@ -42,9 +42,9 @@ __all__ = [
     "local_endpoints",
     "probe_endpoints",
     "ProbeResult",
-    "LOCAL_DEFAULTS",
-    "CLOUD_KEYS",
-    "CLOUD_DEFAULT_MODELS",
+    "LOCAL_DEFAULTS",  # noqa: F822 - served by the module __getattr__ below
+    "CLOUD_KEYS",  # noqa: F822 - served by the module __getattr__ below
+    "CLOUD_DEFAULT_MODELS",  # noqa: F822 - served by the module __getattr__ below
     "PROBE_TIMEOUT",
     "cloud_provider",
 ]
@@ -70,13 +70,14 @@ class ProbeResult:
     provider: BaseProvider
     source: str
     """``config`` or ``default``."""
-    status: "ProviderHealthStatus | None" = None
+    status: ProviderHealthStatus | None = None
     error: str | None = None
     seconds: float = 0.0
     tried: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
+        """True only when the endpoint answered and said it can serve; an error or no answer is not healthy."""
         return self.status is not None and self.status.healthy
 
 
@@ -123,7 +124,7 @@ async def _probe(result: ProbeResult, timeout: float) -> ProbeResult:
         result.status = await asyncio.wait_for(result.provider.health_check(), timeout)
         if not result.status.healthy:
             result.error = result.status.error or "no model detected"
-    except asyncio.TimeoutError:
+    except TimeoutError:
         result.error = f"no answer within {timeout:g}s"
     except Exception as exc:  # health_check should not raise; a third-party one might
         result.error = f"{type(exc).__name__}: {exc}"
@@ -136,7 +137,7 @@ def _probe_provider(type_name: str, url: str, timeout: float) -> BaseProvider:
 
 
 async def probe_endpoints(
-    registry: "ProviderRegistry | None" = None,
+    registry: ProviderRegistry | None = None,
     endpoints: Sequence[tuple[str, str]] | str | None = None,
     timeout: float | None = None,
     *,
@@ -232,7 +233,7 @@ def _no_local_runtime() -> bool:
 async def resolve_auto(
     model: str | None = None,
     *,
-    registry: "ProviderRegistry | None" = None,
+    registry: ProviderRegistry | None = None,
     local_endpoints: Sequence[tuple[str, str]] | str | None = None,
     probe_timeout: float | None = None,
     allow_local_runtime: bool | None = None,

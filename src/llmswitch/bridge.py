@@ -26,8 +26,9 @@ import atexit
 import os
 import threading
 import weakref
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, AsyncIterator, Coroutine, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from .errors import ProviderTimeoutError
 
@@ -36,7 +37,7 @@ __all__ = ["AsyncBridge", "get_bridge"]
 T = TypeVar("T")
 
 
-_BRIDGES: "weakref.WeakSet[AsyncBridge]" = weakref.WeakSet()
+_BRIDGES: weakref.WeakSet[AsyncBridge] = weakref.WeakSet()
 _PARKED: list[tuple[asyncio.AbstractEventLoop, threading.Thread | None]] = []
 """Loops inherited through fork, kept alive in the child so nothing ever finalises them there."""
 
@@ -61,6 +62,7 @@ class AsyncBridge:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
+        """The bridge's event loop, started in its own daemon thread on first use (and again after it closed)."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             return loop
@@ -78,7 +80,7 @@ class AsyncBridge:
                 self._thread.start()
                 ready.wait()
                 self._loop = loop
-        return self._loop  # type: ignore[return-value]
+        return self._loop
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the bridge loop and wait for it from this thread."""
@@ -113,6 +115,7 @@ class AsyncBridge:
                     pass
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel what still runs and close the loop's HTTP sessions, so interpreter exit leaves no unclosed-session warnings."""
         loop, thread = self._loop, self._thread
         if loop is None or loop.is_closed():
             return

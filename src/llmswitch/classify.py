@@ -9,8 +9,9 @@ guessing. ``transport`` maps only connection-level failures; the errors built he
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping
+from typing import Any
 
 from . import errors as E
 
@@ -52,8 +53,8 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 
                 when = parsedate_to_datetime(ra)
                 if when.tzinfo is None:
-                    when = when.replace(tzinfo=_dt.timezone.utc)
-                wait = _finite_wait((when - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
+                    when = when.replace(tzinfo=_dt.UTC)
+                wait = _finite_wait((when - _dt.datetime.now(_dt.UTC)).total_seconds())
             except (TypeError, ValueError, OverflowError, IndexError):
                 wait = None
         if wait is not None:
@@ -88,8 +89,8 @@ def _anthropic_reset(headers: Mapping[str, str]) -> float | None:
         except ValueError:
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.timezone.utc)
-        return (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=_dt.UTC)
+        return (when - _dt.datetime.now(_dt.UTC)).total_seconds()
 
     spent = [n for n in _ANTHROPIC_LIMITS if headers.get(f"anthropic-ratelimit-{n}-remaining", "").strip() == "0"]
     waits = [w for w in map(until, spent or _ANTHROPIC_LIMITS) if w is not None]

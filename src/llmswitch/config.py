@@ -34,8 +34,9 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -190,7 +191,7 @@ class ProviderConfig(_Strict):
         return key
 
     @model_validator(mode="after")
-    def _known_options(self) -> "ProviderConfig":
+    def _known_options(self) -> ProviderConfig:
         allowed = KNOWN_OPTIONS.get(self.type)
         if allowed is None:
             try:
@@ -229,6 +230,8 @@ class AgentConfig(_Strict):
 
 
 class StateConfig(_Strict):
+    """Where shared state (circuit breakers, budgets) lives: in the process, or in Redis for several processes."""
+
     backend: Literal["memory", "redis"] = "memory"
     url: str | None = None
     key_prefix: str | None = None
@@ -241,6 +244,7 @@ class UsageLogConfig(_Strict):
     enabled: bool = True
 
     def resolved_path(self) -> Path | None:
+        """The log file to open, or None when logging is off; ``default`` means the user data dir."""
         if not self.enabled:
             return None
         if self.path in ("default", ""):
@@ -301,6 +305,7 @@ class LLMSwitchConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables (which win) and the values passed in; no dotenv or secrets-dir sources behind the user's back."""
         return (env_settings, init_settings)
 
     @property
@@ -420,7 +425,7 @@ def _limited_loader(text: str) -> Any:
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(AliasEvent):
                 return self._alias()
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # types-PyYAML leaves peek_event unannotated
             if self.depth >= MAX_DEPTH:
                 raise _LimitExceeded(
                     f"the file nests more than {MAX_DEPTH} levels deep (the limit; a configuration needs a few)", event.start_mark
@@ -441,14 +446,15 @@ def _limited_loader(text: str) -> Any:
             return node
 
         def _alias(self) -> Any:
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # types-PyYAML leaves peek_event unannotated
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
                 raise _LimitExceeded(f"the file uses more than {MAX_ALIASES} aliases (*name), the limit", event.start_mark)
             if event.anchor in self.open_anchors:
                 raise _LimitExceeded(f"alias *{event.anchor} refers to the value that contains it (a loop)", event.start_mark)
             self._count(self.sizes.get(event.anchor, 1), event.start_mark)
-            return super().compose_node(None, None)
+            # the stub says index: int, but PyYAML itself composes the root with (None, None)
+            return super().compose_node(None, None)  # type: ignore[arg-type]
 
         def _count(self, n: int, mark: Any) -> None:
             self.nodes += n
@@ -762,7 +768,7 @@ def delete_keyring_secret(name: str) -> None:
         _keyring_changed()
 
 
-def implicit_api_key(klass: "type[BaseProvider]", name: str | None = None) -> str | None:
+def implicit_api_key(klass: type[BaseProvider], name: str | None = None) -> str | None:
     """The key a provider gets when none is configured: None when the type needs none or its env var
     is set (the provider reads that itself), else the keyring entry named after the provider, else
     the one named after its type (`llmswitch keys set openai` serves `oa2: {type: openai}`).
@@ -840,7 +846,7 @@ class _Problems(ConfigError):
         super().__init__(_joined(problems))
 
 
-def _describe_error(err: dict[str, Any], walker: _Walker | None) -> str:
+def _describe_error(err: Mapping[str, Any], walker: _Walker | None) -> str:
     loc: Loc = tuple(str(x) for x in err.get("loc", ()))
     if loc[:1] in (("providers",), ("agents",)):
         field = ".".join(loc[2:])
@@ -875,7 +881,7 @@ class _InvalidValues(ConfigError):
     """A validation failure of ``LLMSwitchConfig(...)``; keeps pydantic's error list so that
     ``parse_config`` can say which line of the file each one came from."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
         self.errors = errors
         super().__init__(_scrub(_joined([_describe_error(e, None) for e in errors])))
 
@@ -891,9 +897,11 @@ def _agent_problems(data: dict[str, Any], walker: _Walker) -> list[str]:
     for agent, cfg in agents.items():
         if not isinstance(cfg, dict):
             continue
-        refs = [("provider",), *[("fallbacks", str(i)) for i in range(len(cfg.get("fallbacks") or []))]]
-        values = [cfg.get("provider"), *(cfg.get("fallbacks") or [])] if isinstance(cfg.get("fallbacks") or [], list) else [cfg.get("provider")]
-        for sub, ref in zip(refs, values):
+        fallbacks = cfg.get("fallbacks") or []
+        refs = [("provider",), *[("fallbacks", str(i)) for i in range(len(fallbacks))]]
+        values = [cfg.get("provider"), *fallbacks] if isinstance(fallbacks, list) else [cfg.get("provider")]
+        # not strict: fallbacks that is not a list gives more places than values, and only the provider is checked
+        for sub, ref in zip(refs, values, strict=False):
             if isinstance(ref, str) and ref not in known:
                 loc = ("agents", agent, *sub)
                 out.append(
@@ -903,7 +911,7 @@ def _agent_problems(data: dict[str, Any], walker: _Walker) -> list[str]:
     return out
 
 
-def _already_reported(err: dict[str, Any], walker: _Walker) -> bool:
+def _already_reported(err: Mapping[str, Any], walker: _Walker) -> bool:
     loc = tuple(str(x) for x in err.get("loc", ()))
     return any(loc[: len(bad)] == bad for bad in walker.bad)
 

@@ -140,7 +140,7 @@ class LLMSwitchError(Exception):
 
 
 class ConfigError(LLMSwitchError):
-    pass
+    """The configuration (file, environment or arguments) is wrong; raised before anything is sent."""
 
 
 class ProviderError(LLMSwitchError):
@@ -184,11 +184,11 @@ class ProviderError(LLMSwitchError):
         hint = f" — {self.hint}" if self.hint else ""
         return f"{prefix}{self.message}{hint}"
 
-    def __reduce__(self):  # keep errors picklable across processes
+    def __reduce__(self) -> tuple[Any, ...]:  # keep errors picklable across processes
         return (_rebuild, (type(self), self.__dict__.copy()))
 
 
-def _rebuild(cls: type, state: dict[str, Any]) -> ProviderError:
+def _rebuild(cls: type[ProviderError], state: dict[str, Any]) -> ProviderError:
     err = cls.__new__(cls)
     err.__dict__.update(state)
     Exception.__init__(err, err._format())
@@ -196,19 +196,27 @@ def _rebuild(cls: type, state: dict[str, Any]) -> ProviderError:
 
 
 class ProviderConnectionError(ProviderError):
+    """The server could not be reached or the connection broke; worth a retry."""
+
     default_hint = "is the server running and the base URL right? (`llmswitch doctor` checks every endpoint)"
     retryable = True
 
 
 class ProviderTimeoutError(ProviderConnectionError):
+    """No answer within a connect, read or total deadline; a connection error, so retried too."""
+
     default_hint = "the server did not answer in time; raise the timeout or check the server's load"
 
 
 class AuthenticationError(ProviderError):
+    """The key was missing, wrong, or not allowed this model (HTTP 401/403); a retry cannot help."""
+
     default_hint = "check the API key (env var or `llmswitch keys set NAME`) and that it may use this model"
 
 
 class RateLimitError(ProviderError):
+    """The provider asked to slow down (HTTP 429); ``retry_after`` says how long, when it said."""
+
     default_hint = "slow down or wait; llmswitch's retry honours Retry-After"
     retryable = True
 
@@ -229,6 +237,8 @@ class ResponseTooLargeError(ProviderError):
 
 
 class ModelNotFoundError(ProviderError):
+    """The model name is not one the provider serves (or has loaded)."""
+
     default_hint = "check the model name (`llmswitch models PROVIDER` lists what is available)"
 
 
@@ -236,6 +246,8 @@ ModelError = ModelNotFoundError
 
 
 class ContextWindowExceededError(ProviderError):
+    """The prompt does not fit the model's context; ``prompt_tokens`` and ``limit`` when the server said them."""
+
     default_hint = "shorten the conversation or choose a model with a larger context window"
 
     def __init__(self, message: str, *, prompt_tokens: int | None = None, limit: int | None = None, **kw: Any) -> None:
@@ -248,10 +260,14 @@ TokenLimitError = ContextWindowExceededError
 
 
 class ContentFilterError(ProviderError):
+    """The provider's content filter refused the request or cut the answer."""
+
     default_hint = "the provider's content filter refused this request; rephrase it"
 
 
 class InvalidRequestError(ProviderError):
+    """The provider rejected the request itself (HTTP 400 and other 4xx); sending it again gives the same answer."""
+
     default_hint = "the provider rejected the request as malformed; see the message for the field"
 
 
@@ -271,6 +287,8 @@ class CapabilityError(InvalidRequestError):
 
 
 class ProviderUnavailableError(ProviderError):
+    """The server is overloaded, failing or still loading a model (HTTP 5xx, 409); worth a retry."""
+
     default_hint = "the server is overloaded, failing or still loading a model; retry shortly"
     retryable = True
 
@@ -281,6 +299,8 @@ class ProviderUnavailableError(ProviderError):
 
 
 class CircuitOpenError(ProviderError):
+    """A circuit breaker refused the call after repeated failures; ``retry_after`` says when to try again."""
+
     default_hint = "too many recent failures; the circuit breaker will try again after the cool-down"
     retryable = True
 
@@ -293,10 +313,14 @@ CircuitBreakerError = CircuitOpenError
 
 
 class BudgetExceededError(ProviderError):
+    """Out of credits (HTTP 402) or over a spending budget; retrying does not help until it is raised."""
+
     default_hint = "raise the budget or wait for its window to reset"
 
 
 class AllProvidersFailedError(LLMSwitchError):
+    """Every provider of a fallback chain failed; ``attempts`` holds each name with its error."""
+
     def __init__(self, attempts: list[tuple[str, BaseException]]) -> None:
         self.attempts = attempts
         lines = [f"  - {name}: {err}" for name, err in attempts]
@@ -304,4 +328,5 @@ class AllProvidersFailedError(LLMSwitchError):
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
+        """Worth a retry when any attempt's failure was (a chain of permanent failures is not)."""
         return any(getattr(e, "retryable", False) for _, e in self.attempts)

@@ -57,6 +57,7 @@ def add_call_observer(fn: CallObserver) -> None:
 
 
 def remove_call_observer(fn: CallObserver) -> None:
+    """Stop calling an observer (a closed usage log); removing one not added is not an error."""
     if fn in call_observers:
         call_observers.remove(fn)
 
@@ -74,6 +75,7 @@ def set_model_factory(create_model: Callable[..., Any], create_model_async: Call
 
 
 def model_factory() -> tuple[Callable[..., Any], Callable[..., Awaitable[Any]]]:
+    """The registered ``(create_model, create_model_async)``; ImportError names the module to import when none is."""
     if not _model_factory:
         raise ImportError(
             "no model factory is registered for provider.create_model(): import llmswitch.integrations.pydantic_ai"

@@ -9,8 +9,9 @@ of the house (no imports from llmswitch) so ``wire/`` and ``transport`` share on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["Limits", "DEFAULT_LIMITS", "MiB", "check_seconds"]
 
@@ -19,6 +20,8 @@ MiB = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """Caps on what a server may send, so a broken or hostile server cannot grow memory without bound."""
+
     max_body_bytes: int = 64 * MiB
     """A whole non-streamed answer (a JSON completion, a model list)."""
     max_error_body_bytes: int = 1 * MiB
@@ -29,7 +32,7 @@ class Limits:
     """One SSE event (its ``data:`` lines joined)."""
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> "Limits":
+    def from_options(cls, options: Mapping[str, Any]) -> Limits:
         """Limits from a provider's keyword options (those not given keep their defaults)."""
         given = {f.name: options[f.name] for f in fields(cls) if options.get(f.name) is not None}
         for name, value in given.items():

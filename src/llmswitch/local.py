@@ -32,9 +32,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from . import bundled
 from .errors import ConfigError, LLMSwitchError
@@ -90,6 +91,7 @@ def _state_dir(override: str | Path | None = None) -> Path:
 
 
 def state_file(state_dir: str | Path | None = None) -> Path:
+    """Where a started runtime records its pid, port and model, so a later process can find and stop it."""
     return _state_dir(state_dir) / _STATE_NAME
 
 
@@ -199,10 +201,12 @@ class RuntimeState:
         return self.base_url + "/v1"
 
     def to_json(self) -> str:
+        """The state as written to the state file."""
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RuntimeState":
+    def from_dict(cls, d: dict[str, Any]) -> RuntimeState:
+        """Read a state file's fields, ignoring keys an older or newer version wrote."""
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in fields})
 
@@ -333,7 +337,8 @@ def log_tail(path: str | Path, lines: int = 20) -> str:
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -451,10 +456,12 @@ class LocalRuntime:
 
     @property
     def pid(self) -> int:
+        """The server's process id; raises when the runtime is not running."""
         return self._require_state().pid
 
     @property
     def log_path(self) -> Path:
+        """The server's log of its last start: where to look when it fails to come up."""
         return log_file(self.state_dir)
 
     def _require_state(self) -> RuntimeState:
@@ -464,6 +471,7 @@ class LocalRuntime:
         return st
 
     def is_running(self) -> bool:
+        """True while the recorded server process is alive (it may still be loading its model)."""
         st = self.state or read_state(self.state_dir)
         return st is not None and _pid_alive(st.pid)
 
@@ -607,16 +615,17 @@ class LocalRuntime:
         return await asyncio.to_thread(self.start, reuse=reuse)
 
     async def astop(self, timeout: float = 10.0) -> bool:
+        """``stop`` in a worker thread, so an event loop is not blocked while the server shuts down."""
         return await asyncio.to_thread(self.stop, timeout)
 
-    def __enter__(self) -> "LocalRuntime":
+    def __enter__(self) -> LocalRuntime:
         self.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    async def __aenter__(self) -> "LocalRuntime":
+    async def __aenter__(self) -> LocalRuntime:
         await self.astart()
         return self
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .types import TokenUsage
@@ -26,14 +27,16 @@ __all__ = ["ProviderRegistry", "default_registry", "set_default_registry", "rese
 class ProviderRegistry:
     """Providers by name, agents by id. Build one with ``from_config`` or ``register``."""
 
-    def __init__(self, providers: Mapping[str, "BaseProvider"] | None = None, *, agents: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, providers: Mapping[str, BaseProvider] | None = None, *, agents: Mapping[str, list[str]] | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._providers: dict[str, BaseProvider] = dict(providers or {})
         self._agents: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (agents or {}).items()}
         self.config: LLMSwitchConfig | None = None
 
     # --- mutation (locked, copy-on-write) ---------------------------------------------------
-    def register(self, name: str, provider: "BaseProvider", *, replace: bool = True) -> None:
+    def register(self, name: str, provider: BaseProvider, *, replace: bool = True) -> None:
         """Add ``provider`` under ``name``; with ``replace=False`` an existing name is an error."""
         if not name or not isinstance(name, str):
             raise ValueError("a provider needs a non-empty name")
@@ -45,7 +48,8 @@ class ProviderRegistry:
             new[name] = provider
             self._providers = new
 
-    def unregister(self, name: str) -> "BaseProvider":
+    def unregister(self, name: str) -> BaseProvider:
+        """Remove a provider and hand it back (the caller closes it); KeyError lists the known names."""
         with self._lock:
             new = dict(self._providers)
             provider = new.pop(name, None)
@@ -74,7 +78,8 @@ class ProviderRegistry:
     def _unknown(self, name: str) -> str:
         return f"no provider named {name!r}; {self._known()}"
 
-    def get(self, name: str) -> "BaseProvider":
+    def get(self, name: str) -> BaseProvider:
+        """The provider registered under ``name``; KeyError lists the known names."""
         try:
             return self._providers[name]
         except KeyError:
@@ -88,7 +93,7 @@ class ProviderRegistry:
             raise KeyError(f"no agent named {agent_id!r} (and no 'default' agent); known agents: {known}")
         return chain
 
-    def get_for_agent(self, agent_id: str, agents_config: Any = None) -> "BaseProvider":
+    def get_for_agent(self, agent_id: str, agents_config: Any = None) -> BaseProvider:
         """The agent's primary provider. An agent that is not configured gets the ``default``
         agent's provider when there is one, so new agents work without a config change.
 
@@ -101,23 +106,26 @@ class ProviderRegistry:
                 return self.get(named)
         return self.get(self._chain_names(agent_id)[0])
 
-    def get_agent_chain(self, agent_id: str) -> list["BaseProvider"]:
+    def get_agent_chain(self, agent_id: str) -> list[BaseProvider]:
         """The agent's provider followed by its fallbacks, in order (for failover routing)."""
         return [self.get(n) for n in self._chain_names(agent_id)]
 
     @property
-    def providers(self) -> Mapping[str, "BaseProvider"]:
+    def providers(self) -> Mapping[str, BaseProvider]:
         """The current name → provider table. It is replaced, never mutated, on every change, so
         its identity tells a cache (the resolver's) whether anything changed since it looked."""
         return self._providers
 
     def list_providers(self) -> list[str]:
+        """Names in registration order."""
         return list(self._providers)
 
     def list_agents(self) -> list[str]:
+        """Names of the configured agents."""
         return list(self._agents)
 
-    def items(self) -> list[tuple[str, "BaseProvider"]]:
+    def items(self) -> list[tuple[str, BaseProvider]]:
+        """A snapshot of (name, provider) pairs, safe to iterate while others register."""
         return list(self._providers.items())
 
     def __len__(self) -> int:
@@ -135,6 +143,7 @@ class ProviderRegistry:
 
     # --- usage -----------------------------------------------------------------------------------
     def get_total_usage(self) -> TokenUsage:
+        """Token, cost and call counts summed over every provider in this process."""
         total = TokenUsage()
         for p in self._providers.values():
             u = p.usage
@@ -178,6 +187,7 @@ class ProviderRegistry:
         return out
 
     def reset_all_usage(self) -> None:
+        """Zero every provider's counters (for example between test runs or billing periods)."""
         for p in self._providers.values():
             p.usage = TokenUsage()
 
@@ -186,7 +196,7 @@ class ProviderRegistry:
         """Close every provider's connection pool."""
         await asyncio.gather(*(p.aclose() for p in self._providers.values()), return_exceptions=True)
 
-    async def __aenter__(self) -> "ProviderRegistry":
+    async def __aenter__(self) -> ProviderRegistry:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -202,23 +212,23 @@ class ProviderRegistry:
             p = self._providers[name]
             try:
                 return await asyncio.wait_for(p.health_check(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return ProviderHealthStatus(False, False, None, p.base_url, error=f"no answer within {timeout:g}s",
                                             provider_type=p.provider_type)
 
         results = await asyncio.gather(*(one(n) for n in names))
-        return dict(zip(names, results))
+        return dict(zip(names, results, strict=True))
 
     # --- construction ----------------------------------------------------------------------------
     @classmethod
     def from_config(
         cls,
-        path_or_model: "str | os.PathLike[str] | LLMSwitchConfig | Mapping[str, Any] | None" = None,
+        path_or_model: str | os.PathLike[str] | LLMSwitchConfig | Mapping[str, Any] | None = None,
         validate_connectivity: bool = False,
         *,
         enable_log: bool = True,
         timeout: float = 10.0,
-    ) -> "ProviderRegistry":
+    ) -> ProviderRegistry:
         """Build from a config file path, an ``LLMSwitchConfig`` or a dict (a whole config, or
         just its providers by name) (None: the usual search).
 
@@ -236,12 +246,12 @@ class ProviderRegistry:
     @classmethod
     async def afrom_config(
         cls,
-        path_or_model: "str | os.PathLike[str] | LLMSwitchConfig | None" = None,
+        path_or_model: str | os.PathLike[str] | LLMSwitchConfig | None = None,
         validate_connectivity: bool = False,
         *,
         enable_log: bool = True,
         timeout: float = 10.0,
-    ) -> "ProviderRegistry":
+    ) -> ProviderRegistry:
         """``from_config`` for async code (the health checks run on the caller's loop)."""
         reg = cls._prepared(path_or_model, enable_log)
         if validate_connectivity:
@@ -249,7 +259,7 @@ class ProviderRegistry:
         return reg
 
     @classmethod
-    def _prepared(cls, path_or_model: Any, enable_log: bool) -> "ProviderRegistry":
+    def _prepared(cls, path_or_model: Any, enable_log: bool) -> ProviderRegistry:
         """The registry for a config, with its usage log switched on (shared by both constructors)."""
         reg = cls._build(cls._load(path_or_model))
         if reg.config is not None and enable_log:
@@ -257,7 +267,7 @@ class ProviderRegistry:
         return reg
 
     @staticmethod
-    def _load(path_or_model: Any) -> "LLMSwitchConfig":
+    def _load(path_or_model: Any) -> LLMSwitchConfig:
         from .config import LLMSwitchConfig, load_config
 
         if isinstance(path_or_model, LLMSwitchConfig):
@@ -277,7 +287,7 @@ class ProviderRegistry:
         )
 
     @classmethod
-    def _build(cls, config: "LLMSwitchConfig") -> "ProviderRegistry":
+    def _build(cls, config: LLMSwitchConfig) -> ProviderRegistry:
         from .config import implicit_api_key
         from .providers import provider_class
 
@@ -372,7 +382,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _config_from_mapping(data: Mapping[str, Any]) -> "LLMSwitchConfig":
+def _config_from_mapping(data: Mapping[str, Any]) -> LLMSwitchConfig:
     """A whole config as a dict (``{"providers": {...}, "agents": {...}}``) or just the providers
     (``{"claude_main": {"type": "anthropic", ...}}``, values dicts or ``ProviderConfig`` objects),
     parsed by the same code as a file, so ``${VAR}`` expansion and every check apply."""
@@ -384,7 +394,7 @@ def _config_from_mapping(data: Mapping[str, Any]) -> "LLMSwitchConfig":
     return parse_config(json.dumps(_plain(whole)), source="<dict>")
 
 
-def _apply_usage_log(config: "LLMSwitchConfig") -> None:
+def _apply_usage_log(config: LLMSwitchConfig) -> None:
     path = config.usage_log.resolved_path()
     if path is None:
         return
@@ -434,5 +444,6 @@ def set_default_registry(registry: ProviderRegistry | None) -> None:
 
 
 def reset_default_registry() -> None:
+    """Forget the default registry, so the next use builds it again from the current config."""
     set_default_registry(None)
 

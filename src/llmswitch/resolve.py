@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from .config import implicit_api_key, on_keyring_change
 from .errors import ConfigError

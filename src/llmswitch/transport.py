@@ -30,10 +30,11 @@ import json
 import os
 import ssl
 import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterator, Mapping
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -60,6 +61,8 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
+    """A call's connect, idle-read and total deadlines, from the provider's config."""
+
     connect: float = 10.0
     """Seconds to establish the TCP/TLS connection (``connect_timeout``)."""
     read: float | None = 300.0
@@ -131,7 +134,7 @@ class _Watched(_Expiry):
 
     __slots__ = ("when", "watchdog")
 
-    def __init__(self, when: float, watchdog: "_Watchdog") -> None:
+    def __init__(self, when: float, watchdog: _Watchdog) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
@@ -173,7 +176,7 @@ class _Watchdog:
             self.ticking = False
 
 
-_WATCHDOGS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog]" = weakref.WeakKeyDictionary()
+_WATCHDOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
 
 
 def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
@@ -209,7 +212,7 @@ def _too_large(what: str, setting: str, limit: int, provider: str, url: str) -> 
     )
 
 
-_LIVE: "weakref.WeakSet[Transport]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Transport] = weakref.WeakSet()
 
 
 async def close_sessions_on_loop() -> None:
@@ -231,7 +234,7 @@ def _release_orphaned_sessions() -> None:
             if not s.closed and (loop.is_closed() or not loop.is_running()):
                 connector = s.connector
                 if connector is not None:
-                    connector._close()  # type: ignore[attr-defined]
+                    connector._close()  # type: ignore[attr-defined, unused-ignore]  # private; typed in aiohttp >= 3.14 only
 
 
 atexit.register(_release_orphaned_sessions)
@@ -279,7 +282,7 @@ class Transport:
         self.timeouts = timeouts or Timeouts()
         self._secrets = tuple(s for s in secrets if s)
         E.register_secret(*self._secrets)
-        self._sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
             weakref.WeakKeyDictionary()
         )
         self._last: tuple[Any, aiohttp.ClientSession] | None = None
@@ -299,6 +302,7 @@ class Transport:
         return f"Transport({self.base_url!r}, provider={self.provider!r})"
 
     def url(self, path: str) -> str:
+        """A path joined to the base URL; an absolute URL (a redirect, a pagination link) is kept as is."""
         if path.startswith("http://") or path.startswith("https://"):
             return path
         return self.base_url + path
@@ -349,8 +353,8 @@ class Transport:
                 # inside a running loop): release its sockets without awaiting.
                 connector = s.connector
                 if connector is not None:
-                    s._connector = None  # type: ignore[attr-defined]
-                    connector._close()  # type: ignore[attr-defined]
+                    s._connector = None  # type: ignore[attr-defined, unused-ignore]  # private; typed in aiohttp >= 3.14 only
+                    connector._close()  # type: ignore[attr-defined, unused-ignore]
 
     # --- error mapping -------------------------------------------------------------
     def _conn_error(self, exc: BaseException, url: str, seconds: float | None = None) -> E.ProviderError:
@@ -361,7 +365,9 @@ class Transport:
         kw: dict[str, Any] = dict(provider=self.provider, url=url)
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             return E.ProviderTimeoutError(
-                f"could not connect within {self.timeouts.connect:g}s", hint="is the server up? raise connect_timeout if it is slow to accept", **kw
+                f"could not connect within {self.timeouts.connect:g}s",
+                hint="is the server up? raise connect_timeout if it is slow to accept",
+                **kw,
             )
         if isinstance(exc, aiohttp.SocketTimeoutError):
             return E.ProviderTimeoutError(
@@ -379,11 +385,12 @@ class Transport:
                 **kw,
             )
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            host = exc.host
+            host: str | None = exc.host
             reason = getattr(exc.certificate_error, "verify_message", None) or str(exc.certificate_error)
             return E.ProviderConnectionError(
                 f"certificate verify failed for {host} ({reason})",
-                hint="if the server uses a private CA, point ca_bundle in the provider's config (or SSL_CERT_FILE) at its PEM file; verification stays on",
+                # one literal on purpose: split in two, it would renumber the mutants scripts/mutation names
+                hint="if the server uses a private CA, point ca_bundle in the provider's config (or SSL_CERT_FILE) at its PEM file; verification stays on",  # noqa: E501
                 **kw,
             )
         if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)):
@@ -405,7 +412,9 @@ class Transport:
             )
         return E.ProviderConnectionError(f"{type(exc).__name__}: {msg}", **kw)
 
-    def error_for(self, status: int, raw: bytes, headers: Mapping[str, str], url: str, model: str | None = None) -> E.ProviderError:
+    def error_for(
+        self, status: int, raw: bytes, headers: Mapping[str, str], url: str, model: str | None = None
+    ) -> E.ProviderError:
         """The error for an HTTP status and its (bounded) body; classification lives in ``classify``."""
         body = _decode_body(raw)
         if isinstance(body, str):
@@ -442,7 +451,7 @@ class Transport:
                 size += len(parts[-1])
                 if size >= limit:
                     break
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             pass
         return b"".join(parts)
 
@@ -464,7 +473,7 @@ class Transport:
             end, seconds = now + timeout, timeout
         assert end is not None
         if end <= now:
-            raise asyncio.TimeoutError()
+            raise TimeoutError()
         return _Expiry(end), seconds
 
     def _stream_timeout(self) -> tuple[aiohttp.ClientTimeout, float | None]:
@@ -473,11 +482,11 @@ class Transport:
             return self._stream_timeout_obj, self.timeouts.total
         left = d[0] - asyncio.get_running_loop().time()
         if left <= 0:
-            raise asyncio.TimeoutError()
+            raise TimeoutError()
         return aiohttp.ClientTimeout(total=left, connect=min(left, self.timeouts.connect), sock_read=self.timeouts.read), d[1]
 
     async def _send(
-        self, method: str, url: str, *, data: bytes | None, headers: Mapping[str, str] | None,
+        self, method: str, url: str, *, data: bytes | str | None, headers: Mapping[str, str] | None,
         params: Mapping[str, str] | None = None, timeout: aiohttp.ClientTimeout | None = None,
     ) -> aiohttp.ClientResponse:
         """Send once; once more only if aiohttp proves the request was never written (the pooled
@@ -510,7 +519,8 @@ class Transport:
             resp.release()
             if not location:
                 raise E.ProviderError(
-                    f"the server answered HTTP {resp.status} without a Location", provider=self.provider, url=str(here), status_code=resp.status
+                    f"the server answered HTTP {resp.status} without a Location",
+                    provider=self.provider, url=str(here), status_code=resp.status,
                 )
             nxt = here.join(URL(location))
             if _origin(nxt) != _origin(here):
@@ -534,7 +544,9 @@ class Transport:
             if resp.status not in _REDIRECTS:
                 return resp
         resp.release()
-        raise E.ProviderError(f"more than {_MAX_REDIRECTS} redirects", provider=self.provider, url=str(resp.url), hint="check the base URL")
+        raise E.ProviderError(
+            f"more than {_MAX_REDIRECTS} redirects", provider=self.provider, url=str(resp.url), hint="check the base URL"
+        )
 
     async def _exchange(
         self, method: str, url: str, json_body: Any, params: Mapping[str, str] | None, model: str | None,
@@ -555,12 +567,12 @@ class Transport:
                 return resp.status, await self.read_body(resp, url)
         except E.LLMSwitchError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self._conn_error(exc, url, seconds) from None
         except asyncio.CancelledError:
             if expiry is not None and expiry.fired:
                 expiry.task.uncancel()
-                raise self._conn_error(asyncio.TimeoutError(), url, seconds) from None
+                raise self._conn_error(TimeoutError(), url, seconds) from None
             raise
         finally:
             if expiry is not None:
@@ -608,9 +620,11 @@ class Transport:
             ) from None
 
     async def get_json(self, path: str, **kw: Any) -> Any:
+        """GET a JSON body, with this transport's deadlines, limits and error mapping."""
         return (await self.request("GET", path, **kw))[1]
 
     async def post_json(self, path: str, body: Any, **kw: Any) -> Any:
+        """POST a JSON body and return the decoded answer, with the same deadlines, limits and error mapping."""
         return (await self.request("POST", path, json_body=body, **kw))[1]
 
     @asynccontextmanager
@@ -626,10 +640,12 @@ class Transport:
         seconds = None
         try:
             req_timeout, seconds = self._stream_timeout()
-            resp = await self._send(method, url, data=data, headers=_JSON_HEADERS if data is not None else None, timeout=req_timeout)
+            resp = await self._send(
+                method, url, data=data, headers=_JSON_HEADERS if data is not None else None, timeout=req_timeout
+            )
         except E.LLMSwitchError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self._conn_error(exc, url, seconds) from None
         try:
             if resp.status >= 400:
@@ -637,7 +653,7 @@ class Transport:
             yield resp
         except E.LLMSwitchError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self._conn_error(exc, url, seconds) from None
         finally:
             # A fully read body returns its connection to the pool; an abandoned one is closed
@@ -648,4 +664,5 @@ class Transport:
                 resp.close()
 
     def wrap_stream_error(self, exc: BaseException, path: str) -> E.ProviderError:
+        """For a caller reading a stream body itself: the provider error for a failure mid-read."""
         return self._conn_error(exc, self.url(path))

@@ -79,7 +79,7 @@ def cassette_ids() -> list[str]:
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(cassette_id: str) -> list[dict[str, Any]]:
     root = corpus_dir()
     assert root is not None

@@ -38,7 +38,7 @@ class ReplayServer:
     def url(self) -> str:
         return self._server.url
 
-    def start(self) -> "ReplayServer":
+    def start(self) -> ReplayServer:
         self._server.start()
         return self
 
@@ -59,7 +59,7 @@ class ReplayServer:
         except ValueError:
             body = raw.decode("utf-8", "replace")
         with self._lock:
-            for i, (method, path, it) in enumerate(self._queue):
+            for i, (method, path, it) in enumerate(self._queue):  # noqa: B007 - `it` is read after the loop
                 if method == request.method and path == request.path:
                     del self._queue[i]
                     break

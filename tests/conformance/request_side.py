@@ -18,8 +18,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from llmswitch.types import ImagePart, Message, TextPart, Tool, ToolCall
 
@@ -408,7 +409,7 @@ def _diff(a: Any, b: Any, path: str = "$") -> list[str]:
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return [f"{path}: {len(a)} recorded items vs {len(b)} sent: {json.dumps(a)[:200]} / {json.dumps(b)[:200]}"]
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _diff(x, y, f"{path}[{i}]")]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _diff(x, y, f"{path}[{i}]")]
     if a != b:
         return [f"{path}: recorded {json.dumps(a)[:160]} vs sent {json.dumps(b)[:160]}"]
     return []

@@ -76,7 +76,7 @@ def _check(it: corpus.Interaction, resp: Response, events: list[Any], exp: oracl
     assert resp.text == exp.text, where
     assert (resp.thinking or None) == exp.thinking, where
     assert len(resp.tool_calls) == len(exp.tool_calls), where
-    for got, (cid, name, args) in zip(resp.tool_calls, exp.tool_calls):
+    for got, (cid, name, args) in zip(resp.tool_calls, exp.tool_calls, strict=True):
         assert got.name == name, where
         assert got.arguments == args, where
         assert got.id == cid if cid else got.id, where  # an empty recorded id gets a generated one

@@ -8,7 +8,6 @@ import pytest
 
 from llmswitch import errors as E
 from llmswitch.management.ollama import OllamaClient, PullProgress
-
 from tests.fakes.ollama_server import FakeOllama
 
 

@@ -10,7 +10,6 @@ from llmswitch import errors as E
 from llmswitch.providers import create_provider
 from llmswitch.providers.ollama import OllamaProvider
 from llmswitch.types import ImagePart, Message, TextDelta, TextPart, ThinkingDelta, Tool, ToolCallDelta, UsageEvent
-
 from tests.fakes.ollama_server import ChatScript, FakeOllama
 
 WEATHER = Tool("get_weather", "Current weather", {"type": "object", "properties": {"city": {"type": "string"}}})

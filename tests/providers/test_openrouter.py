@@ -186,7 +186,7 @@ def test_cli_models_shows_prices(openrouter_fake, monkeypatch):
         api.reset_provider_cache()  # the CLI cached a provider bound to this fake's URL
     assert result.exit_code == 0, result.output
     assert "$/M in" in result.output
-    line = next(l for l in result.output.splitlines() if "openai/gpt-test" in l)
+    line = next(ln for ln in result.output.splitlines() if "openai/gpt-test" in ln)
     assert "$2.50" in line and "$10.00" in line and "128000" in line
     data = json.loads(as_json.output)
     assert data[0]["input_price_per_token"] == pytest.approx(2.5e-6)

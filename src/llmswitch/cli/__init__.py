@@ -10,7 +10,6 @@ import importlib
 import importlib.util
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -27,8 +26,9 @@ app = typer.Typer(
 
 @app.callback()
 def _global_options(
-    config: Optional[Path] = typer.Option(
-        None, "--config", "-c", envvar="LLMSWITCH_CONFIG", help="Config file (default: ./llmswitch.yaml, then the user config dir)."
+    config: Path | None = typer.Option(
+        None, "--config", "-c", envvar="LLMSWITCH_CONFIG",
+        help="Config file (default: ./llmswitch.yaml, then the user config dir).",
     ),
 ) -> None:
     """One command line for every LLM backend, cloud and local."""
@@ -48,4 +48,5 @@ _register_all()
 
 
 def main() -> None:
+    """The ``llmswitch`` console script's entry point."""
     app()

@@ -14,7 +14,8 @@ import asyncio
 import os
 import re
 import sys
-from typing import Any, Coroutine, NoReturn, TypeVar
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -118,7 +119,7 @@ def register_provider_secrets(provider: Any) -> None:
     if callable(secrets):
         register_secret(*secrets())
         return
-    key = getattr(provider, "api_key", None)
+    key: Any = getattr(provider, "api_key", None)
     value = key.get_secret_value() if hasattr(key, "get_secret_value") else key
     register_secret(value if isinstance(value, str) else None)
 

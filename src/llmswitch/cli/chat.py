@@ -11,11 +11,12 @@ import dataclasses
 import json
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from ..errors import ProviderTimeoutError
+from ..types import Response
 from ._common import RedactingWriter, console, err_console, fail, markup, run, scrubbed
 
 DEFAULT_MAX_TOKENS = 256
@@ -24,7 +25,7 @@ DEFAULT_TIMEOUT = 120.0
 """Seconds for the whole answer (first byte to last) unless told; the stream stops there."""
 
 
-def _response_json(resp) -> str:
+def _response_json(resp: Response) -> str:
     """The final Response as JSON, without ``raw`` (the server's body, printed nowhere) and with
     every string redacted: a server can echo a key in any field of a 200 answer."""
     d = dataclasses.asdict(resp)
@@ -82,12 +83,13 @@ async def _chat(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``chat`` to the top-level app (each command module registers its own)."""
     @app.command()
     def chat(
         prompt: str = typer.Argument(..., help="What to ask."),
         provider: str = typer.Option("auto", "--provider", "-p", help="'provider:model', a provider name, or 'auto'."),
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model, if not given in --provider."),
-        system: Optional[str] = typer.Option(None, "--system", "-s", help="System prompt."),
+        model: str | None = typer.Option(None, "--model", "-m", help="Model, if not given in --provider."),
+        system: str | None = typer.Option(None, "--system", "-s", help="System prompt."),
         max_tokens: int = typer.Option(DEFAULT_MAX_TOKENS, "--max-tokens", help="Cap on generated tokens (0: no cap)."),
         timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Seconds for the whole answer (0: no deadline)."),
         as_json: bool = typer.Option(False, "--json", help="Print the final Response as JSON instead of streaming."),

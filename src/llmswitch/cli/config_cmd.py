@@ -6,7 +6,7 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -44,7 +44,9 @@ def starter_yaml(local: list[tuple[str, str, str | None]], clouds: list[str]) ->
     for type_name, url, model in local:
         name = type_name if type_name not in names else f"{type_name}_{len(names)}"
         names.append(name)
-        lines += [f"  {name}:  # found running{f' with {model}' if model else ''}", f"    type: {type_name}", f"    base_url: {url}"]
+        lines += [
+            f"  {name}:  # found running{f' with {model}' if model else ''}", f"    type: {type_name}", f"    base_url: {url}",
+        ]
         if model:
             lines.append(f"    # default_model: {model}")
     for type_name in clouds:
@@ -57,7 +59,11 @@ def starter_yaml(local: list[tuple[str, str, str | None]], clouds: list[str]) ->
         ]
     for type_name, url in local_defaults():
         if type_name not in found_types:
-            lines += [f"  # {type_name}:  # not running when this file was written", f"  #   type: {type_name}", f"  #   base_url: {url}"]
+            lines += [
+                f"  # {type_name}:  # not running when this file was written",
+                f"  #   type: {type_name}",
+                f"  #   base_url: {url}",
+            ]
     for type_name, env in envs.items():
         if type_name not in clouds:
             lines += [f"  # {type_name}:", f"  #   type: {type_name}", f"  #   api_key: ${{{env}}}   # or keyring:{type_name}"]
@@ -89,12 +95,15 @@ def _default_target() -> Path:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``config`` group (init, show, path) to the top-level app."""
     cfg = typer.Typer(help="Write, show and locate the config file.", no_args_is_help=True)
     app.add_typer(cfg, name="config")
 
     @cfg.command("init")
     def init(
-        path: Optional[Path] = typer.Option(None, "--path", help="Where to write (default: $LLMSWITCH_CONFIG or the user config dir)."),
+        path: Path | None = typer.Option(
+            None, "--path", help="Where to write (default: $LLMSWITCH_CONFIG or the user config dir)."
+        ),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
         probe: bool = typer.Option(True, "--probe/--no-probe", help="Probe local servers and env keys first."),
         timeout: float = typer.Option(1.5, "--timeout", help="Seconds per probe."),
@@ -115,7 +124,7 @@ def register(app: typer.Typer) -> None:
 
     @cfg.command("show")
     def show(
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (default: the usual search)."),
+        config: Path | None = typer.Option(None, "--config", "-c", help="Config file (default: the usual search)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Print the loaded configuration with every secret redacted."""

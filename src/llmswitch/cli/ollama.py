@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from ._common import cell, console, markup, run, scrubbed
+
+if TYPE_CHECKING:
+    from ..management.ollama import OllamaClient
 from .models import fmt_size
 
 HOST_HELP = "Ollama server (default: $OLLAMA_HOST or http://localhost:11434)."
 
 
-def _client(host: Optional[str]):
+def _client(host: str | None) -> OllamaClient:
     from ..management.ollama import OllamaClient
 
     return OllamaClient(host)
@@ -59,7 +62,7 @@ class _PullDisplay:
         self.totals: dict[str, int] = {}
         self.last_status: str | None = None
 
-    def __enter__(self) -> "_PullDisplay":
+    def __enter__(self) -> _PullDisplay:
         self.progress.start()
         return self
 
@@ -87,7 +90,10 @@ class _PullDisplay:
             task = self.tasks[digest] = self.progress.add_task(f"pulling {markup(_layer(digest), 40)}", total=known_total)
         if completed is not None and known_total is not None:
             completed = min(completed, known_total)
-        self.progress.update(task, total=known_total, **({"completed": completed} if completed is not None else {}))
+        if completed is not None:
+            self.progress.update(task, total=known_total, completed=completed)
+        else:
+            self.progress.update(task, total=known_total)
 
 
 def _count(value: Any) -> int | None:
@@ -102,20 +108,20 @@ def _layer(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
 
 
-async def _pull(name: str, host: Optional[str]) -> None:
+async def _pull(name: str, host: str | None) -> None:
     async with _client(host) as client:
         with _PullDisplay(name) as display:
             async for progress in client.pull_model(name):
                 display.update(progress)
 
 
-async def _rm(name: str, host: Optional[str]) -> None:
+async def _rm(name: str, host: str | None) -> None:
     async with _client(host) as client:
         await client.delete_model(name)
     console.print(f"deleted [bold]{markup(name, 200)}[/]")
 
 
-async def _show(name: str, host: Optional[str], as_json: bool) -> None:
+async def _show(name: str, host: str | None, as_json: bool) -> None:
     async with _client(host) as client:
         info = await client.get_model_info(name)
     if as_json:
@@ -143,7 +149,7 @@ async def _show(name: str, host: Optional[str], as_json: bool) -> None:
     console.print(table)
 
 
-async def _ps(host: Optional[str], as_json: bool) -> None:
+async def _ps(host: str | None, as_json: bool) -> None:
     async with _client(host) as client:
         models = await client.list_running()
     if as_json:
@@ -167,10 +173,11 @@ async def _ps(host: Optional[str], as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the Ollama model commands (pull, rm, show, ps) to the top-level app."""
     @app.command()
     def pull(
         name: str = typer.Argument(..., help="Model to download, e.g. llama3.2 or qwen3:8b."),
-        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        host: str | None = typer.Option(None, "--host", help=HOST_HELP),
     ) -> None:
         """Download an Ollama model, with a progress bar per layer."""
         run(_pull(name, host))
@@ -178,7 +185,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def rm(
         name: str = typer.Argument(..., help="Model to delete."),
-        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        host: str | None = typer.Option(None, "--host", help=HOST_HELP),
     ) -> None:
         """Delete an Ollama model (a model that is not there is an error)."""
         run(_rm(name, host))
@@ -186,7 +193,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def show(
         name: str = typer.Argument(..., help="Model to describe."),
-        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        host: str | None = typer.Option(None, "--host", help=HOST_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """An Ollama model's capabilities, context length, parameters and template."""
@@ -194,7 +201,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def ps(
-        host: Optional[str] = typer.Option(None, "--host", help=HOST_HELP),
+        host: str | None = typer.Option(None, "--host", help=HOST_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Models Ollama has loaded in memory."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -12,7 +12,7 @@ from rich.table import Table
 from ._common import console, fail
 
 
-def _log_path(explicit: Optional[Path]) -> Path:
+def _log_path(explicit: Path | None) -> Path:
     """--log, else the config's usage_log path, else the default file."""
     if explicit is not None:
         return explicit
@@ -37,13 +37,14 @@ def _cost(row: dict[str, Any]) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``usage`` to the top-level app."""
     @app.command()
     def usage(
         since: str = typer.Option("7d", "--since", help="How far back: 7d, 24h, 30m, 2w, a date (2025-01-31), or all."),
         by: str = typer.Option("provider", "--by", help="Group by provider, model, agent, day or type."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
-        log: Optional[Path] = typer.Option(None, "--log", help="Usage log file (default: from config, else the user data dir)."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file to read usage_log from."),
+        log: Path | None = typer.Option(None, "--log", help="Usage log file (default: from config, else the user data dir)."),
+        config: Path | None = typer.Option(None, "--config", "-c", help="Config file to read usage_log from."),
     ) -> None:
         """Calls, errors, tokens and cost per provider/model/agent/day from the usage log."""
         from ..errors import LLMSwitchError

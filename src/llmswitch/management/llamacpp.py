@@ -101,9 +101,10 @@ class LlamaCppClient:
         return f"LlamaCppClient({self.base_url!r}, api_key={'set' if self.api_key else 'none'})"
 
     async def aclose(self) -> None:
+        """Close the client's connection pool."""
         await self.transport.aclose()
 
-    async def __aenter__(self) -> "LlamaCppClient":
+    async def __aenter__(self) -> LlamaCppClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -144,7 +145,8 @@ class LlamaCppClient:
 
     async def get_props(self) -> dict[str, Any]:
         """``/props``: per-slot ``n_ctx``, ``total_slots``, ``model_alias``, ``model_path``, build..."""
-        return await self._get("/props")
+        props: dict[str, Any] = await self._get("/props")
+        return props
 
     async def get_slots(self) -> list[dict[str, Any]]:
         """``/slots``: one object per slot (``id``, ``n_ctx``, ``is_processing``, ...)."""

@@ -10,7 +10,8 @@ never an empty list.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -57,6 +58,7 @@ def is_error_body(body: Any) -> bool:
 
 
 def model_info_from_v0(m: Mapping[str, Any], *, provider: str = "lmstudio") -> ModelInfo:
+    """A model entry of LM Studio's ``/api/v0/models`` (context length, loaded state) as a ``ModelInfo``."""
     state = m.get("state")
     return ModelInfo(
         id=m["id"],
@@ -96,10 +98,11 @@ class LMStudioClient:
         self.transport = transport
 
     async def aclose(self) -> None:
+        """Close the connection pool, if this client created it (a transport passed in belongs to the caller)."""
         if self._owns_transport:
             await self.transport.aclose()
 
-    async def __aenter__(self) -> "LMStudioClient":
+    async def __aenter__(self) -> LMStudioClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -126,12 +129,18 @@ class LMStudioClient:
                 for m in (data or {}).get("data") or ()
                 if isinstance(m, dict) and m.get("id")
             ]
-        return [model_info_from_v0(m, provider=self.name) for m in (data or {}).get("data") or () if isinstance(m, dict) and m.get("id")]
+        return [
+            model_info_from_v0(m, provider=self.name)
+            for m in (data or {}).get("data") or ()
+            if isinstance(m, dict) and m.get("id")
+        ]
 
     async def loaded_models(self) -> list[ModelInfo]:
+        """The models LM Studio has in memory, the ones a call can use without a load."""
         return [m for m in await self.list_models() if m.loaded]
 
     async def is_running(self) -> bool:
+        """True if the server answers; never raises, for probes and ``doctor``."""
         try:
             await self._get("/v1/models")
         except E.LLMSwitchError:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -134,6 +135,7 @@ class PullProgress:
 
     @property
     def done(self) -> bool:
+        """The pull finished (Ollama's last line says ``success``)."""
         return self.status == "success"
 
     @property
@@ -145,12 +147,13 @@ class PullProgress:
 
     @property
     def fraction(self) -> float | None:
+        """Share of the current layer downloaded, 0..1; None until the server sends a total."""
         if not self.total:
             return None
         return min(1.0, (self.completed or 0) / self.total)
 
     @classmethod
-    def from_line(cls, line: Mapping[str, Any]) -> "PullProgress":
+    def from_line(cls, line: Mapping[str, Any]) -> PullProgress:
         """One NDJSON line → progress. The server's values are not trusted: a byte count that is
         not a non-negative whole number is unknown (None), a digest that is not a string is
         dropped, so a display built on this never divides by a string or a negative total."""
@@ -224,7 +227,8 @@ class OllamaModelDetails:
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_show(cls, name: str, body: Mapping[str, Any]) -> "OllamaModelDetails":
+    def from_show(cls, name: str, body: Mapping[str, Any]) -> OllamaModelDetails:
+        """``/api/show``'s answer, with the context length found under the model's architecture key."""
         d = body.get("details") or {}
         info = body.get("model_info") or {}
         arch = info.get("general.architecture")
@@ -321,9 +325,10 @@ class OllamaClient:
         return f"OllamaClient({self.base_url!r})"
 
     async def aclose(self) -> None:
+        """Close the client's connection pool."""
         await self.transport.aclose()
 
-    async def __aenter__(self) -> "OllamaClient":
+    async def __aenter__(self) -> OllamaClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -337,6 +342,7 @@ class OllamaClient:
 
     # --- information ---------------------------------------------------------------------
     async def version(self) -> str:
+        """The server's version string, empty when it does not say."""
         data = await self._call("GET", "/api/version")
         return str((data or {}).get("version", ""))
 
@@ -357,7 +363,9 @@ class OllamaClient:
         """Models loaded in memory (``/api/ps``), with ``context_length`` on servers ≥ 0.9.7."""
         data = await self._call("GET", "/api/ps")
         return [
-            model_info_from_entry(m, provider=self.name, loaded=True) for m in (data or {}).get("models") or () if isinstance(m, dict)
+            model_info_from_entry(m, provider=self.name, loaded=True)
+            for m in (data or {}).get("models") or ()
+            if isinstance(m, dict)
         ]
 
     async def get_model_info(self, name: str) -> OllamaModelDetails:

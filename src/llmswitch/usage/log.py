@@ -27,17 +27,18 @@ database file), and existing wider files are tightened when opened.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import contextvars
 import os
-import collections
 import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import LLMSwitchError
 
@@ -99,7 +100,7 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[tuple[str, ...], ...] = 
     transaction as its version bump, so a crash or a second process never leaves half a step.
     Returns the version the log is at."""
     target = len(migrations)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > target:
         raise UsageLogVersionError(
             f"the usage log is at schema version {version}, newer than this llmswitch knows ({target}); "
@@ -135,6 +136,8 @@ _EXIT_FLUSH_SECONDS = 10.0
 
 @dataclass(slots=True)
 class UsageRow:
+    """One call as stored in the log: who, which model, tokens, cost, latency and outcome."""
+
     ts: float
     provider: str
     provider_type: str
@@ -153,6 +156,7 @@ class UsageRow:
     error_class: str | None = None
 
     def as_tuple(self) -> tuple[Any, ...]:
+        """The row's values in the table's column order, with this process's pid last."""
         return (
             self.ts, self.provider, self.provider_type, self.model, self.agent, self.input_tokens,
             self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.reasoning_tokens,
@@ -161,6 +165,7 @@ class UsageRow:
 
 
 def default_log_path() -> Path:
+    """``usage.sqlite3`` in the user data dir, where the log lives unless the config says otherwise."""
     from ..paths import data_dir
 
     return data_dir() / "usage.sqlite3"
@@ -260,6 +265,7 @@ class UsageLog:
 
     # --- writing --------------------------------------------------------------------------
     def record(self, row: UsageRow) -> None:
+        """Queue a row for the writer thread; never blocks on the database, and does nothing once closed."""
         if self._closed:
             return
         self._queue.append(row.as_tuple())
@@ -389,7 +395,7 @@ class UsageLog:
 
 # --- fork -------------------------------------------------------------------------------------
 
-_LOGS: "weakref.WeakSet[UsageLog]" = weakref.WeakSet()
+_LOGS: weakref.WeakSet[UsageLog] = weakref.WeakSet()
 _held_for_fork: list[threading.Lock] = []
 
 
@@ -455,6 +461,7 @@ def enable_usage_log(path: str | os.PathLike[str] | None = None) -> UsageLog:
 
 
 def disable_usage_log() -> None:
+    """Stop logging calls in this process; what was queued is written first."""
     global _active
     from ..hooks import remove_call_observer
 
@@ -466,6 +473,7 @@ def disable_usage_log() -> None:
 
 
 def current_usage_log() -> UsageLog | None:
+    """The process's active usage log, or None when logging is off."""
     return _active
 
 
@@ -571,6 +579,9 @@ def query_usage(path: str | os.PathLike[str], *, since: float | None = None, by:
     out = []
     for r in rows:
         d: dict[str, Any] = {by: r[0]}
-        d.update({n: (v if v is not None else (None if n in ("cost", "avg_latency") else 0)) for n, v in zip(names, r[1:])})
+        d.update({
+            n: (v if v is not None else (None if n in ("cost", "avg_latency") else 0))
+            for n, v in zip(names, r[1:], strict=True)
+        })
         out.append(d)
     return out
