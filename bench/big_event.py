@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from llmswitch.wire.sse import SSEDecoder
+from llmswitch._wire.sse import SSEDecoder
 
 READ = 4096
 _HUGE = 1 << 40

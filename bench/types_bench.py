@@ -25,8 +25,8 @@ def main() -> None:
         print(json.dumps({"skipped": "msgspec is not installed"}))
         return
     from bench.server import completion_body, stream_events
+    from llmswitch._wire.openai_chat import parse_response
     from llmswitch.types import Response, TextDelta, Usage
-    from llmswitch.wire.openai_chat import parse_response
 
     class MTextDelta(msgspec.Struct):
         text: str

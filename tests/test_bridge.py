@@ -3,10 +3,9 @@ child talks over connections of its own (the parent's pooled ones are neither us
 
 from __future__ import annotations
 
-
 import llmswitch as ls
+from llmswitch._bridge import AsyncBridge, get_bridge
 from llmswitch.api import get_provider
-from llmswitch.bridge import AsyncBridge, get_bridge
 from tests.fixtures.forked import REF, REPLY, Env, run_in_fork
 
 

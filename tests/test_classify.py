@@ -15,7 +15,7 @@ from email.utils import format_datetime
 import pytest
 
 from llmswitch import errors as E
-from llmswitch.classify import MAX_RETRY_AFTER, error_from_response, extract_error, parse_retry_after
+from llmswitch._classify import MAX_RETRY_AFTER, error_from_response, extract_error, parse_retry_after
 
 # --- Retry-After ------------------------------------------------------------------------------------
 

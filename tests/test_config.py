@@ -123,7 +123,7 @@ def test_usage_log_off_and_env_override(tmp_path, monkeypatch):
 
 
 def test_search_order(tmp_path, monkeypatch):
-    from llmswitch.paths import config_dir
+    from llmswitch._paths import config_dir
 
     assert find_config_path() is None
     user = write(config_dir() / "llmswitch.yaml", "providers: {}\n")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from llmswitch._limits import Limits
 from llmswitch.config import BYTES_SETTINGS, SECONDS_SETTINGS, load_config
 from llmswitch.errors import ConfigError
-from llmswitch.limits import Limits
 
 
 @pytest.fixture(autouse=True)

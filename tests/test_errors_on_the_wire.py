@@ -21,7 +21,6 @@ from llmswitch.providers.anthropic import AnthropicProvider
 from llmswitch.providers.openai_compat import OpenAICompatibleProvider
 from tests.fakes._threaded import ThreadedServer
 from tests.fakes.hostile_server import state
-
 from tests.fixtures.servers import HEADER_SECRET, KEY
 
 

@@ -52,13 +52,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("management", "local"),
     # Not in DESIGN.md: `bundled` (the bundled GGUF models: which packages, checksum, assembly
     # into the cache dir); `local` serves them.
-    ("bundled",),
+    ("_bundled",),
     # The sync bridge closes the pooled sessions on its loop at shutdown, so it sits above transport.
-    ("bridge",),
-    ("wire", "transport"),  # siblings: wire/ does no I/O and imports nothing from transport
+    ("_bridge",),
+    ("_wire", "_transport"),  # siblings: wire/ does no I/O and imports nothing from transport
     # Not in DESIGN.md: `hooks` (the extension points the call path offers: call observers, the
     # pricer, the model factory), `streaming` (ResponseStream), `limits` (read bounds), `paths`.
-    ("classify", "streaming", "hooks", "limits", "paths"),
+    ("_classify", "_streaming", "hooks", "_limits", "_paths"),
     ("types",),
     ("errors",),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmswitch.limits import DEFAULT_LIMITS, Limits, MiB, check_seconds
+from llmswitch._limits import DEFAULT_LIMITS, Limits, MiB, check_seconds
 
 
 def test_no_options_keeps_every_default() -> None:

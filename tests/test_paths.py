@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from llmswitch.paths import config_dir, data_dir, make_private_dir, state_dir, write_private_text
+from llmswitch._paths import config_dir, data_dir, make_private_dir, state_dir, write_private_text
 from tests.fixtures.forked import mode
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")

@@ -141,7 +141,7 @@ def test_default_registry_loads_config_for_the_module_api(tmp_path, monkeypatch)
 
 
 def test_default_registry_is_empty_without_a_config():
-    from llmswitch.paths import data_dir
+    from llmswitch._paths import data_dir
     from llmswitch.usage.log import current_usage_log
 
     assert len(default_registry()) == 0

@@ -19,17 +19,17 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from llmswitch import _transport as T
 from llmswitch import errors as E
-from llmswitch import transport as T
-from llmswitch.limits import Limits
-from llmswitch.transport import (
+from llmswitch._limits import Limits
+from llmswitch._transport import (
     Timeouts,
     Transport,
     call_deadline,
@@ -860,7 +860,7 @@ def _conn_key(host: str = "127.0.0.1", port: int = 9) -> object:
          "is the server up? raise connect_timeout if it is slow to accept"),
         (aiohttp.SocketTimeoutError(), E.ProviderTimeoutError, "the server sent nothing for 7s",
          "the server stalled; raise read_timeout if it is loading a large model"),
-        (asyncio.TimeoutError(), E.ProviderTimeoutError, "the call did not finish within its deadline of 42s",
+        (TimeoutError(), E.ProviderTimeoutError, "the call did not finish within its deadline of 42s",
          "raise timeout= for this call (or `timeout` in the provider's config) if the answer is long"),
         (aiohttp.ServerTimeoutError(), E.ProviderTimeoutError, "the call did not finish within its deadline of 42s",
          "raise timeout= for this call (or `timeout` in the provider's config) if the answer is long"),
@@ -910,7 +910,7 @@ def test_a_tls_failure_names_the_host_aiohttp_reports() -> None:
 
 def test_a_deadline_passed_in_names_the_callers_seconds() -> None:
     t = Transport("http://127.0.0.1:1", provider="p")
-    err = t._conn_error(asyncio.TimeoutError(), "http://127.0.0.1:1/x", 1.5)
+    err = t._conn_error(TimeoutError(), "http://127.0.0.1:1/x", 1.5)
     assert err.message == "the call did not finish within its deadline of 1.5s"
 
 

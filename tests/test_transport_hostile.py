@@ -13,7 +13,7 @@ import time
 import pytest
 
 import llmswitch as ls
-from llmswitch.classify import parse_retry_after
+from llmswitch._classify import parse_retry_after
 from llmswitch.providers.anthropic import AnthropicProvider
 from llmswitch.providers.openai_compat import OpenAICompatibleProvider
 from tests.fakes._threaded import ThreadedServer

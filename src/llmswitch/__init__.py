@@ -55,8 +55,8 @@ _LAZY: dict[str, str] = {
     "astream": "llmswitch.api",
     "get_provider": "llmswitch.api",
     "parse_model_ref": "llmswitch.api",
-    "ResponseStream": "llmswitch.streaming",
-    "AsyncBridge": "llmswitch.bridge",
+    "ResponseStream": "llmswitch._streaming",
+    "AsyncBridge": "llmswitch._bridge",
     "BaseProvider": "llmswitch.providers.base",
     "LLMProviderProtocol": "llmswitch.providers.base",
     "add_call_observer": "llmswitch.hooks",
@@ -104,8 +104,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._bridge import AsyncBridge  # noqa: F401
+    from ._streaming import ResponseStream  # noqa: F401
     from .api import acomplete, astream, complete, get_provider, parse_model_ref, stream  # noqa: F401
-    from .bridge import AsyncBridge  # noqa: F401
     from .doors import (  # noqa: F401
         LlamaCppSettings,
         OllamaSettings,
@@ -120,4 +121,3 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .hooks import add_call_observer  # noqa: F401
     from .providers.base import BaseProvider, LLMProviderProtocol  # noqa: F401
-    from .streaming import ResponseStream  # noqa: F401

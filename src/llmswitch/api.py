@@ -6,13 +6,13 @@ resolver's business (``llmswitch.resolve``); this module only turns its answer i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .bridge import get_bridge
+from ._bridge import get_bridge
+from ._streaming import ResponseStream
 from .errors import AuthenticationError
 from .resolve import ModelRef, aclose_cached_providers, aresolve, forget, is_auto, parse_model_ref, reset_provider_cache, resolve
-from .streaming import ResponseStream
 from .types import Message, Response, StreamEvent, TextDelta, Tool
 
 __all__ = [

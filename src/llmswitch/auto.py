@@ -81,7 +81,7 @@ class ProbeResult:
         return self.status is not None and self.status.healthy
 
 
-def running_local_runtime() -> list[tuple[str, str]]:
+def _running_local_runtime() -> list[tuple[str, str]]:
     """The bundled runtime if ``llmswitch local start`` left one running (it sits on a free port,
     not a default one, so only its state file tells where)."""
     try:
@@ -103,7 +103,7 @@ def local_endpoints(override: Sequence[tuple[str, str]] | str | None = None) -> 
     if spec is None:
         spec = os.environ.get("LLMSWITCH_AUTO_ENDPOINTS")
     if spec is None:
-        return local_defaults() + running_local_runtime()
+        return local_defaults() + _running_local_runtime()
     if isinstance(spec, str):
         out = []
         for item in spec.split(","):

@@ -93,7 +93,7 @@ SECONDS_SETTINGS: tuple[str, ...] = ("timeout", "read_timeout", "connect_timeout
 """Per-provider time bounds, in seconds: ``timeout`` is the total deadline of one call,
 ``read_timeout`` the longest silence between bytes, ``health_timeout`` bounds a health probe."""
 BYTES_SETTINGS: tuple[str, ...] = ("max_body_bytes", "max_error_body_bytes", "max_line_bytes", "max_event_bytes")
-"""Per-provider read limits (``llmswitch.limits.Limits``): a number of bytes or a size such as ``64MiB``."""
+"""Per-provider read limits (``llmswitch._limits.Limits``): a number of bytes or a size such as ``64MiB``."""
 
 _SIZE = re.compile(r"^\s*(\d[\d_]*)\s*([a-z]*)\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
@@ -248,7 +248,7 @@ class UsageLogConfig(_Strict):
         if not self.enabled:
             return None
         if self.path in ("default", ""):
-            from .paths import data_dir
+            from ._paths import data_dir
 
             return data_dir() / "usage.sqlite3"
         return Path(os.path.expanduser(self.path))
@@ -338,7 +338,7 @@ def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | N
     local = Path.cwd() / CONFIG_FILENAME
     if local.is_file():
         return local
-    from .paths import config_dir
+    from ._paths import config_dir
 
     user = config_dir() / CONFIG_FILENAME
     return user if user.is_file() else None

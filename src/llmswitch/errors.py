@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 __all__ = [
+    "finite_wait",
     "LLMSwitchError",
     "ConfigError",
     "ProviderError",

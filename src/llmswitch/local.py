@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import bundled
+from . import _bundled as bundled
 from .errors import ConfigError, LLMSwitchError
 
 __all__ = [
@@ -82,10 +82,10 @@ class RuntimeNotInstalledError(LocalRuntimeError, ConfigError):
 # --- where things are -----------------------------------------------------------------------
 def _state_dir(override: str | Path | None = None) -> Path:
     if override is not None:
-        from .paths import make_private_dir
+        from ._paths import make_private_dir
 
         return make_private_dir(override)  # a directory the caller named: 0700 if created, else as is
-    from .paths import state_dir
+    from ._paths import state_dir
 
     return state_dir()
 
@@ -241,7 +241,7 @@ def _is_our_server(pid: int, binary: str) -> bool:
 
 
 def _read_raw_state(state_dir: str | Path | None) -> RuntimeState | None:
-    from .paths import tighten
+    from ._paths import tighten
 
     path = state_file(state_dir)
     # Files an older version left 0644 are tightened when next seen (a no-op stat otherwise).
@@ -269,7 +269,7 @@ def read_state(state_dir: str | Path | None = None, *, cleanup: bool = True) -> 
 
 
 def _write_state(st: RuntimeState, state_dir: str | Path | None) -> None:
-    from .paths import write_private_text
+    from ._paths import write_private_text
 
     path = state_file(state_dir)
     tmp = path.with_suffix(".tmp")
@@ -285,7 +285,7 @@ def _start_lock(state_dir: str | Path | None) -> Iterator[None]:
     except ImportError:  # Windows: best effort without a lock
         yield
         return
-    from .paths import open_private
+    from ._paths import open_private
 
     fd = open_private(_state_dir(state_dir) / _LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_APPEND)
     with os.fdopen(fd, "a+") as fh:
@@ -541,7 +541,7 @@ class LocalRuntime:
         if self._api_key:
             env["LLAMA_API_KEY"] = self._api_key
         started = time.monotonic()
-        from .paths import open_private
+        from ._paths import open_private
 
         with os.fdopen(open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as log:
             self._proc = subprocess.Popen(

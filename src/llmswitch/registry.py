@@ -238,7 +238,7 @@ class ProviderRegistry:
         """
         reg = cls._prepared(path_or_model, enable_log)
         if validate_connectivity:
-            from .bridge import get_bridge
+            from ._bridge import get_bridge
 
             get_bridge().run(reg._validate(timeout))
         return reg

@@ -14,11 +14,11 @@ import mimetypes
 import sys
 import typing
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any, Callable, Literal, Union
+from typing import Any, Literal, Union
 
 __all__ = [
     "ProviderType",
@@ -80,7 +80,7 @@ class ImagePart:
     type: Literal["image"] = "image"
 
     @classmethod
-    def from_path(cls, path: str | Path) -> "ImagePart":
+    def from_path(cls, path: str | Path) -> ImagePart:
         p = Path(path)
         media_type = mimetypes.guess_type(p.name)[0] or "image/png"
         return cls(data=p.read_bytes(), media_type=media_type)
@@ -185,7 +185,7 @@ class Message:
                     raise TypeError(f"Message {name} must be a str or None; got {type(value).__name__}")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Message":
+    def from_dict(cls, data: Mapping[str, Any]) -> Message:
         """A message written as a dict (``{"role": "user", "content": "hi"}``), with a clear error
         for a missing role or an unknown key instead of a ``KeyError``."""
         if not isinstance(data, Mapping):
@@ -199,19 +199,19 @@ class Message:
         return cls(**{str(k): v for k, v in data.items()})
 
     @classmethod
-    def system(cls, text: str) -> "Message":
+    def system(cls, text: str) -> Message:
         return cls("system", text)
 
     @classmethod
-    def user(cls, content: str | list[Part]) -> "Message":
+    def user(cls, content: str | list[Part]) -> Message:
         return cls("user", content)
 
     @classmethod
-    def assistant(cls, text: str | None = None, tool_calls: list[ToolCall] | None = None) -> "Message":
+    def assistant(cls, text: str | None = None, tool_calls: list[ToolCall] | None = None) -> Message:
         return cls("assistant", text, tool_calls or [])
 
     @classmethod
-    def tool_result(cls, tool_call_id: str, content: str, name: str | None = None, is_error: bool = False) -> "Message":
+    def tool_result(cls, tool_call_id: str, content: str, name: str | None = None, is_error: bool = False) -> Message:
         return cls("tool", content, tool_call_id=tool_call_id, name=name, is_error=is_error)
 
     @property
@@ -350,7 +350,7 @@ class Tool:
             raise TypeError(f"Tool function must be callable; got {type(self.function).__name__}")
 
     @classmethod
-    def from_function(cls, fn: Callable[..., Any], name: str | None = None, description: str | None = None) -> "Tool":
+    def from_function(cls, fn: Callable[..., Any], name: str | None = None, description: str | None = None) -> Tool:
         """Build the JSON schema from type hints so the tool and its signature cannot drift apart.
 
         Accepts every form a caller may hand over as "a tool": a function or method, a
@@ -419,7 +419,7 @@ class Tool:
         )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Tool":
+    def from_dict(cls, data: Mapping[str, Any]) -> Tool:
         """A tool written as a provider's JSON: OpenAI ``{"type": "function", "function": {...}}``,
         flat ``{"name", "description", "parameters"}`` or Anthropic ``{"name", "description",
         "input_schema"}``. Provider-specific extras (``strict``, ``cache_control``) are ignored."""
@@ -514,7 +514,7 @@ class Usage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         cost = None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0)
         return Usage(
             self.input_tokens + other.input_tokens,

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from llmswitch.local import probe_health
-
 from tests.fixtures.llama_server import CTX, TEST_MODEL, free_port, pid_gone
 
 pytestmark = pytest.mark.integration

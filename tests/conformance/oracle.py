@@ -1,6 +1,6 @@
 """What llmswitch should return for a recorded response, read straight from the recording.
 
-Deliberately naive and independent of ``llmswitch.wire``: JSON bodies are read field by field
+Deliberately naive and independent of ``llmswitch._wire``: JSON bodies are read field by field
 and SSE bodies are split on lines by hand, so a parser bug cannot hide in the expectation.
 Conventions checked (llmswitch's, from ``wire/openai_chat.py`` and ``wire/anthropic.py``):
 ``input_tokens`` counts every prompt token, cached or not (Anthropic: input + cache read +

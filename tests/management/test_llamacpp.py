@@ -9,7 +9,6 @@ import pytest
 from llmswitch.errors import ProviderConnectionError
 from llmswitch.management.llamacpp import LlamaCppClient, parse_prometheus, server_root
 from llmswitch.providers.llamacpp import LlamaCppProvider
-
 from tests.fixtures.llama_server import CTX, TEST_ALIAS, free_port
 
 pytestmark = pytest.mark.integration

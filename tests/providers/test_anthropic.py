@@ -310,8 +310,8 @@ def test_module_api_with_provider_instance(anthropic_fake):
 
 
 def test_failed_tool_result_is_flagged_for_anthropic() -> None:
+    from llmswitch._wire import anthropic as wire
     from llmswitch.types import Message, ToolCall
-    from llmswitch.wire import anthropic as wire
 
     body = wire.build_request(
         "claude-test",

@@ -9,7 +9,6 @@ from llmswitch.errors import ContextWindowExceededError
 from llmswitch.providers import create_provider
 from llmswitch.providers.llamacpp import LlamaCppProvider
 from llmswitch.types import ProviderType, TextDelta, UsageEvent
-
 from tests.fixtures.llama_server import CTX, TEST_ALIAS
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,6 @@ import pytest
 from llmswitch import errors as E
 from llmswitch.providers.llamacpp import LlamaCppProvider
 from llmswitch.types import ImagePart, Message, TextPart
-
 from tests.fixtures.llama_server import TEST_ALIAS, RunningRuntime
 
 pytestmark = pytest.mark.integration

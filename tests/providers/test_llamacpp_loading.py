@@ -14,7 +14,6 @@ from llmswitch.errors import ProviderUnavailableError
 from llmswitch.management.llamacpp import LlamaCppClient
 from llmswitch.providers.llamacpp import LlamaCppProvider
 from tests.fakes._threaded import ThreadedServer
-
 from tests.fixtures.llama_server import free_port
 
 LOADING = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}

@@ -15,7 +15,6 @@ from llmswitch.local import LocalRuntime, read_state, state_file
 from llmswitch.management.llamacpp import EndpointDisabledError, LlamaCppClient
 from llmswitch.providers.llamacpp import LlamaCppProvider
 from llmswitch.types import TextDelta
-
 from tests.fixtures.llama_server import CTX, TEST_ALIAS, TEST_MODEL, pid_gone, spawn_server
 
 pytestmark = pytest.mark.integration

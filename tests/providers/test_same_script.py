@@ -16,8 +16,8 @@ from llmswitch.providers.anthropic import AnthropicProvider
 from llmswitch.providers.openai_compat import OpenAICompatibleProvider
 from llmswitch.providers.openrouter import OpenRouterProvider
 from llmswitch.types import ToolCallDelta, Usage, UsageEvent
-from tests.fakes.openai_server import VALID_KEY as OPENAI_KEY
 from tests.fakes import anthropic_server, openrouter_server
+from tests.fakes.openai_server import VALID_KEY as OPENAI_KEY
 
 BACKENDS = ["openai-compatible", "anthropic", "openrouter", "litellm"]
 

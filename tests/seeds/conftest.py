@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from llmswitch.bundled import SMALL_MODEL, get_bundled_model
+from llmswitch._bundled import SMALL_MODEL, get_bundled_model
 from llmswitch.local import LocalRuntime, runtime_installed
 from tests.fakes.ollama_server import ChatScript, FakeOllama
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from llmswitch import bundled
-from llmswitch.bundled import BundledModel, BundledModelError
+from llmswitch import _bundled as bundled
+from llmswitch._bundled import BundledModel, BundledModelError
 from llmswitch.cli.chat import DEFAULT_MAX_TOKENS, DEFAULT_TIMEOUT
 from tests.fakes import openai_server
 

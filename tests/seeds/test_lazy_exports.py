@@ -8,7 +8,7 @@ from pathlib import Path
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
-HEAVY = ("llmswitch.doors", "llmswitch.providers", "llmswitch.local", "llmswitch.bundled", "pydantic_settings",
+HEAVY = ("llmswitch.doors", "llmswitch.providers", "llmswitch.local", "llmswitch._bundled", "pydantic_settings",
          "aiohttp", "pydantic_ai")
 
 

@@ -9,9 +9,9 @@ from typing import Callable
 import pytest
 
 from llmswitch import errors as E
-from llmswitch.limits import DEFAULT_LIMITS, MiB
-from llmswitch.wire.ollama import NDJSONDecoder
-from llmswitch.wire.sse import SSEDecoder
+from llmswitch._limits import DEFAULT_LIMITS, MiB
+from llmswitch._wire.ollama import NDJSONDecoder
+from llmswitch._wire.sse import SSEDecoder
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 LIMIT = 1 * MiB

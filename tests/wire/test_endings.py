@@ -17,7 +17,7 @@ from llmswitch.providers.anthropic import AnthropicProvider
 from llmswitch.providers.ollama import OllamaProvider
 from llmswitch.providers.openai import OpenAIProvider
 from llmswitch.types import Response, TextDelta, ToolCallDelta
-from llmswitch.wire import openai_chat
+from llmswitch._wire import openai_chat
 from tests.fakes.scripted_server import ScriptedServer
 from tests.wire.helpers import assert_valid_stream, chunks, drain
 

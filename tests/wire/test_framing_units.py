@@ -1,4 +1,4 @@
-"""Unit tests of the framing helpers every streamed wire shares (``llmswitch.wire.framing``): the
+"""Unit tests of the framing helpers every streamed wire shares (``llmswitch._wire.framing``): the
 bounded partial line, the JSON body of a stream call, and the exact errors (message, hint,
 provider, url, model) for bytes that are not the protocol. Written against the survivors of
 ``scripts/mutation --module wire.framing``."""
@@ -16,7 +16,7 @@ from llmswitch.errors import (
     ResponseTooLargeError,
 )
 from llmswitch.types import Response, TextDelta
-from llmswitch.wire.framing import (
+from llmswitch._wire.framing import (
     PartialLine,
     collect_json,
     cut_stream,

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmswitch.errors import LLMSwitchError
-from llmswitch.wire import anthropic, ollama, openai_chat
+from llmswitch._wire import anthropic, ollama, openai_chat
 from tests.conformance import corpus
 from tests.wire.helpers import assert_valid_response, assert_valid_stream, chunks, drain, split
 

@@ -8,7 +8,7 @@ import pytest
 
 from llmswitch import errors as E
 from llmswitch.types import ImagePart, Message, TextPart, Tool, ToolCall, ToolCallDelta, UsageEvent
-from llmswitch.wire import ollama as wire
+from llmswitch._wire import ollama as wire
 
 
 def test_options_think_keep_alive_are_placed_where_ollama_reads_them() -> None:

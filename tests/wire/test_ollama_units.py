@@ -1,4 +1,4 @@
-"""Unit tests of Ollama's native wire (``llmswitch.wire.ollama``): the exact request body, the
+"""Unit tests of Ollama's native wire (``llmswitch._wire.ollama``): the exact request body, the
 errors read from a stream line or refined from an HTTP error, and the NDJSON framing. Written
 against the survivors of ``scripts/mutation --module wire.ollama``."""
 
@@ -10,7 +10,7 @@ import pytest
 
 from llmswitch import errors as E
 from llmswitch.types import ImagePart, Message, TextPart, Tool, ToolCall
-from llmswitch.wire.ollama import (
+from llmswitch._wire.ollama import (
     NDJSONDecoder,
     build_request,
     error_from_line,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from llmswitch import errors as E
-from llmswitch.wire import anthropic, ollama, openai_chat
+from llmswitch._wire import anthropic, ollama, openai_chat
 from tests.wire.helpers import assert_valid_response, assert_valid_stream, chunks, drain
 
 URL = "http://127.0.0.1:9/x"

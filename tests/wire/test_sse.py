@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmswitch.wire.sse import SSEDecoder
+from llmswitch._wire.sse import SSEDecoder
 
 
 def feed_all(chunks: list[bytes]) -> list[tuple[str, str, str | None]]:

@@ -1,4 +1,4 @@
-"""Unit tests of the SSE decoder (``llmswitch.wire.sse``): exact events for exact bytes, the edges
+"""Unit tests of the SSE decoder (``llmswitch._wire.sse``): exact events for exact bytes, the edges
 of its limits, and the field rules of the WHATWG event-stream format that the wire tests do not
 reach. Written against the survivors of ``scripts/mutation --module wire.sse``."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from llmswitch.errors import ProviderError, ResponseTooLargeError
-from llmswitch.wire.sse import SSEDecoder, SSEEvent
+from llmswitch._wire.sse import SSEDecoder, SSEEvent
 
 HINT = "raise {0} in the provider's config if the server is trusted"
 

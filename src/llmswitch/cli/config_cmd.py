@@ -88,8 +88,8 @@ def _default_target() -> Path:
     env = os.environ.get("LLMSWITCH_CONFIG")
     if env:
         return Path(env)
+    from .._paths import config_dir
     from ..config import CONFIG_FILENAME
-    from ..paths import config_dir
 
     return config_dir() / CONFIG_FILENAME
 
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
             fail(FileExistsError(f"{target} already exists; pass --force to overwrite it"))
         local, clouds = run(_discover(timeout)) if probe else ([], [])
         text = starter_yaml(local, clouds)
-        from ..paths import make_private_dir, write_private_text
+        from .._paths import make_private_dir, write_private_text
 
         # 0600 in a 0700 folder if we create it: the file is meant to receive keys or key refs.
         make_private_dir(target.parent)

@@ -37,7 +37,8 @@ import hashlib
 import importlib
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
 from .. import hooks
@@ -92,7 +93,7 @@ def _require_pydantic_ai() -> None:
 # --- building one model ------------------------------------------------------------------------
 
 
-def _key(provider: "BaseProvider") -> str | None:
+def _key(provider: BaseProvider) -> str | None:
     secret = getattr(provider, "api_key", None)
     if secret is None:
         return None
@@ -109,14 +110,14 @@ def _ollama_v1(base_url: str) -> str:
     return url + "/v1"
 
 
-def _settings(provider: "BaseProvider") -> Any:
+def _settings(provider: BaseProvider) -> Any:
     max_tokens = getattr(provider, "default_max_tokens", None)
     if not max_tokens:
         return None
     return _import("pydantic_ai.settings").ModelSettings(max_tokens=max_tokens)
 
 
-def _build(provider: "BaseProvider", model_name: str) -> "Model":
+def _build(provider: BaseProvider, model_name: str) -> Model:
     """The pydantic-ai model for ``provider``; pydantic-ai's own refusals become our ConfigError."""
     user_error = _import("pydantic_ai.exceptions").UserError
     try:
@@ -125,7 +126,7 @@ def _build(provider: "BaseProvider", model_name: str) -> "Model":
         raise E.ConfigError(f"pydantic-ai cannot use model {model_name!r} of provider {provider.name!r}: {exc}") from None
 
 
-def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
+def _build_model(provider: BaseProvider, model_name: str) -> Model:
     """Dispatch on the provider class's declared ``pydantic_ai_kind`` (``BaseProvider``)."""
     provider.check_key()  # our AuthenticationError (with the env var to set), not the SDK's
     kind = getattr(provider, "pydantic_ai_kind", None)
@@ -170,7 +171,7 @@ def _build_model(provider: "BaseProvider", model_name: str) -> "Model":
     return _compatible(provider, model_name, key, settings, chat_model)
 
 
-def _compatible(provider: "BaseProvider", model_name: str, key: str | None, settings: Any, chat_model: Any) -> "Model":
+def _compatible(provider: BaseProvider, model_name: str, key: str | None, settings: Any, chat_model: Any) -> Model:
     """A server that speaks OpenAI Chat Completions but is not OpenAI.
 
     Every compatible server (llama.cpp, LM Studio, proxies) reads ``max_tokens``; only OpenAI
@@ -192,16 +193,16 @@ def _compatible(provider: "BaseProvider", model_name: str, key: str | None, sett
 
 # --- the cache: one pydantic-ai model per (provider, model) ----------------------------------
 
-_cache: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str, int | None], Model]]" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str, int | None], Model]] = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
 
 
-def _fingerprint(provider: "BaseProvider") -> str:
+def _fingerprint(provider: BaseProvider) -> str:
     key = _key(provider) or ""
     return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
 
 
-def _cached(provider: "BaseProvider", model_name: str, max_retries: int | None = None) -> "Model":
+def _cached(provider: BaseProvider, model_name: str, max_retries: int | None = None) -> Model:
     """Building a pydantic-ai model builds an SDK client: do it once per provider and model.
 
     Keyed by provider object (weakly: a dropped provider drops its models), then by model,
@@ -230,7 +231,7 @@ def clear_model_cache() -> None:
 
 # --- model names and connection checks ---------------------------------------------------------
 
-def _no_model(provider: "BaseProvider", detail: str) -> E.ModelNotFoundError:
+def _no_model(provider: BaseProvider, detail: str) -> E.ModelNotFoundError:
     fix = getattr(provider, "no_model_hint", None) or (
         f"pass a model name (create_model('MODEL') or '{provider.name}:MODEL') or set default_model"
     )
@@ -241,7 +242,7 @@ def _name_offered(name: str, ids: Sequence[str]) -> bool:
     return name in ids or f"{name}:latest" in ids or any(i.endswith("/" + name) for i in ids)
 
 
-async def _check_connection(provider: "BaseProvider", model_name: str | None) -> Any:
+async def _check_connection(provider: BaseProvider, model_name: str | None) -> Any:
     """Run the provider's health check; raise our error with the fix when it is not usable."""
     status = await provider.health_check()
     if not status.connected:
@@ -269,7 +270,7 @@ async def _check_connection(provider: "BaseProvider", model_name: str | None) ->
     return status
 
 
-def create_model(provider: "BaseProvider", model_name: str | None = None) -> "Model":
+def create_model(provider: BaseProvider, model_name: str | None = None) -> Model:
     """The pydantic-ai model for ``provider``: ``model_name``, else its default, else the detected one.
 
     Detection needs the server (through llmswitch's background loop); pass a name or use
@@ -277,18 +278,18 @@ def create_model(provider: "BaseProvider", model_name: str | None = None) -> "Mo
     _require_pydantic_ai()
     name = model_name or provider.default_model or provider.detected_model
     if not name:
-        from ..bridge import get_bridge
+        from .._bridge import get_bridge
 
         name = get_bridge().run(provider.resolve_model(None))  # raises ModelNotFoundError with the fix
     return _cached(provider, name)
 
 
 async def create_model_async(
-    provider: "BaseProvider",
+    provider: BaseProvider,
     model_name: str | None = None,
     auto_detect: bool = True,
     test_connection: bool = True,
-) -> "Model":
+) -> Model:
     """The pydantic-ai model for ``provider``, checked against the server first.
 
     - ``test_connection``: run ``provider.health_check()`` and raise
@@ -302,7 +303,7 @@ async def create_model_async(
     return _cached(provider, name)
 
 
-async def _model_name_async(provider: "BaseProvider", model_name: str | None, auto_detect: bool, test_connection: bool) -> str:
+async def _model_name_async(provider: BaseProvider, model_name: str | None, auto_detect: bool, test_connection: bool) -> str:
     name = model_name or provider.default_model
     status = await _check_connection(provider, name) if test_connection else None
     if not name:
@@ -320,7 +321,7 @@ async def _model_name_async(provider: "BaseProvider", model_name: str | None, au
 # --- the one-line entry points -----------------------------------------------------------------
 
 
-async def _resolve(ref: Any) -> tuple["BaseProvider", str | None]:
+async def _resolve(ref: Any) -> tuple[BaseProvider, str | None]:
     from ..resolve import aresolve
 
     return await aresolve(ref)
@@ -328,7 +329,7 @@ async def _resolve(ref: Any) -> tuple["BaseProvider", str | None]:
 
 async def pydantic_ai_model_async(
     ref: Any = "auto", *, auto_detect: bool = True, test_connection: bool = True
-) -> "Model":
+) -> Model:
     """``"provider:model"``, ``"provider"``, a config name, ``"auto"`` or a provider → a pydantic-ai model."""
     _require_pydantic_ai()
     provider, model_name = await _resolve(ref)
@@ -337,7 +338,7 @@ async def pydantic_ai_model_async(
 
 def pydantic_ai_model(
     ref: Any = "auto", *, auto_detect: bool = True, test_connection: bool = True, timeout: float | None = 60.0
-) -> "Model":
+) -> Model:
     """``Agent(llmswitch.pydantic_ai_model("auto"))`` — the blocking twin of :func:`pydantic_ai_model_async`.
 
     Runs detection and the health check on llmswitch's background loop, so it works from plain
@@ -353,7 +354,7 @@ def pydantic_ai_model(
             if not name:
                 raise _no_model(provider, "no model name given, no default_model set, and auto_detect=False")
             return _cached(provider, name)
-    from ..bridge import get_bridge
+    from .._bridge import get_bridge
 
     return get_bridge().run(
         pydantic_ai_model_async(ref, auto_detect=auto_detect, test_connection=test_connection), timeout
@@ -408,7 +409,7 @@ def _retries_for(i: int, n: int, member_max_retries: int | None) -> int | None:
     return member_max_retries if i < n - 1 else None
 
 
-async def _member_async(item: Any, auto_detect: bool, test_connection: bool, max_retries: int | None) -> "Model":
+async def _member_async(item: Any, auto_detect: bool, test_connection: bool, max_retries: int | None) -> Model:
     if _is_pa_model(item):
         return item
     if isinstance(item, tuple):
@@ -419,7 +420,7 @@ async def _member_async(item: Any, auto_detect: bool, test_connection: bool, max
     return _cached(provider, name, max_retries)
 
 
-def _member_offline(item: Any, max_retries: int | None) -> "Model | None":
+def _member_offline(item: Any, max_retries: int | None) -> Model | None:
     """A member built without touching the network, or None when it needs detection."""
     if _is_pa_model(item):
         return item
@@ -435,7 +436,7 @@ def _member_offline(item: Any, max_retries: int | None) -> "Model | None":
     return _cached(provider, name, max_retries) if name else None
 
 
-def _fallback(models: list["Model"], fallback_on: Any) -> "FallbackModel":
+def _fallback(models: list[Model], fallback_on: Any) -> FallbackModel:
     fallback = _import("pydantic_ai.models.fallback")
     if fallback_on is None:
         return fallback.FallbackModel(models[0], *models[1:])
@@ -451,7 +452,7 @@ async def fallback_model_async(
     test_connection: bool = False,
     fallback_on: Any = None,
     member_max_retries: int | None = 0,
-) -> "FallbackModel":
+) -> FallbackModel:
     """A pydantic-ai ``FallbackModel`` over a chain — providers, ``(provider, model)`` pairs,
     ``"provider:model"`` refs, pydantic-ai models — or over ``agent="coder"``'s chain from the
     registry (``registry=``, else the default one built from the config file).
@@ -482,7 +483,7 @@ def fallback_model(
     fallback_on: Any = None,
     member_max_retries: int | None = 0,
     timeout: float | None = 60.0,
-) -> "FallbackModel":
+) -> FallbackModel:
     """Blocking :func:`fallback_model_async`; needs no network call when every member names its
     model (or has a default) and ``test_connection`` is off."""
     _require_pydantic_ai()
@@ -496,7 +497,7 @@ def fallback_model(
             models.append(built)
         else:
             return _fallback(models, fallback_on)
-    from ..bridge import get_bridge
+    from .._bridge import get_bridge
 
     return get_bridge().run(
         fallback_model_async(

@@ -4,3 +4,5 @@ Kept apart from ``providers/`` because managing models is not inference: these c
 used by the CLI (`llmswitch pull`, `ps`, `show`, `rm`) and by providers that need a model's
 capabilities, and they import nothing heavy until used.
 """
+
+__all__: list[str] = []  # one module per server: llmswitch.management.ollama, .llamacpp, .lmstudio

@@ -1,7 +1,7 @@
 """``LlamaCppClient``: the server-side view of a llama-server (health, props, slots, metrics).
 
 These endpoints live at the server root, not under ``/v1``, so the client takes either URL and
-talks to the root. It uses the shared :class:`~llmswitch.transport.Transport` (one pooled
+talks to the root. It uses the shared :class:`~llmswitch._transport.Transport` (one pooled
 aiohttp session per loop) so errors are mapped the same way as for providers. Reference:
 ``reference/wire-protocols.md`` §2.4-2.6.
 """
@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import SecretStr
 
 from .. import errors as E
-from ..transport import Timeouts, Transport
+from .._transport import Timeouts, Transport
 from ..types import ModelInfo
 
-__all__ = ["LlamaCppClient", "EndpointDisabledError", "parse_prometheus", "server_root"]
+__all__ = ["LlamaCppClient", "EndpointDisabledError", "parse_prometheus", "server_root", "model_info_from_wire"]
 
 _DISABLED_HINTS = {
     "/slots": "restart llama-server with `--slots` (on by default; it was started with `--no-slots`)",

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from .. import errors as E
-from ..transport import Timeouts, Transport, extract_error
+from .._transport import Timeouts, Transport, extract_error
 from ..types import ModelInfo
 
 __all__ = ["DEFAULT_BASE_URL", "root_url", "body_error", "model_info_from_v0", "LMStudioClient", "LLM_TYPES"]
@@ -48,12 +48,12 @@ def body_error(body: Any, *, provider: str, url: str | None, model: str | None =
         return E.ModelNotFoundError(
             message, hint="load the model in LM Studio (or `lms load MODEL`); `llmswitch models lmstudio` lists them", **kw
         )
-    from ..classify import error_from_response
+    from .._classify import error_from_response
 
     return error_from_response(200, body, provider=provider, url=url, model=model)
 
 
-def is_error_body(body: Any) -> bool:
+def _is_error_body(body: Any) -> bool:
     return isinstance(body, Mapping) and body.get("error") is not None
 
 
@@ -111,7 +111,7 @@ class LMStudioClient:
     async def _get(self, path: str) -> Any:
         url = self.root + path
         data = await self.transport.get_json(url, timeout=self.timeout)
-        if is_error_body(data):
+        if _is_error_body(data):
             raise body_error(data, provider=self.name, url=url)
         return data
 

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from .. import errors as E
-from ..limits import Limits
-from ..transport import Timeouts, Transport
+from .._limits import Limits
+from .._transport import Timeouts, Transport
+from .._wire.ollama import error_from_line, iter_ndjson, refine_error
 from ..types import ModelInfo, ProviderCapabilities
-from ..wire.ollama import error_from_line, iter_ndjson, refine_error
 
 __all__ = [
     "DEFAULT_HOST",

@@ -8,13 +8,14 @@ env vars, headers), the paged model list and the health check. Reference:
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
+from .._wire import anthropic as wire
+from .._wire.assemble import drive
+from .._wire.framing import collect_json
+from .._wire.openai_chat import sse_decoder
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
-from ..wire import anthropic as wire
-from ..wire.assemble import drive
-from ..wire.framing import collect_json
-from ..wire.openai_chat import sse_decoder
 from .base import BaseProvider
 
 __all__ = ["AnthropicProvider"]

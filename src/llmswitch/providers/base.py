@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
-from typing import Any, AsyncIterator, Callable, ClassVar, Iterable, Protocol, Sequence, runtime_checkable
 
 from pydantic import SecretStr
 
 from .. import errors as E
 from .. import hooks as _hooks
+from .._limits import Limits, check_seconds
+from .._streaming import ResponseStream
+from .._transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
 from ..hooks import CallObserver, Pricer, add_call_observer, remove_call_observer
-from ..limits import Limits, check_seconds
-from ..streaming import ResponseStream
-from ..transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
 from ..types import (
     ImagePart,
     Message,
@@ -260,7 +261,7 @@ class BaseProvider:
         if self._transport is not None:
             await self._transport.aclose()
 
-    async def __aenter__(self) -> "BaseProvider":
+    async def __aenter__(self) -> BaseProvider:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, AsyncIterator, ClassVar
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
 from .. import errors as E
+from .._wire import openai_chat as wire
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
-from ..wire import openai_chat as wire
 from .base import BaseProvider
 
 __all__ = ["LiteLLMProvider", "import_litellm", "translate_exception"]
@@ -93,7 +94,7 @@ def _status(exc: BaseException) -> int | None:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    from ..classify import parse_retry_after
+    from .._classify import parse_retry_after
 
     headers: Any = getattr(exc, "headers", None)
     if not headers:
@@ -144,7 +145,7 @@ def translate_exception(exc: BaseException, *, provider: str, model: str | None,
             return make()
     status = kw["status_code"]
     if status is not None and status >= 400:
-        from ..classify import error_from_response
+        from .._classify import error_from_response
 
         err = error_from_response(status, {"error": {"message": message}}, provider=provider, model=model)
         err.details = type(exc).__name__

@@ -64,7 +64,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
 
         return server_root(self.base_url)
 
-    def management(self) -> "LlamaCppClient":
+    def management(self) -> LlamaCppClient:
         """A :class:`~llmswitch.management.llamacpp.LlamaCppClient` for the same server and key."""
         from ..management.llamacpp import LlamaCppClient
 

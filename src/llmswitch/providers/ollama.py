@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from .. import errors as E
+from .._wire import ollama as wire
+from .._wire.assemble import drive
+from .._wire.framing import collect_json
 from ..management.ollama import DEFAULT_HOST, OllamaClient, OllamaModelDetails, normalize_host, same_model
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderHealthStatus, ProviderType, Response, StreamEvent, Tool
-from ..wire import ollama as wire
-from ..wire.assemble import drive
-from ..wire.framing import collect_json
 from .base import BaseProvider
 
 __all__ = ["OllamaProvider"]

@@ -3,6 +3,8 @@
 from ..types import ProviderCapabilities, ProviderType
 from .openai_compat import OpenAICompatibleProvider
 
+__all__ = ["OpenAIProvider"]
+
 
 class OpenAIProvider(OpenAICompatibleProvider):
     provider_type = ProviderType.OPENAI

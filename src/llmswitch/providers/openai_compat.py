@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator, ClassVar
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
+from .._wire import openai_chat as wire
+from .._wire.assemble import drive
+from .._wire.framing import collect_json
 from ..types import Message, ModelInfo, ProviderCapabilities, ProviderType, Response, StreamEvent, Tool
-from ..wire import openai_chat as wire
-from ..wire.assemble import drive
-from ..wire.framing import collect_json
 from .base import BaseProvider
 
 __all__ = ["OpenAICompatibleProvider"]
@@ -68,7 +69,7 @@ class OpenAICompatibleProvider(BaseProvider):
 
     def _body_error(self, data: Any, url: str, model: str) -> Exception:
         """The error for an HTTP 200 whose body is ``{"error": ...}``; providers refine the hint."""
-        from ..classify import error_from_response
+        from .._classify import error_from_response
 
         err = data.get("error") if isinstance(data, dict) else data
         return error_from_response(wire.body_error_status(err), data, provider=self.name, url=url, model=model)
@@ -119,7 +120,7 @@ class OpenAICompatibleProvider(BaseProvider):
     async def list_models(self) -> list[ModelInfo]:
         data = await self.transport.get_json("/models")
         if isinstance(data, dict) and data.get("error") is not None:
-            from ..classify import error_from_response
+            from .._classify import error_from_response
 
             raise error_from_response(404, data, provider=self.name, url=self.transport.url("/models"))
         items = data.get("data", []) if isinstance(data, dict) else []

@@ -3,6 +3,8 @@
 from ..types import ProviderCapabilities, ProviderType
 from .openai_compat import OpenAICompatibleProvider
 
+__all__ = ["VLLMProvider"]
+
 
 class VLLMProvider(OpenAICompatibleProvider):
     provider_type = ProviderType.VLLM

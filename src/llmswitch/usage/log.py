@@ -43,6 +43,8 @@ from typing import Any
 from ..errors import LLMSwitchError
 
 __all__ = [
+    "UsageLogVersionError",
+    "migrate",
     "UsageLog",
     "UsageRow",
     "enable_usage_log",
@@ -166,14 +168,14 @@ class UsageRow:
 
 def default_log_path() -> Path:
     """``usage.sqlite3`` in the user data dir, where the log lives unless the config says otherwise."""
-    from ..paths import data_dir
+    from .._paths import data_dir
 
     return data_dir() / "usage.sqlite3"
 
 
 def _private_files(p: Path, *, create: bool) -> None:
     """Create the database file 0600 (``create``) and tighten it and SQLite's side files."""
-    from ..paths import open_private, tighten
+    from .._paths import open_private, tighten
 
     if create:
         os.close(open_private(p, os.O_RDWR | os.O_CREAT))
@@ -188,7 +190,7 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
     The file is created 0600 here, before SQLite opens it, so that the ``-wal`` and ``-shm``
     files SQLite creates beside it get 0600 too (they copy the database file's mode)."""
-    from ..paths import make_private_dir
+    from .._paths import make_private_dir
 
     p = Path(path)
     make_private_dir(p.parent)
@@ -217,7 +219,7 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
 _CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
 
 
-def row_for_call(provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> UsageRow:
+def _row_for_call(provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> UsageRow:
     """What an observed call becomes in the log."""
     ptype = getattr(getattr(provider, "provider_type", None), "value", None) or str(getattr(provider, "provider_type", ""))
     row = UsageRow(
@@ -283,7 +285,7 @@ class UsageLog:
 
     def observe(self, provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> None:
         """The call observer (``providers.base.add_call_observer``)."""
-        self.record(row_for_call(provider, model, response, error, seconds))
+        self.record(_row_for_call(provider, model, response, error, seconds))
 
     def _start(self) -> None:
         with self._lock:

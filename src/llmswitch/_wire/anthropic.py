@@ -25,7 +25,7 @@ import json
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
-from ..limits import DEFAULT_LIMITS, Limits
+from .._limits import DEFAULT_LIMITS, Limits
 from ..types import (
     ImagePart,
     Message,
@@ -289,7 +289,7 @@ def parse_usage(u: Mapping[str, Any] | None) -> Usage:
 
 
 def _raise_error_body(body: Mapping[str, Any], provider: str, url: str | None, model: str | None) -> None:
-    from ..classify import error_from_response
+    from .._classify import error_from_response
 
     err = body.get("error")
     etype = err.get("type") if isinstance(err, Mapping) else None

@@ -12,7 +12,7 @@ import json
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
-from ..limits import DEFAULT_LIMITS, Limits
+from .._limits import DEFAULT_LIMITS, Limits
 from ..types import (
     ImagePart,
     Message,
@@ -200,7 +200,7 @@ def body_error_status(err: Any) -> int:
 
 
 def _raise_body_error(body: Mapping[str, Any], provider: str, url: str | None, model: str | None) -> None:
-    from ..classify import error_from_response
+    from .._classify import error_from_response
 
     raise error_from_response(body_error_status(body["error"]), body, provider=provider, url=url, model=model)
 

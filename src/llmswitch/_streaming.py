@@ -7,7 +7,7 @@ only and ask for ``await stream.final()`` when they want the whole answer.
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .types import Response, StreamEvent, TextDelta
 
@@ -39,7 +39,7 @@ class ResponseStream:
         crosses one wrapper, not two."""
         return cls(None, opener=opener)
 
-    async def __aenter__(self) -> "ResponseStream":
+    async def __aenter__(self) -> ResponseStream:
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:

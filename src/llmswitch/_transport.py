@@ -40,8 +40,8 @@ import aiohttp
 from yarl import URL
 
 from . import errors as E
-from .classify import error_from_response, extract_error, parse_retry_after
-from .limits import DEFAULT_LIMITS, Limits, check_seconds
+from ._classify import error_from_response, extract_error, parse_retry_after
+from ._limits import DEFAULT_LIMITS, Limits, check_seconds
 
 __all__ = [
     "Timeouts",

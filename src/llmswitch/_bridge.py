@@ -121,7 +121,7 @@ class AsyncBridge:
             return
 
         async def _drain() -> None:
-            from .transport import close_sessions_on_loop
+            from ._transport import close_sessions_on_loop
 
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for t in tasks:

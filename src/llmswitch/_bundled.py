@@ -157,7 +157,7 @@ def default_model() -> BundledModel:
 
 def cache_dir() -> Path:
     """``$LLMSWITCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/llmswitch``, else ``~/.cache/llmswitch``."""
-    from .paths import make_private_dir
+    from ._paths import make_private_dir
 
     explicit = os.environ.get("LLMSWITCH_CACHE_DIR")
     if explicit:
@@ -237,7 +237,7 @@ def _sha256(path: Path) -> str:
 
 
 def _write_marker(m: BundledModel, target: Path) -> None:
-    from .paths import write_private_text
+    from ._paths import write_private_text
 
     st = target.stat()
     write_private_text(_marker(target), json.dumps({"sha256": m.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
@@ -246,7 +246,7 @@ def _write_marker(m: BundledModel, target: Path) -> None:
 def _assemble(m: BundledModel, target: Path) -> None:
     """Join the parts into a temp file, hashing as it goes; only a file with the right size and
     sha256 is renamed into place (atomic, so two processes assembling at once cannot collide)."""
-    from .paths import make_private_dir, open_private
+    from ._paths import make_private_dir, open_private
 
     make_private_dir(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

@@ -16,7 +16,7 @@ import json
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from .. import errors as E
-from ..limits import DEFAULT_LIMITS, Limits
+from .._limits import DEFAULT_LIMITS, Limits
 from ..types import (
     ImagePart,
     Message,

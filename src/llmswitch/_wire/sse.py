@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..limits import DEFAULT_LIMITS
+from .._limits import DEFAULT_LIMITS
 from .framing import PartialLine, not_utf8, pieces, too_large
 
 __all__ = ["SSEEvent", "SSEDecoder"]
