@@ -126,6 +126,7 @@ def test_a_configured_name_wins_over_a_type(clean: None) -> None:
     mine = OpenAIProvider(name="openai", api_key="sk-configured-000000", base_url="http://127.0.0.1:9/v1")
     set_default_registry(ProviderRegistry({"openai": mine}))
     assert resolve.resolve("openai:gpt-x") == (mine, "gpt-x")
+    assert resolve.resolve("openai:gpt-x") == (mine, "gpt-x")  # the remembered answer is the same answer
     # the registry changed: the remembered resolution is not reused
     set_default_registry(ProviderRegistry())
     assert resolve.resolve("openai:gpt-x")[0] is not mine
@@ -198,6 +199,22 @@ def test_the_cache_is_one_lookup_while_nothing_changes(clean: None, monkeypatch:
     second = resolve.resolve("openai:a")[0]
     assert second is not first and second.api_key is not None
     assert second.api_key.get_secret_value() == "sk-env-key-bbbbbbbb"
+
+
+class NoEnvProvider(OpenAICompatibleProvider):
+    """A third-party type (as an entry point would add it) that reads no env var at all."""
+
+    api_key_env = None
+    base_url_env = None
+
+
+def test_a_type_that_reads_no_env_var_is_cached_too(clean: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmswitch.providers import PROVIDER_TABLE
+
+    monkeypatch.setitem(PROVIDER_TABLE, "noenv", "tests.test_resolve:NoEnvProvider")
+    first = resolve.resolve("noenv:m")
+    assert type(first[0]) is NoEnvProvider and first[1] == "m"
+    assert resolve.resolve("noenv:m") == first and resolve.resolve("noenv:n")[0] is first[0]
 
 
 def test_defaults_are_read_off_the_provider_classes() -> None:
