@@ -130,7 +130,10 @@ _COLUMNS = (
 )
 _INSERT = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
 _BUSY_TIMEOUT_MS = 10_000
-_COALESCE_SECONDS = 0.05
+_COALESCE_SECONDS = 0.2
+"""How long the writer lets rows gather before one transaction: every wake-up of the writer costs
+the event loop a GIL hand-over, so at most five a second while calls keep coming; ``flush()``
+and exit wait at most that long."""
 _BATCH = 500
 _FORK_WAIT_SECONDS = 2.0
 _EXIT_FLUSH_SECONDS = 10.0
