@@ -327,3 +327,13 @@ def test_all_providers_failed_lists_each_attempt_and_is_retryable_if_any_is() ->
     assert E.AllProvidersFailedError([("a", a), ("x", ValueError("v"))]).retryable is False
     assert E.AllProvidersFailedError([]).retryable is False
     assert str(E.AllProvidersFailedError([])) == "every provider failed:\n"
+
+
+def test_a_capability_error_names_the_feature_and_keeps_its_message() -> None:
+    from llmswitch.errors import CapabilityError, InvalidRequestError
+
+    err = CapabilityError("model 'm' does not take tools", feature="tools", provider="p", model="m")
+    assert err.feature == "tools" and isinstance(err, InvalidRequestError)
+    assert "model 'm' does not take tools" in str(err) and err.provider == "p" and err.model == "m"
+    assert err.status_code is None
+    assert CapabilityError("x").feature is None

@@ -123,3 +123,19 @@ async def test_provider_prices_its_calls(fake_server):
     expected = genai_prices.calc_price(genai_prices.Usage(input_tokens=1000, output_tokens=100), "gpt-4o", provider_id="openai")
     assert resp.usage.cost == pytest.approx(float(expected.total_price))
     assert p.usage.cost == pytest.approx(float(expected.total_price))
+
+
+def test_an_unknown_provider_type_is_not_priced() -> None:
+    from llmswitch.types import Usage
+    from llmswitch.usage.pricing import price_usage
+
+    assert price_usage("no-such-type", "gpt-4o", Usage(input_tokens=10, output_tokens=5)) is None
+
+
+def test_genai_ids_are_read_off_the_provider_classes() -> None:
+    from llmswitch.usage import pricing
+
+    assert pricing.GENAI_PROVIDER_IDS == {"openai": "openai", "openrouter": "openrouter", "anthropic": "anthropic"}
+    with pytest.raises(AttributeError) as info:
+        pricing.NO_SUCH_NAME  # noqa: B018 - the module's __getattr__ is what is tested
+    assert str(info.value) == "module 'llmswitch.usage.pricing' has no attribute 'NO_SUCH_NAME'"
