@@ -8,6 +8,7 @@ only and ask for ``await stream.final()`` when they want the whole answer.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
 
 from .types import Response, StreamEvent, TextDelta
 
@@ -42,7 +43,9 @@ class ResponseStream:
     async def __aenter__(self) -> ResponseStream:
         return self
 
-    async def __aexit__(self, exc_type, exc, tb) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose(exc)
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:

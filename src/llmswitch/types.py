@@ -66,6 +66,8 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"
 
 @dataclass(slots=True)
 class TextPart:
+    """A piece of text in a message's content list, beside ``ImagePart``s."""
+
     text: str
     type: Literal["text"] = "text"
 
@@ -81,11 +83,13 @@ class ImagePart:
 
     @classmethod
     def from_path(cls, path: str | Path) -> ImagePart:
+        """An inline image read from a file, its media type guessed from the name (PNG when unknown)."""
         p = Path(path)
         media_type = mimetypes.guess_type(p.name)[0] or "image/png"
         return cls(data=p.read_bytes(), media_type=media_type)
 
     def as_data_url(self) -> str:
+        """The image as one URL (the given one, or a ``data:`` URL of the bytes), as OpenAI-style wires take it."""
         if self.url is not None:
             return self.url
         assert self.data is not None, "ImagePart needs url or data"
@@ -101,11 +105,13 @@ class ImagePart:
         raise ValueError("this image is a remote URL; the wire format needs inline data")
 
 
-Part = Union[TextPart, ImagePart]
+Part = TextPart | ImagePart
 
 
 @dataclass(slots=True)
 class ToolCall:
+    """A tool call the model asked for, with its arguments parsed from the JSON it produced."""
+
     id: str
     name: str
     arguments: dict[str, Any]
@@ -148,6 +154,8 @@ def _as_part(item: Any, index: int) -> Part:
 
 @dataclass(slots=True)
 class Message:
+    """One turn of a conversation, in the one shape every wire module encodes (checked when built)."""
+
     role: Role
     content: str | list[Part] | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
@@ -178,7 +186,12 @@ class Message:
             self.tool_calls = []
         elif not isinstance(calls, list) or (calls and not all(isinstance(c, ToolCall) for c in calls)):
             raise TypeError(f"Message tool_calls must be a list of ToolCall; got {_short(calls)}")
-        if self.tool_call_id is not None or self.name is not None or self.thinking is not None or self.thinking_signature is not None:
+        if (
+            self.tool_call_id is not None
+            or self.name is not None
+            or self.thinking is not None
+            or self.thinking_signature is not None
+        ):
             for name in ("tool_call_id", "name", "thinking", "thinking_signature"):
                 value = getattr(self, name)
                 if value is not None and not isinstance(value, str):
@@ -200,22 +213,27 @@ class Message:
 
     @classmethod
     def system(cls, text: str) -> Message:
+        """The instructions turn, placed before the conversation."""
         return cls("system", text)
 
     @classmethod
     def user(cls, content: str | list[Part]) -> Message:
+        """A user turn: a prompt string, or a list of text and image parts."""
         return cls("user", content)
 
     @classmethod
     def assistant(cls, text: str | None = None, tool_calls: list[ToolCall] | None = None) -> Message:
+        """An earlier answer of the model (text and/or tool calls), to replay a conversation."""
         return cls("assistant", text, tool_calls or [])
 
     @classmethod
     def tool_result(cls, tool_call_id: str, content: str, name: str | None = None, is_error: bool = False) -> Message:
+        """What running a tool gave, answering the call ``tool_call_id``; ``is_error`` marks a failure."""
         return cls("tool", content, tool_call_id=tool_call_id, name=name, is_error=is_error)
 
     @property
     def text(self) -> str:
+        """The text parts joined, images left out; "" when there is no content."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
@@ -297,7 +315,8 @@ def _callable_parts(fn: Any) -> tuple[Any, str | None, str]:
         return target, type(target.__self__).__name__, inspect.getdoc(target) or inspect.getdoc(type(target.__self__)) or ""
     if inspect.isfunction(target) or inspect.ismethod(target) or inspect.isclass(target) or inspect.isbuiltin(target):
         return target, getattr(target, "__name__", None), inspect.getdoc(target) or ""
-    call = getattr(type(target), "__call__", None)
+    # the method itself is wanted (its hints and doc), not a callability test
+    call = getattr(type(target), "__call__", None)  # noqa: B004
     name = type(target).__name__
     doc = (inspect.getdoc(call) if call is not None and call.__doc__ else None) or inspect.getdoc(type(target)) or ""
     return call if call is not None else target, name, doc
@@ -332,6 +351,9 @@ def _require_str(value: Any, what: str, *, optional: bool = False) -> str | None
 
 @dataclass(slots=True)
 class Tool:
+    """A function the model may call: name, description and JSON-schema parameters, plus the Python
+    function that runs it when there is one."""
+
     name: str
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
@@ -500,6 +522,8 @@ def as_tools(tools: Any) -> list[Tool] | None:
 
 @dataclass(slots=True)
 class Usage:
+    """Tokens (and cost, when known) of one call, as the server reported them."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -512,6 +536,7 @@ class Usage:
 
     @property
     def total_tokens(self) -> int:
+        """Input plus output tokens: the one number to compare calls by."""
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
@@ -539,6 +564,7 @@ class TokenUsage:
     unpriced_calls: int = 0
 
     def record(self, usage: Usage | None) -> None:
+        """Add one call; a call whose cost is unknown counts in ``unpriced_calls``, never as $0."""
         self.calls += 1
         if usage is None:
             return
@@ -550,15 +576,19 @@ class TokenUsage:
             self.cost += usage.cost
 
     def record_error(self) -> None:
+        """Count a failed call, which has no usage to add."""
         self.errors += 1
 
     @property
     def total_tokens(self) -> int:
+        """Input plus output tokens over every recorded call."""
         return self.input_tokens + self.output_tokens
 
 
 @dataclass(slots=True)
 class Response:
+    """The whole answer of one call (text, tool calls, thinking, usage, timing), streamed or not."""
+
     text: str
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: FinishReason | None = "stop"
@@ -604,6 +634,9 @@ class TextDelta:
 
 @dataclass(slots=True)
 class ThinkingDelta:
+    """A piece of the model's reasoning, streamed apart from the answer; ``signature`` is Anthropic's,
+    needed to send the thinking back in a later turn."""
+
     text: str
     signature: str | None = None
     type: Literal["thinking"] = "thinking"
@@ -614,6 +647,8 @@ class ThinkingDelta:
 
 @dataclass(slots=True)
 class ToolCallDelta:
+    """A piece of a tool call as it streams: ``index`` says which call, the arguments come as JSON fragments."""
+
     index: int
     id: str | None = None
     name: str | None = None
@@ -626,6 +661,8 @@ class ToolCallDelta:
 
 @dataclass(slots=True)
 class UsageEvent:
+    """The call's usage, sent once the server reports it (usually at the end of the stream)."""
+
     usage: Usage
     type: Literal["usage"] = "usage"
 
@@ -633,11 +670,13 @@ class UsageEvent:
         return ""  # see TextDelta
 
 
-StreamEvent = Union[TextDelta, ThinkingDelta, ToolCallDelta, UsageEvent]
+StreamEvent = TextDelta | ThinkingDelta | ToolCallDelta | UsageEvent
 
 
 @dataclass(slots=True)
 class ModelInfo:
+    """One model a server offers, with whatever the backend reports about it (None: not reported)."""
+
     id: str
     provider: str = ""
     name: str | None = None
@@ -693,6 +732,8 @@ class ProviderCapabilities:
 
 @dataclass
 class ProviderHealthStatus:
+    """What ``health_check`` found: reachable, model found, and the error when not (reported, never raised)."""
+
     connected: bool
     model_detected: bool
     model_id: str | None
@@ -704,4 +745,5 @@ class ProviderHealthStatus:
 
     @property
     def healthy(self) -> bool:
+        """Usable for a call: reachable and with a model."""
         return self.connected and self.model_detected

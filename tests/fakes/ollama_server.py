@@ -334,8 +334,8 @@ class FakeOllama:
         if body.get("stream") is False:
             if lines and "error" in lines[-1]:
                 return self._error(500, lines[-1]["error"])
-            text = "".join(l["message"].get("content", "") for l in lines if "message" in l)
-            calls = [c for l in lines if "message" in l for c in l["message"].get("tool_calls", [])]
+            text = "".join(line["message"].get("content", "") for line in lines if "message" in line)
+            calls = [c for line in lines if "message" in line for c in line["message"].get("tool_calls", [])]
             msg: dict[str, Any] = {"content": text}
             if calls:
                 msg["tool_calls"] = calls

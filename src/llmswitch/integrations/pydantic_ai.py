@@ -38,7 +38,7 @@ import importlib
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from .. import errors as E
 from .. import hooks
@@ -144,7 +144,7 @@ def _build_model(provider: BaseProvider, model_name: str) -> Model:
         anthropic_models = _import("pydantic_ai.models.anthropic")
         anthropic_providers = _import("pydantic_ai.providers.anthropic")
         pa_provider = anthropic_providers.AnthropicProvider(api_key=key, base_url=base_url)
-        return anthropic_models.AnthropicModel(model_name, provider=pa_provider, settings=settings)
+        return cast("Model", anthropic_models.AnthropicModel(model_name, provider=pa_provider, settings=settings))
 
     openai_models = _import("pydantic_ai.models.openai")
     # ``OpenAIChatModel`` since pydantic-ai 1.0; ``OpenAIModel`` before (now a deprecated alias).
@@ -154,18 +154,19 @@ def _build_model(provider: BaseProvider, model_name: str) -> Model:
         pa_provider = _import("pydantic_ai.providers.ollama").OllamaProvider(base_url=_ollama_v1(base_url), api_key=key)
         ollama_models = _optional("pydantic_ai.models.ollama")  # OllamaModel: newer pydantic-ai (not in 2.31)
         ollama_model = getattr(ollama_models, "OllamaModel", None) or chat_model
-        return ollama_model(model_name, provider=pa_provider, settings=settings)
+        return cast("Model", ollama_model(model_name, provider=pa_provider, settings=settings))
     if kind == "openai":
         pa_provider = _import("pydantic_ai.providers.openai").OpenAIProvider(base_url=base_url, api_key=key)
-        return chat_model(model_name, provider=pa_provider, settings=settings)
+        return cast("Model", chat_model(model_name, provider=pa_provider, settings=settings))
     # pydantic-ai's OpenRouterProvider has the public URL built in; elsewhere (a proxy) it is a compatible server
     if kind == "openrouter" and base_url.rstrip("/") == type(provider).default_base_url.rstrip("/"):
         pa_provider = _import("pydantic_ai.providers.openrouter").OpenRouterProvider(api_key=key)
-        return chat_model(model_name, provider=pa_provider, settings=settings)
+        return cast("Model", chat_model(model_name, provider=pa_provider, settings=settings))
     if kind == "vllm":
         vllm = _optional("pydantic_ai.providers.vllm")  # VLLMProvider: newer pydantic-ai (not in 2.31)
         if vllm is not None and hasattr(vllm, "VLLMProvider"):
-            return chat_model(model_name, provider=vllm.VLLMProvider(base_url=base_url, api_key=key), settings=settings)
+            pa_provider = vllm.VLLMProvider(base_url=base_url, api_key=key)
+            return cast("Model", chat_model(model_name, provider=pa_provider, settings=settings))
     # "openai-compatible", "openrouter" behind a proxy, "vllm" on older pydantic-ai, and any kind a
     # third-party type declares that this release does not know: the server speaks OpenAI chat
     return _compatible(provider, model_name, key, settings, chat_model)
@@ -181,14 +182,14 @@ def _compatible(provider: BaseProvider, model_name: str, key: str | None, settin
     compat = _optional("pydantic_ai.providers.openai_compatible")
     if compat is not None and hasattr(compat, "OpenAICompatibleProvider"):  # newer pydantic-ai (not in 2.31)
         pa_provider = compat.OpenAICompatibleProvider(provider.name, base_url=provider.base_url, api_key=key, profile=override)
-        return chat_model(model_name, provider=pa_provider, settings=settings)
+        return cast("Model", chat_model(model_name, provider=pa_provider, settings=settings))
     # Older pydantic-ai: OpenAIProvider on another base URL (the SDK needs some key) + the override.
     openai_providers = _import("pydantic_ai.providers.openai")
     pa_provider = openai_providers.OpenAIProvider(base_url=provider.base_url, api_key=key or "api-key-not-set")
     merge = getattr(_import("pydantic_ai.profiles"), "merge_profile", None)
     base = pa_provider.model_profile(model_name)
     profile = merge(base, override) if merge is not None and base is not None else None
-    return chat_model(model_name, provider=pa_provider, settings=settings, profile=profile)
+    return cast("Model", chat_model(model_name, provider=pa_provider, settings=settings, profile=profile))
 
 
 # --- the cache: one pydantic-ai model per (provider, model) ----------------------------------
@@ -396,7 +397,7 @@ def _chain_items(chain: Iterable[Any] | None, agent: str | None, registry: Any) 
     return items
 
 
-def _is_pa_model(item: Any) -> bool:
+def _is_pa_model(item: Any) -> TypeGuard[Model]:
     try:
         from pydantic_ai.models import Model
     except ImportError:  # pragma: no cover
@@ -439,8 +440,8 @@ def _member_offline(item: Any, max_retries: int | None) -> Model | None:
 def _fallback(models: list[Model], fallback_on: Any) -> FallbackModel:
     fallback = _import("pydantic_ai.models.fallback")
     if fallback_on is None:
-        return fallback.FallbackModel(models[0], *models[1:])
-    return fallback.FallbackModel(models[0], *models[1:], fallback_on=fallback_on)
+        return cast("FallbackModel", fallback.FallbackModel(models[0], *models[1:]))
+    return cast("FallbackModel", fallback.FallbackModel(models[0], *models[1:], fallback_on=fallback_on))
 
 
 async def fallback_model_async(

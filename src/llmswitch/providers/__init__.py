@@ -38,7 +38,12 @@ PROVIDER_TABLE: dict[str, str] = {
     "anthropic": "llmswitch.providers.anthropic:AnthropicProvider",
     "litellm": "llmswitch.providers.litellm:LiteLLMProvider",
 }
-_ALIASES = {"openai_compatible": "openai-compatible", "compatible": "openai-compatible", "llama.cpp": "llamacpp", "llama-cpp": "llamacpp"}
+_ALIASES = {
+    "openai_compatible": "openai-compatible",
+    "compatible": "openai-compatible",
+    "llama.cpp": "llamacpp",
+    "llama-cpp": "llamacpp",
+}
 _entry_points_loaded = False
 
 
@@ -54,6 +59,7 @@ def _load_entry_points() -> None:
 
 
 def known_types() -> list[str]:
+    """Every provider type name, built in or from an entry point, for listings and error messages."""
     _load_entry_points()
     return sorted(PROVIDER_TABLE)
 
@@ -68,6 +74,7 @@ def canonical_type(type_name: str) -> str | None:
 
 
 def provider_class(type_name: str) -> type[BaseProvider]:
+    """The class for a type name or alias, imported only now, so unused providers cost no import."""
     key = _ALIASES.get(type_name.lower(), type_name.lower())
     target = PROVIDER_TABLE.get(key)
     if target is None:
@@ -78,10 +85,12 @@ def provider_class(type_name: str) -> type[BaseProvider]:
 
         raise ConfigError(f"unknown provider type {type_name!r}; known: {', '.join(known_types())}")
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    cls: type[BaseProvider] = getattr(importlib.import_module(module), attr)
+    return cls
 
 
 def create_provider(type_name: str, **kwargs: Any) -> BaseProvider:
+    """A provider of the given type, built with ``kwargs`` (base_url, api_key, default_model, ...)."""
     return provider_class(type_name)(**kwargs)
 
 

@@ -35,6 +35,8 @@ def _chunks(resp: Any) -> AsyncIterator[bytes]:
 
 
 class AnthropicProvider(BaseProvider):
+    """Anthropic's Messages API: its own wire format, ``x-api-key`` auth and extended thinking."""
+
     provider_type = ProviderType.ANTHROPIC
     default_base_url = "https://api.anthropic.com"
     api_key_env = "ANTHROPIC_API_KEY"
@@ -62,6 +64,7 @@ class AnthropicProvider(BaseProvider):
         return url[:-3] if url.endswith("/v1") else url
 
     def auth_headers(self) -> dict[str, str]:
+        """``x-api-key`` plus the ``anthropic-version`` (and optional ``anthropic-beta``) every request needs."""
         headers = {"anthropic-version": str(self.options.get("anthropic_version") or wire.ANTHROPIC_VERSION)}
         beta = self.options.get("anthropic_beta")
         if beta:
@@ -71,7 +74,9 @@ class AnthropicProvider(BaseProvider):
             headers["x-api-key"] = key
         return headers
 
-    def _body(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool) -> dict[str, Any]:
+    def _body(
+        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool
+    ) -> dict[str, Any]:
         extra = dict(params.get("extra_body") or {})
         for k in set(params) - _REQUEST_PARAMS:  # provider-specific knobs pass straight through
             extra[k] = params[k]
@@ -117,7 +122,9 @@ class AnthropicProvider(BaseProvider):
 
         # the shared driver is the one generator per stream; a connection lost mid-body is mapped
         # by ``Transport.stream``, which it enters
-        return drive(acc, sse_decoder(acc, t.limits), t.stream("POST", _MESSAGES, json_body=body, model=model), _chunks, whole=whole)
+        return drive(
+            acc, sse_decoder(acc, t.limits), t.stream("POST", _MESSAGES, json_body=body, model=model), _chunks, whole=whole
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         """Every page of ``GET /v1/models`` (``has_more`` / ``last_id`` → ``after_id``)."""

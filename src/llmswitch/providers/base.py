@@ -47,27 +47,45 @@ _PRICER: list[Pricer] = _hooks.pricer
 
 @runtime_checkable
 class LLMProviderProtocol(Protocol):
+    """What callers may rely on from any provider, a ``BaseProvider`` subclass or not (``isinstance`` checks it)."""
+
     provider_type: ProviderType
     usage: TokenUsage
 
     @property
-    def capabilities(self) -> ProviderCapabilities: ...
+    def capabilities(self) -> ProviderCapabilities:
+        """What the provider takes (tools, images, thinking), checked before a call is sent."""
+        ...
 
-    async def health_check(self) -> ProviderHealthStatus: ...
+    async def health_check(self) -> ProviderHealthStatus:
+        """Whether the server answers and offers a model; failures are reported, not raised."""
+        ...
 
-    async def list_models(self) -> list[ModelInfo]: ...
+    async def list_models(self) -> list[ModelInfo]:
+        """The models the server offers."""
+        ...
 
-    async def detect_model(self) -> str | None: ...
+    async def detect_model(self) -> str | None:
+        """The model to use when none is given, or None when the server offers none."""
+        ...
 
-    async def complete(self, messages: Any, *, model: str | None = None, tools: Any = None, **params: Any) -> Response: ...
+    async def complete(self, messages: Any, *, model: str | None = None, tools: Any = None, **params: Any) -> Response:
+        """One whole answer to ``messages``."""
+        ...
 
-    def stream(self, messages: Any, *, model: str | None = None, tools: Any = None, **params: Any) -> ResponseStream: ...
+    def stream(self, messages: Any, *, model: str | None = None, tools: Any = None, **params: Any) -> ResponseStream:
+        """The answer as it is generated; ``await stream.final()`` gives the whole Response."""
+        ...
 
-    def create_model(self, model_name: str | None = None) -> Any: ...
+    def create_model(self, model_name: str | None = None) -> Any:
+        """The pydantic-ai model for this provider."""
+        ...
 
     async def create_model_async(
         self, model_name: str | None = None, auto_detect: bool = True, test_connection: bool = True
-    ) -> Any: ...
+    ) -> Any:
+        """``create_model`` after checking the server and detecting the model."""
+        ...
 
 
 _ACCEPTED_MESSAGES = "a prompt string, a Message, or a list of Messages / {'role': ..., 'content': ...} dicts"
@@ -155,7 +173,9 @@ class BaseProvider:
     """The wire format spoken: ``openai-chat``, ``anthropic``, ``ollama`` or ``litellm`` (in-process)."""
     pydantic_ai_kind: ClassVar[str | None] = None
     """Which pydantic-ai model/provider pair drives it (``integrations.pydantic_ai``); None: none can."""
-    pydantic_ai_hint: ClassVar[str] = "use an OpenAI-compatible endpoint of it (type 'openai-compatible' with its base_url) instead"
+    pydantic_ai_hint: ClassVar[str] = (
+        "use an OpenAI-compatible endpoint of it (type 'openai-compatible' with its base_url) instead"
+    )
     """What to do instead when ``pydantic_ai_kind`` is None."""
     start_hint: ClassVar[str | None] = None
     """How to start a local server of this type, for "not reachable" errors."""
@@ -201,7 +221,12 @@ class BaseProvider:
         self._model_caps: dict[str, ProviderCapabilities] = {}
         self._refusing: dict[str, ProviderCapabilities | None] = {}
         self._extra_headers = dict(headers or {})
-        for label, value in (("timeout", timeout), ("read_timeout", read_timeout), ("connect_timeout", connect_timeout), ("health_timeout", health_timeout)):
+        for label, value in (
+            ("timeout", timeout),
+            ("read_timeout", read_timeout),
+            ("connect_timeout", connect_timeout),
+            ("health_timeout", health_timeout),
+        ):
             check_seconds(label, value)
         # the idle bound never exceeds the whole call's deadline
         read = read_timeout if timeout is None or read_timeout is None else min(read_timeout, timeout)
@@ -220,6 +245,7 @@ class BaseProvider:
         return url.rstrip("/")
 
     def auth_headers(self) -> dict[str, str]:
+        """The headers that carry the key (a bearer token here; Anthropic overrides it with ``x-api-key``)."""
         key = self.api_key.get_secret_value() if self.api_key else None
         return {"Authorization": f"Bearer {key}"} if key else {}
 
@@ -242,6 +268,7 @@ class BaseProvider:
 
     @property
     def transport(self) -> Transport:
+        """The pooled HTTP transport, made on first use so that building a provider opens nothing."""
         t = self._transport
         if t is None:
             headers = {"User-Agent": "llmswitch/0.1", **self.auth_headers(), **self._extra_headers}
@@ -258,6 +285,7 @@ class BaseProvider:
         return t
 
     async def aclose(self) -> None:
+        """Close the pooled connections (``async with provider:`` does it on exit)."""
         if self._transport is not None:
             await self._transport.aclose()
 
@@ -269,10 +297,14 @@ class BaseProvider:
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "none"
-        return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, default_model={self.default_model!r}, api_key={key})"
+        return (
+            f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, "
+            f"default_model={self.default_model!r}, api_key={key})"
+        )
 
     @property
     def capabilities(self) -> ProviderCapabilities:
+        """What the provider takes as a whole; ``capabilities_for`` answers for one model."""
         return self._capabilities
 
     @property
@@ -408,6 +440,8 @@ class BaseProvider:
         tools: Sequence[Tool | Callable[..., Any]] | None = None,
         **params: Any,
     ) -> Response:
+        """One whole answer. ``timeout=`` bounds this call; what the model is known not to take raises
+        ``CapabilityError`` before anything is sent; usage and call observers see every outcome."""
         timeout = params.pop("timeout", None) if params else None
         msgs, tool_list = as_messages(messages), as_tools(tools)
         self._check_key()
@@ -459,6 +493,8 @@ class BaseProvider:
         tools: Sequence[Tool | Callable[..., Any]] | None = None,
         **params: Any,
     ) -> ResponseStream:
+        """The answer as it is generated. Nothing is sent until the stream is iterated; usage and
+        call observers are recorded when it ends."""
         timeout = params.pop("timeout", None) if params else None
         check_seconds("timeout", timeout)
         msgs = as_messages(messages)
@@ -501,6 +537,7 @@ class BaseProvider:
         raise NotImplementedError
 
     async def list_models(self) -> list[ModelInfo]:
+        """The models the server offers; each provider asks its own endpoint."""
         raise NotImplementedError
 
     async def detect_model(self) -> str | None:
@@ -589,12 +626,13 @@ class BaseProvider:
         return await factory(self, model_name, auto_detect=auto_detect, test_connection=test_connection)
 
     # --- the design documents' names (seeds/001) ------------------------------------------------
-    def supports_tools(self) -> bool:
-        """``capabilities.tools``: whether this provider takes ``tools=``."""
+    def supports_tools(self) -> bool | None:
+        """``capabilities.tools``: whether this provider takes ``tools=`` (None: unknown, allowed)."""
         return self.capabilities.tools
 
-    def supports_thinking(self) -> bool:
-        """``capabilities.thinking``: whether this provider can return reasoning (``Response.thinking``)."""
+    def supports_thinking(self) -> bool | None:
+        """``capabilities.thinking``: whether this provider can return reasoning (``Response.thinking``;
+        None: unknown, allowed)."""
         return self.capabilities.thinking
 
     def supports_code_execution(self) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from .. import errors as E
@@ -32,6 +32,8 @@ _INSTALL_HINT = "LiteLLM is not installed; install the extra: pip install 'llmsw
 
 
 def import_litellm() -> Any:
+    """The ``litellm`` module, imported on first use with its network price-map fetch and banners off;
+    a missing package is an ImportError that names the extra to install."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
         import litellm
@@ -108,7 +110,9 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
-def translate_exception(exc: BaseException, *, provider: str, model: str | None, secrets: tuple[str, ...] = ()) -> E.ProviderError:
+def translate_exception(
+    exc: BaseException, *, provider: str, model: str | None, secrets: tuple[str, ...] = ()
+) -> E.ProviderError:
     """LiteLLM exception → ours. The most specific LiteLLM classes are tested first (its
     ContextWindowExceededError and ContentPolicyViolationError are BadRequestErrors, its
     Timeout is an APIConnectionError)."""
@@ -116,7 +120,7 @@ def translate_exception(exc: BaseException, *, provider: str, model: str | None,
 
     message = E.redact(getattr(exc, "message", None) or str(exc) or type(exc).__name__, *secrets)
     kw: dict[str, Any] = dict(provider=provider, model=model, status_code=_status(exc), details=type(exc).__name__)
-    checks: list[tuple[str, Any]] = [
+    checks: list[tuple[str, Callable[[], E.ProviderError]]] = [
         ("ContextWindowExceededError", lambda: E.ContextWindowExceededError(message, **kw)),
         ("ContentPolicyViolationError", lambda: E.ContentFilterError(message, **kw)),
         ("AuthenticationError", lambda: E.AuthenticationError(message, **kw)),
@@ -197,7 +201,9 @@ class LiteLLMProvider(BaseProvider):
     def _secrets(self) -> tuple[str, ...]:
         return (self.api_key.get_secret_value(),) if self.api_key else ()
 
-    def _kwargs(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool) -> dict[str, Any]:
+    def _kwargs(
+        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool
+    ) -> dict[str, Any]:
         kw: dict[str, Any] = {**self.options, "model": model, "messages": wire.messages_to_wire(messages)}
         extra = params.pop("extra_body", None) if "extra_body" in params else None
         kw.update(params)
@@ -287,6 +293,7 @@ class LiteLLMProvider(BaseProvider):
         return out
 
     async def detect_model(self) -> str | None:
+        """The configured model: LiteLLM is a library, with no server to ask what it serves."""
         return self.default_model
 
     async def health_check(self) -> ProviderHealthStatus:

@@ -35,6 +35,9 @@ def _local_runtime_url() -> str | None:
 
 
 class LlamaCppProvider(OpenAICompatibleProvider):
+    """llama.cpp's ``llama-server``: 503 while the model loads, the model served under its ``--alias``,
+    and the bundled runtime's address when no base URL is given and one is running."""
+
     provider_type = ProviderType.LLAMACPP
     default_base_url = "http://localhost:8080/v1"
     api_key_env = "LLAMACPP_API_KEY"

@@ -18,6 +18,8 @@ __all__ = ["LMStudioProvider"]
 
 
 class LMStudioProvider(OpenAICompatibleProvider):
+    """LM Studio: chat over its ``/v1``, model state and type (``vlm`` takes images) from its native API."""
+
     provider_type = ProviderType.LMSTUDIO
     default_base_url = "http://localhost:1234/v1"
     api_key_env = "LMSTUDIO_API_KEY"
@@ -42,6 +44,7 @@ class LMStudioProvider(OpenAICompatibleProvider):
 
     @property
     def client(self) -> LMStudioClient:
+        """The native REST client on the same transport (model list with load state, load/unload)."""
         if self._client is None:
             self._client = LMStudioClient(self.base_url, transport=self.transport, name=self.name)
         return self._client
@@ -70,6 +73,7 @@ class LMStudioProvider(OpenAICompatibleProvider):
         return pool[0].id if pool else None
 
     async def detect_model(self) -> str | None:
+        """The configured model if offered, else a loaded chat model; never an embedding model."""
         return self._pick(await self.list_models())
 
     async def model_capabilities(self, model: str | None = None) -> ProviderCapabilities:

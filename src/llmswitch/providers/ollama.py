@@ -32,6 +32,8 @@ def _chunks(resp: Any) -> AsyncIterator[bytes]:
 
 
 class OllamaProvider(BaseProvider):
+    """Ollama over its native ``/api/chat``, which keeps ``num_ctx``, ``think`` and ``keep_alive`` (its ``/v1`` drops them)."""
+
     provider_type = ProviderType.OLLAMA
     default_base_url = DEFAULT_HOST
     base_url_env = "OLLAMA_HOST"
@@ -72,12 +74,15 @@ class OllamaProvider(BaseProvider):
         return self._client
 
     async def aclose(self) -> None:
+        """Close the inference connections and the management client's own."""
         await super().aclose()
         if self._client is not None:
             await self._client.aclose()
 
     # --- inference -------------------------------------------------------------------------
-    def _body(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool) -> dict[str, Any]:
+    def _body(
+        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool
+    ) -> dict[str, Any]:
         return wire.build_request(
             model, messages, tools=tools, stream=stream, params=params, default_max_tokens=self.default_max_tokens
         )
@@ -129,6 +134,7 @@ class OllamaProvider(BaseProvider):
         )
 
     async def resolve_model(self, model: str | None) -> str:
+        """As ``BaseProvider.resolve_model``, but a server with nothing pulled says to pull a model."""
         try:
             return await super().resolve_model(model)
         except E.ModelNotFoundError as err:

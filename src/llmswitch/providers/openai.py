@@ -7,6 +7,8 @@ __all__ = ["OpenAIProvider"]
 
 
 class OpenAIProvider(OpenAICompatibleProvider):
+    """OpenAI's own API: a key is required, and it is sent ``max_completion_tokens`` (reasoning models refuse ``max_tokens``)."""
+
     provider_type = ProviderType.OPENAI
     default_base_url = "https://api.openai.com/v1"
     api_key_env = "OPENAI_API_KEY"

@@ -30,6 +30,8 @@ def _chunks(resp: Any) -> AsyncIterator[bytes]:
 
 
 class OpenAICompatibleProvider(BaseProvider):
+    """Any OpenAI Chat Completions server, and the base of the typed ones (OpenAI, vLLM, llama.cpp, ...)."""
+
     provider_type = ProviderType.OPENAI_COMPATIBLE
     default_base_url = "http://localhost:8000/v1"
     api_key_env = "OPENAI_COMPATIBLE_API_KEY"
@@ -43,7 +45,9 @@ class OpenAICompatibleProvider(BaseProvider):
     """Ask for the usage chunk in streams (``stream_options.include_usage``)."""
     max_tokens_field: ClassVar[str] = "max_tokens"
 
-    def _body(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool) -> dict[str, Any]:
+    def _body(
+        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool
+    ) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         if params:  # the common call passes none: skip the set and dict work
             unknown = set(params) - _REQUEST_PARAMS
@@ -101,7 +105,9 @@ class OpenAICompatibleProvider(BaseProvider):
             answer to a wrong path) or a server that ignores ``stream``; never a silent empty reply."""
             if resp.content_type != "application/json":
                 return None
-            data = await collect_json(resp.content.iter_chunked(_READ_SIZE), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url)
+            data = await collect_json(
+                resp.content.iter_chunked(_READ_SIZE), max_bytes=t.limits.max_body_bytes, provider=self.name, url=url
+            )
             if not isinstance(data, dict) or data.get("error") is not None:
                 raise self._body_error(data if isinstance(data, dict) else {"error": data}, url, model)
             return self._postprocess(wire.parse_response(data, provider=self.name, url=url, model=model))
@@ -118,6 +124,7 @@ class OpenAICompatibleProvider(BaseProvider):
         )
 
     async def list_models(self) -> list[ModelInfo]:
+        """``GET /models``; an ``{"error": ...}`` body with status 200 (LM Studio) is raised, not read as no models."""
         data = await self.transport.get_json("/models")
         if isinstance(data, dict) and data.get("error") is not None:
             from .._classify import error_from_response

@@ -35,6 +35,8 @@ def _price(value: Any) -> float | None:
 
 
 class OpenRouterProvider(OpenAICompatibleProvider):
+    """OpenRouter: OpenAI-compatible, with attribution headers, prices in its model list and the charged cost in usage."""
+
     provider_type = ProviderType.OPENROUTER
     default_base_url = "https://openrouter.ai/api/v1"
     api_key_env = "OPENROUTER_API_KEY"
@@ -50,6 +52,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
     """The options a config file may give (``config.ProviderConfig`` checks them)."""
 
     def auth_headers(self) -> dict[str, str]:
+        """The bearer key plus OpenRouter's optional attribution headers (``HTTP-Referer``, ``X-Title``)."""
         headers = super().auth_headers()
         referer = self.options.get("http_referer") or self.options.get("site_url")
         title = self.options.get("x_title") or self.options.get("app_name")
@@ -61,7 +64,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
             headers["X-OpenRouter-Title"] = str(title)
         return headers
 
-    def _model_info(self, m: dict[str, Any]) -> ModelInfo:  # type: ignore[override]
+    def _model_info(self, m: dict[str, Any]) -> ModelInfo:
         info = super()._model_info(m)
         pricing = m.get("pricing") or {}
         info.input_price_per_token = _price(pricing.get("prompt"))

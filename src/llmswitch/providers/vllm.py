@@ -7,6 +7,8 @@ __all__ = ["VLLMProvider"]
 
 
 class VLLMProvider(OpenAICompatibleProvider):
+    """vLLM's local OpenAI-compatible server; what the served model takes is unknown, so all is allowed."""
+
     provider_type = ProviderType.VLLM
     default_base_url = "http://localhost:8000/v1"
     api_key_env = "VLLM_API_KEY"
