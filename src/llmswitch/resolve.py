@@ -71,7 +71,7 @@ _EnvKeys = tuple[Any, Any]
 
 
 def _env_keys(provider: BaseProvider) -> _EnvKeys:
-    encode = os.environ.encodekey  # type: ignore[attr-defined]
+    encode = os.environ.encodekey
     cls = type(provider)
     return (encode(cls.api_key_env) if cls.api_key_env else None, encode(cls.base_url_env) if cls.base_url_env else None)
 
