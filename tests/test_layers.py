@@ -58,7 +58,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("_wire", "_transport"),  # siblings: wire/ does no I/O and imports nothing from transport
     # Not in DESIGN.md: `hooks` (the extension points the call path offers: call observers, the
     # pricer, the model factory), `streaming` (ResponseStream), `limits` (read bounds), `paths`.
-    ("_classify", "_streaming", "hooks", "_limits", "_paths"),
+    ("_classify", "_streaming", "hooks", "_limits", "_paths", "_env"),
     ("types",),
     ("errors",),
 ]

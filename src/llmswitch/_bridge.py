@@ -28,11 +28,12 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from .errors import ProviderTimeoutError
 
-__all__ = ["AsyncBridge", "get_bridge"]
+__all__ = ["AsyncBridge", "BridgeStats", "get_bridge"]
 
 T = TypeVar("T")
 
@@ -42,15 +43,51 @@ _PARKED: list[tuple[asyncio.AbstractEventLoop, threading.Thread | None]] = []
 """Loops inherited through fork, kept alive in the child so nothing ever finalises them there."""
 
 
+@dataclass
+class BridgeStats:
+    """What a bridge has done, for monitoring (the design documents' "statistics tracking")."""
+
+    calls: int = 0
+    """Coroutines run through ``run`` (each item of an ``iterate`` counts as one)."""
+    timeouts: int = 0
+    """Calls that did not finish within their timeout (``ProviderTimeoutError``)."""
+    errors: int = 0
+    """Calls that raised anything else (timeouts not included)."""
+    in_flight: int = 0
+    """Calls waiting for their result right now."""
+
+
 class AsyncBridge:
-    """Run coroutines on one long-lived background loop from any thread (see the module doc)."""
+    """Run coroutines on one long-lived background loop from any thread (see the module doc).
+
+    ``with AsyncBridge() as bridge:`` shuts its loop down on exit; ``bridge.stats`` counts calls,
+    timeouts, errors and calls in flight. ``get_bridge()`` is the one shared instance the sync API
+    uses."""
 
     def __init__(self, name: str = "llmswitch-bridge") -> None:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stats = BridgeStats()
+        self._stats_lock = threading.Lock()
         _BRIDGES.add(self)
+
+    def __enter__(self) -> AsyncBridge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    @property
+    def stats(self) -> BridgeStats:
+        """A snapshot of the counters (a copy: later calls do not change it)."""
+        with self._stats_lock:
+            return replace(self._stats)
+
+    def _count(self, field: str, delta: int = 1) -> None:
+        with self._stats_lock:
+            setattr(self._stats, field, getattr(self._stats, field) + delta)
 
     def _forget_after_fork(self) -> None:
         """In a forked child: drop the parent's loop without touching it; the next call starts anew."""
@@ -88,14 +125,26 @@ class AsyncBridge:
             coro.close()
             raise RuntimeError("AsyncBridge.run called from inside the bridge loop; await the coroutine instead")
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        with self._stats_lock:
+            self._stats.calls += 1
+            self._stats.in_flight += 1
         try:
             return fut.result(timeout)
         except FutureTimeout:
             fut.cancel()
+            self._count("timeouts")
             raise ProviderTimeoutError(f"the call did not finish within {timeout}s", hint="raise the timeout") from None
         except KeyboardInterrupt:
             fut.cancel()
+            self._count("errors")
             raise
+        except StopAsyncIteration:  # the end of an ``iterate``: not an error
+            raise
+        except BaseException:
+            self._count("errors")
+            raise
+        finally:
+            self._count("in_flight", -1)
 
     def iterate(self, agen: AsyncIterator[T], timeout: float | None = None) -> Iterator[T]:
         """Drive an async iterator from sync code, one item per round trip to the loop."""

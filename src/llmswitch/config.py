@@ -50,6 +50,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from ._env import VAR_PATTERN as _VAR
+from ._env import expand_vars
 from .errors import ConfigError, LLMSwitchError, redact
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,6 +73,7 @@ __all__ = [
     "delete_keyring_secret",
     "on_keyring_change",
     "implicit_api_key",
+    "infer_type",
     "expand_vars",
     "MAX_CONFIG_BYTES",
     "MAX_DEPTH",
@@ -139,6 +142,19 @@ class ProviderConfig(_Strict):
     default_max_tokens: int | None = Field(default=None, gt=0)
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _max_tokens_is_the_default_limit(cls, data: Any) -> Any:
+        """``max_tokens: 8192`` on a provider, as the design documents write it, is its default
+        output limit (``default_max_tokens``)."""
+        if not isinstance(data, dict) or "max_tokens" not in data:
+            return data
+        if data.get("default_max_tokens") is not None:
+            raise ValueError("max_tokens and default_max_tokens given both; keep one")
+        data = dict(data)
+        data["default_max_tokens"] = data.pop("max_tokens")
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -290,6 +306,23 @@ class LLMSwitchConfig(BaseSettings):
             raise _Problems(_env_json_problems()) from None
         except ValidationError as exc:
             raise _InvalidValues(exc.errors()) from None
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _infer_types(cls, v: Any) -> Any:
+        """A provider without ``type:`` gets the one its name or model makes unambiguous
+        (``claude_main`` / ``claude-…`` → anthropic, ``openai_main`` → openai); otherwise the
+        missing type is reported as usual, with the types it could be."""
+        if not isinstance(v, dict):
+            return v
+        out = dict(v)
+        for name, entry in v.items():
+            if isinstance(entry, dict) and "type" not in entry and isinstance(name, str):
+                model = entry.get("default_model")
+                guessed = infer_type(name, model if isinstance(model, str) else None)
+                if guessed is not None:
+                    out[name] = {"type": guessed, **entry}
+        return out
 
     @field_validator("usage_log", mode="before")
     @classmethod
@@ -510,7 +543,6 @@ def _compose(text: str, source: str) -> tuple[Any, Any]:
 
 # --- YAML with line numbers -----------------------------------------------------------------
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
 
 Loc = tuple[str, ...]
 
@@ -521,26 +553,6 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
-def expand_vars(value: str, missing: list[str] | None = None) -> str:
-    """Expand ``${VAR}``, ``${VAR:-default}`` (unset or empty), ``${VAR-default}`` (unset only);
-    ``$$`` is a literal ``$``. Missing variables without a default are appended to ``missing``."""
-
-    def sub(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        name, op, default = m.group(1), m.group(2), m.group(3)
-        val = os.environ.get(name)
-        if op == ":-" and not val:
-            return default or ""
-        if op == "-" and val is None:
-            return default or ""
-        if val is None:
-            if missing is not None:
-                missing.append(name)
-            return ""
-        return val
-
-    return _VAR.sub(sub, value)
 
 
 def _where(loc: Loc) -> str:
@@ -768,6 +780,24 @@ def delete_keyring_secret(name: str) -> None:
         _keyring_changed()
 
 
+def infer_type(name: str, model: str | None = None) -> str | None:
+    """The provider type a nameless-typed entry stands for, when exactly one type claims it: the
+    name is a type or starts with ``<type>_``/``<type>-``, or the name or model starts with a prefix
+    a provider class declares (``type_hints``: ``claude`` → anthropic). None when none or several do."""
+    from .providers import provider_classes
+
+    lowered = name.lower()
+    found: set[str] = set()
+    for klass in provider_classes():
+        type_name = klass.provider_type.value
+        if lowered == type_name or lowered.startswith((type_name + "_", type_name + "-")):
+            found.add(type_name)
+        for hint in klass.type_hints:
+            if lowered.startswith(hint) or (model is not None and model.lower().startswith(hint)):
+                found.add(type_name)
+    return found.pop() if len(found) == 1 else None
+
+
 def implicit_api_key(klass: type[BaseProvider], name: str | None = None) -> str | None:
     """The key a provider gets when none is configured: None when the type needs none or its env var
     is set (the provider reads that itself), else the keyring entry named after the provider, else
@@ -861,6 +891,10 @@ def _describe_error(err: Mapping[str, Any], walker: _Walker | None) -> str:
         field = ""
     elif err.get("type") == "missing":
         msg = f"{loc[-1]!r} is required"
+        if loc[-1] == "type" and loc[:1] == ("providers",):
+            from .providers import known_types
+
+            msg += f" (neither the name nor the model tells which; one of {', '.join(known_types())})"
         field = ""
     secret = any(part in ("api_key", "headers") for part in loc)
     got = err.get("input")

@@ -87,3 +87,20 @@ def test_agent_with_pydantic_ai_model_llamacpp(auto_on_bare_machine) -> None:
     assert model.model_name == rt.alias and model.base_url.rstrip("/") == rt.url
     result = Agent(model, instructions="Answer in one short sentence.").run_sync(PROMPT, model_settings=SETTINGS)
     assert result.output.strip()
+
+
+async def test_create_model_async_takes_the_alias_or_the_model_path_the_server_answers_to(runtime_env) -> None:
+    """seeds/004: ``create_model_async("name")`` with the name llama-server answers to — its alias
+    (listed by /v1/models) or the path of the model it loaded (/props) — not only the listed id."""
+    from llmswitch.errors import ModelNotFoundError
+
+    provider = LlamaCppProvider()
+    props = await provider.management().get_props()
+    path = props["model_path"]
+    for name in (runtime_env.alias, path, path.rsplit("/", 1)[-1]):
+        model = await create_model_async(provider, name)
+        assert model.model_name == name
+    with pytest.raises(ModelNotFoundError) as info:
+        await create_model_async(provider, "not-this-model.gguf")
+    assert runtime_env.alias in str(info.value)
+    await provider.aclose()

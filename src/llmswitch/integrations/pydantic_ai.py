@@ -263,7 +263,10 @@ async def _check_connection(provider: BaseProvider, model_name: str | None) -> A
         if getattr(provider, "is_local", False):
             # Local servers list exactly what they can serve; cloud lists omit aliases.
             ids = [m.id for m in await provider.list_models()]
-            if ids and not _name_offered(model_name, ids):
+            # llama-server answers to its alias and to the path of the model it loaded (``/props``)
+            path = status.metadata.get("model_path")
+            names = [*ids, path, path.rsplit("/", 1)[-1]] if isinstance(path, str) and path else ids
+            if ids and not _name_offered(model_name, names):
                 shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
                 raise _no_model(provider, f"model {model_name!r} is not offered by {provider.name} (it has: {shown})")
     elif not status.model_detected:

@@ -42,6 +42,7 @@ class AnthropicProvider(BaseProvider):
     api_key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
     requires_api_key = True
+    type_hints = ("claude",)
     auto_rank = 2
     default_chat_model = "claude-haiku-4-5"
     default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True, json_mode=False)

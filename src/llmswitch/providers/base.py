@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from .. import errors as E
 from .. import hooks as _hooks
+from .._env import expand_vars
 from .._limits import Limits, check_seconds
 from .._streaming import ResponseStream
 from .._transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
@@ -141,6 +142,19 @@ _PUBLIC_HEADERS = frozenset(
 """Custom headers whose values are not secrets; every other custom header value is redacted."""
 
 
+def _expanded(value: Any, field: str) -> Any:
+    """``api_key="${ANTHROPIC_API_KEY}"`` in code, as the design documents write it: expanded the
+    way the config file expands it; a variable that is not set is a ConfigError naming it."""
+    if not isinstance(value, str) or "$" not in value:
+        return value
+    missing: list[str] = []
+    out = expand_vars(value, missing)
+    if missing:
+        name = missing[0]
+        raise E.ConfigError(f"{field} names ${{{name}}}, which is not set: export {name}=... or pass the value itself")
+    return out
+
+
 class BaseProvider:
     """Common machinery; subclasses implement ``_complete``, ``_stream`` and the model/health calls."""
 
@@ -154,6 +168,9 @@ class BaseProvider:
     """Where ``auto`` (and ``doctor``, ``config init``) put this type: local types with a rank are
     probed at ``default_base_url`` in rank order; cloud types with a rank are taken, in rank order,
     when their key is set. None: never picked implicitly (a generic type with no fixed address)."""
+    type_hints: ClassVar[tuple[str, ...]] = ()
+    """Name or model prefixes that make a config entry without ``type:`` this type (``claude`` →
+    anthropic), as the design documents' config leaves it out; several claimants is an error."""
     default_chat_model: ClassVar[str | None] = None
     """The model ``auto`` names for a cloud type: a cloud listing's first model is arbitrary (often
     an old or non-chat one). Local servers say which model they serve, so they leave it None."""
@@ -206,6 +223,7 @@ class BaseProvider:
         **options: Any,
     ) -> None:
         self.name = name or self.provider_type.value
+        api_key, base_url = _expanded(api_key, "api_key"), _expanded(base_url, "base_url")
         env_url = os.environ.get(self.base_url_env) if self.base_url_env else None
         self.base_url = self._normalize_base_url(base_url or env_url or self.default_base_url)
         if api_key is None and self.api_key_env:

@@ -14,6 +14,7 @@ class OpenAIProvider(OpenAICompatibleProvider):
     api_key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
     requires_api_key = True
+    type_hints = ("gpt-", "gpt4", "chatgpt", "o1-", "o3-", "o4-")
     auto_rank = 1
     default_chat_model = "gpt-4o-mini"
     default_capabilities = ProviderCapabilities(tools=True, vision=True, thinking=True)
