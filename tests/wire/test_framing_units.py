@@ -6,6 +6,8 @@ provider, url, model) for bytes that are not the protocol. Written against the s
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,6 +22,7 @@ from llmswitch._wire.framing import (
     PartialLine,
     collect_json,
     cut_stream,
+    loads,
     not_utf8,
     shape_error,
     text_or_none,
@@ -162,3 +165,31 @@ def test_extend_measures_the_line_to_its_end_and_names_the_limit() -> None:
     assert e.message == "a line exceeded max_line_bytes=4; raise max_line_bytes in the provider's config if the server is trusted"
     assert (e.provider, e.url) == ("p", "http://u")
     assert pl.parts == [] and pl.blank
+
+
+# --- loads: json.loads, faster for a whole document --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "doc",
+    ['{"a": [1, 2.5, null, true]}', "[]", '"s"', "3", " {}", "{} ", "\t[1]\n", "NaN", '{"a": 1}{"b": 2}', "{} x",
+     b'{"a": 1}', b" [1] ", b"\xef\xbb\xbf{\"bom\": 1}", '"\\u00e9"', '{"k": "\u00e9"}'.encode(), "[1,]", "", "{", b"", "\ufeff[]",
+     '"a\x01b"', b'"\x00a\x00"\x00'],
+)
+def test_loads_is_json_loads(doc: str | bytes) -> None:
+    """The same value, or the same error class and message, as ``json.loads`` for every kind of input."""
+    try:
+        want: object = json.loads(doc)
+    except ValueError as exc:
+        with pytest.raises(type(exc)) as info:
+            loads(doc)
+        assert str(info.value) == str(exc)
+        return
+    got = loads(doc)
+    assert got == want or (math.isnan(got) and math.isnan(want))
+    assert type(got) is type(want)
+
+
+def test_loads_of_bytes_that_are_not_utf8_is_json_loads_error() -> None:
+    with pytest.raises(UnicodeDecodeError):
+        loads(b'"\xff"')

@@ -25,8 +25,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from .. import errors as E
-from ..types import Response, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
-from .framing import SHAPE_ERRORS, cut_stream, shape_error
+from ..types import Response, StreamEvent, ToolCall, ToolCallDelta, Usage
+from .framing import SHAPE_ERRORS, cut_stream, shape_error, whole_response_events
 
 __all__ = ["Decoder", "PendingCall", "StreamAssembler", "drive", "given", "parse_tool_arguments"]
 
@@ -253,9 +253,8 @@ async def drive(
             if whole is not None:
                 full = await whole(body)
                 if full is not None:
-                    if full.text:
-                        yield TextDelta(full.text)
-                    yield full
+                    for whole_item in whole_response_events(full):
+                        yield whole_item
                     return
             take = acc.take
             feed = decoder.iter_feed

@@ -362,9 +362,6 @@ class OllamaChatAccumulator(StreamAssembler):
         count, ns = f.get("eval_count") or 0, f.get("eval_duration") or 0
         return count / (ns / 1e9) if count and ns else None
 
-    def shape_error(self, exc: BaseException, obj: Any = None) -> E.ProviderError:
-        return super().shape_error(exc, obj if obj is not None else self.seen if not self.done else self.final)
-
     def _raw(self, calls: list[ToolCall]) -> Any:
         return self.final
 
