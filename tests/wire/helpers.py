@@ -4,7 +4,8 @@ comes out. The iterators only await the chunk source; a source that never suspen
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from llmswitch.types import Response, TextDelta, ThinkingDelta, ToolCall, ToolCallDelta, Usage, UsageEvent
 
@@ -33,7 +34,7 @@ def drain(agen: AsyncIterator[Any]) -> list[Any]:
 def split(data: bytes, cuts: Iterable[int]) -> list[bytes]:
     """``data`` cut at the given offsets (any order, any value), as a list of reads."""
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
 
 
 def _is_usage(u: Any) -> bool:

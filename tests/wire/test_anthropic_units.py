@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from llmswitch import errors as E
+from llmswitch._wire import anthropic as w
+from llmswitch._wire.sse import SSEEvent
 from llmswitch.types import (
     ImagePart,
     Message,
@@ -25,8 +27,6 @@ from llmswitch.types import (
     Usage,
     UsageEvent,
 )
-from llmswitch._wire import anthropic as w
-from llmswitch._wire.sse import SSEEvent
 from tests.wire.helpers import chunks, drain
 
 URL = "http://127.0.0.1:9/v1/messages"

@@ -16,6 +16,13 @@ from typing import Any, ClassVar
 import pytest
 
 from llmswitch import errors as E
+from llmswitch._wire.assemble import (
+    PendingCall,
+    StreamAssembler,
+    drive,
+    given,
+    parse_tool_arguments,
+)
 from llmswitch.types import (
     Response,
     StreamEvent,
@@ -25,13 +32,6 @@ from llmswitch.types import (
     ToolCallDelta,
     Usage,
     UsageEvent,
-)
-from llmswitch._wire.assemble import (
-    PendingCall,
-    StreamAssembler,
-    drive,
-    given,
-    parse_tool_arguments,
 )
 from tests.wire.helpers import chunks, drain
 

@@ -4,7 +4,7 @@ llmswitch error (issue 12). Speed is measured in ``bench/big_event.py``, not her
 from __future__ import annotations
 
 import tracemalloc
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -95,7 +95,7 @@ def test_one_read_holding_a_whole_over_long_line_raises() -> None:
 def test_reads_bigger_than_the_limits_are_decoded_in_pieces() -> None:
     body = b"".join(b"id: %d\r\ndata: {\"n\":%d}\r\n\r\n" % (i, i) for i in range(200))
     events = sse(max_line_bytes=40, max_event_bytes=60).feed(body)
-    assert [(e.id, e.data) for e in events] == [(str(i), '{"n":%d}' % i) for i in range(200)]
+    assert [(e.id, e.data) for e in events] == [(str(i), f'{{"n":{i}}}') for i in range(200)]
     lines = b"".join(b'{"n":%d}\n' % i for i in range(200))
     assert NDJSONDecoder(max_line_bytes=16).feed(lines) == [{"n": i} for i in range(200)]
 

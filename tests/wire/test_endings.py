@@ -7,17 +7,18 @@ Wire-level cases drive the iterators directly; provider-level ones use a scripte
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from llmswitch import errors as E
+from llmswitch._wire import openai_chat
 from llmswitch.management.ollama import OllamaClient
 from llmswitch.providers.anthropic import AnthropicProvider
 from llmswitch.providers.ollama import OllamaProvider
 from llmswitch.providers.openai import OpenAIProvider
 from llmswitch.types import Response, TextDelta, ToolCallDelta
-from llmswitch._wire import openai_chat
 from tests.fakes.scripted_server import ScriptedServer
 from tests.wire.helpers import assert_valid_stream, chunks, drain
 

@@ -12,12 +12,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from llmswitch.errors import (
-    ProviderConnectionError,
-    ProviderError,
-    ResponseTooLargeError,
-)
-from llmswitch.types import Response, TextDelta
 from llmswitch._wire.framing import (
     PartialLine,
     collect_json,
@@ -30,6 +24,12 @@ from llmswitch._wire.framing import (
     whole_response_events,
     wrong_type,
 )
+from llmswitch.errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ResponseTooLargeError,
+)
+from llmswitch.types import Response, TextDelta
 
 TOO_LARGE_HINT = "the server sent far more than any real answer holds; it is broken or hostile"
 

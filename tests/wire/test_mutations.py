@@ -12,14 +12,15 @@ truncated anywhere, invalid UTF-8 inserted, and the stream cut into reads at ran
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmswitch.errors import LLMSwitchError
 from llmswitch._wire import anthropic, ollama, openai_chat
+from llmswitch.errors import LLMSwitchError
 from tests.conformance import corpus
 from tests.wire.helpers import assert_valid_response, assert_valid_stream, chunks, drain, split
 

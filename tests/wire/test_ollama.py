@@ -7,8 +7,8 @@ import base64
 import pytest
 
 from llmswitch import errors as E
-from llmswitch.types import ImagePart, Message, TextPart, Tool, ToolCall, ToolCallDelta, UsageEvent
 from llmswitch._wire import ollama as wire
+from llmswitch.types import ImagePart, Message, TextPart, Tool, ToolCall, ToolCallDelta, UsageEvent
 
 
 def test_options_think_keep_alive_are_placed_where_ollama_reads_them() -> None:

@@ -10,19 +10,6 @@ import pytest
 
 from llmswitch import errors as E
 from llmswitch._limits import Limits
-from llmswitch.types import (
-    ImagePart,
-    Message,
-    Response,
-    TextDelta,
-    TextPart,
-    ThinkingDelta,
-    Tool,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-    UsageEvent,
-)
 from llmswitch._wire.ollama import (
     NDJSONDecoder,
     OllamaChatAccumulator,
@@ -36,6 +23,19 @@ from llmswitch._wire.ollama import (
     pull_hint,
     refine_error,
     tool_call_id,
+)
+from llmswitch.types import (
+    ImagePart,
+    Message,
+    Response,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
 )
 from tests.wire.helpers import chunks, drain
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmswitch.errors import ProviderError, ResponseTooLargeError
 from llmswitch._wire.sse import SSEDecoder, SSEEvent
+from llmswitch.errors import ProviderError, ResponseTooLargeError
 
 HINT = "raise {0} in the provider's config if the server is trusted"
 

@@ -22,7 +22,8 @@ Block types we do not model (``server_tool_use``, ``web_search_tool_result``,
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
 
 from .. import errors as E
 from .._limits import DEFAULT_LIMITS, Limits

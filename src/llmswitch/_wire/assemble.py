@@ -129,7 +129,9 @@ class StreamAssembler:
             raise self.shape_error(exc) from None
 
     def shape_error(self, exc: BaseException, obj: Any = None) -> E.ProviderError:
-        return shape_error(exc, self.seen if obj is None else obj, api=self.API, provider=self.provider, url=self._url, model=self.model)
+        return shape_error(
+            exc, self.seen if obj is None else obj, api=self.API, provider=self.provider, url=self._url, model=self.model
+        )
 
     # --- parts --------------------------------------------------------------------------------
     def tool_part(self, index: int, call_id: str | None, name: str | None, args: str) -> ToolCallDelta:

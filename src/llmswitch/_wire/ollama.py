@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
 
 from .. import errors as E
 from .._limits import DEFAULT_LIMITS, Limits
@@ -275,7 +276,8 @@ def refine_error(err: E.ProviderError, model: str | None) -> E.ProviderError:
     feature (tools, thinking, images) the model does not have."""
     lowered = err.message.lower()
     kw: dict[str, Any] = dict(
-        provider=err.provider, model=err.model or model, status_code=err.status_code, url=err.url, details=err.details, code=err.code
+        provider=err.provider, model=err.model or model, status_code=err.status_code, url=err.url,
+        details=err.details, code=err.code,
     )
     if isinstance(err, E.ModelNotFoundError):
         return E.ModelNotFoundError(err.message, hint=pull_hint(model), **kw)

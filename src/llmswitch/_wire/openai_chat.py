@@ -9,7 +9,8 @@ not, so ``cache_read_tokens`` is a part of it (as OpenAI reports ``prompt_tokens
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
 
 from .. import errors as E
 from .._limits import DEFAULT_LIMITS, Limits
@@ -486,4 +487,6 @@ def iter_stream(
 
 def sse_decoder(acc: StreamAssembler, limits: Limits = DEFAULT_LIMITS) -> SSEDecoder:
     """The SSE framing for ``acc``'s stream, bounded by ``limits``."""
-    return SSEDecoder(max_line_bytes=limits.max_line_bytes, max_event_bytes=limits.max_event_bytes, provider=acc.provider, url=acc.url)
+    return SSEDecoder(
+        max_line_bytes=limits.max_line_bytes, max_event_bytes=limits.max_event_bytes, provider=acc.provider, url=acc.url
+    )

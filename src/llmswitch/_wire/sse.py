@@ -13,8 +13,8 @@ so a 50 MB event costs about what ``json.loads`` of it costs; see ``SSEDecoder``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .._limits import DEFAULT_LIMITS
 from .framing import PartialLine, not_utf8, pieces, too_large
