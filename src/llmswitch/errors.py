@@ -201,12 +201,16 @@ class ProviderConnectionError(ProviderError):
 
     default_hint = "is the server running and the base URL right? (`llmswitch doctor` checks every endpoint)"
     retryable = True
+    outcome_unknown: bool = False
+    """True when the request may have reached the server (a read timeout, a connection lost after
+    sending): a retry may run, and bill, it twice. ``retry_on_timeout=False`` skips these."""
 
 
 class ProviderTimeoutError(ProviderConnectionError):
     """No answer within a connect, read or total deadline; a connection error, so retried too."""
 
     default_hint = "the server did not answer in time; raise the timeout or check the server's load"
+    outcome_unknown = True  # a connect timeout sets it False: nothing was sent
 
 
 class AuthenticationError(ProviderError):
