@@ -16,7 +16,9 @@ Secrets (``api_key`` and any header value) may be written as:
 Each provider entry may bound its calls: ``timeout`` (total deadline of one call, seconds),
 ``read_timeout`` (longest silence between bytes), ``connect_timeout``, ``health_timeout`` (one
 health probe), and the read limits ``max_body_bytes``, ``max_error_body_bytes``,
-``max_line_bytes``, ``max_event_bytes`` (bytes, or a size such as ``64MiB``; see ``limits.py``).
+``max_line_bytes``, ``max_event_bytes`` (bytes, or a size such as ``64MiB``; see ``limits.py``),
+and be made resilient (``RESILIENCE_SETTINGS``): ``retries``, ``retry_max_wait``,
+``retry_max_time``, ``retry_on_timeout`` and ``breaker: {failure_threshold, recovery_timeout, ...}``.
 
 The file itself is bounded (``MAX_CONFIG_BYTES``, ``MAX_DEPTH``, ``MAX_ALIASES``, ``MAX_NODES``)
 and every failure to read, parse or validate it is a ``ConfigError`` naming the file and line,

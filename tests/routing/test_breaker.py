@@ -348,3 +348,20 @@ async def test_a_stream_that_fails_to_open_counts_once(openai_fake: tuple[FakeOp
     assert (await p.stream("hi", model="gpt-test").final()).text
     s = p.breaker.stats
     assert (s.calls, s.failures, s.successes, s.consecutive_failures) == (2, 1, 1, 0)
+
+
+def test_an_outcome_from_an_earlier_state_does_not_move_the_state() -> None:
+    """A slow call admitted while CLOSED that ends during HALF_OPEN is no trial: it neither closes
+    the circuit nor takes a trial slot; the statistics still count it."""
+    clock = Clock()
+    b, changes = breaker(clock, failure_threshold=1, recovery_timeout=5)
+    slow = b.before_call()  # admitted while closed
+    fail(b)  # the circuit opens
+    clock.now += 5
+    assert b.state is CircuitState.HALF_OPEN
+    b.after_call(None, slow)
+    assert b.state is CircuitState.HALF_OPEN and b.stats.successes == 1
+    trial = b.before_call()
+    b.after_call(E.ProviderConnectionError("still down"), trial)
+    assert b.state is CircuitState.OPEN
+    assert changes == [("closed", "open"), ("open", "half_open"), ("half_open", "open")]

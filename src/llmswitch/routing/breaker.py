@@ -34,6 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, ParamSpec, TypeVar
@@ -136,9 +137,11 @@ class CircuitBreaker:
         self._state = CircuitState.CLOSED
         self._opened_mono = 0.0
         self._trials = 0  # half-open calls in flight
+        self._epoch = 0  # bumped on every state change; before_call's ticket
         self._trial_successes = 0
         self._outcomes: deque[tuple[float, bool]] = deque()  # (clock, failed) in the window
         self._stats = BreakerStats()
+        self._tickets: ContextVar[tuple[int, ...]] = ContextVar(f"llmswitch_breaker_{id(self)}", default=())
 
     SETTINGS = ("failure_threshold", "recovery_timeout", "half_open_max_calls", "success_threshold",
                 "failure_rate_threshold", "minimum_calls", "window")
@@ -196,9 +199,12 @@ class CircuitBreaker:
         self._listeners.remove(listener)
 
     # --- the protocol a caller follows: before_call, then after_call ------------------------------
-    def before_call(self) -> None:
+    def before_call(self) -> int:
         """Let a call through or raise ``CircuitOpenError``; a call let through must be followed by
-        ``after_call`` (with its error, or None), also when it is cancelled."""
+        ``after_call`` (with its error, or None, and the ticket returned here), also when it is
+        cancelled. The ticket names the state the call was admitted in: an outcome that arrives
+        after the state changed (a slow call admitted while ``CLOSED`` that ends during
+        ``HALF_OPEN``) is counted in the statistics but does not move the state."""
         with self._lock:
             changes = self._advance()
             state = self._state
@@ -209,6 +215,7 @@ class CircuitBreaker:
                     self._trials += 1
                 self._stats.calls += 1
                 rejected = None
+                ticket = self._epoch
             else:
                 self._stats.rejections += 1
                 if state is CircuitState.OPEN:
@@ -225,11 +232,15 @@ class CircuitBreaker:
         self._notify(changes)
         if rejected is not None:
             raise rejected
+        return ticket
 
-    def after_call(self, error: BaseException | None) -> None:
-        """Record the outcome of a call ``before_call`` let through."""
+    def after_call(self, error: BaseException | None, ticket: int | None = None) -> None:
+        """Record the outcome of a call ``before_call`` let through (``ticket``: what it returned)."""
         with self._lock:
             changes: list[tuple[CircuitState, CircuitState]] = []
+            if ticket is not None and ticket != self._epoch:  # admitted in an earlier state
+                self._count_stale(error)
+                return
             trial = self._state is CircuitState.HALF_OPEN and self._trials > 0
             if trial:
                 self._trials -= 1
@@ -249,6 +260,17 @@ class CircuitBreaker:
             else:
                 self._fail(error, changes)
         self._notify(changes)
+
+    def _count_stale(self, error: BaseException | None) -> None:
+        if error is None:
+            self._stats.successes += 1
+        elif isinstance(error, Exception):
+            if self.counts(error):
+                self._stats.failures += 1
+                self._stats.last_failure = repr(error)[:500]
+                self._stats.last_failure_time = time.time()
+            else:
+                self._stats.ignored_errors += 1
 
     def _fail(self, error: BaseException, changes: list[tuple[CircuitState, CircuitState]]) -> None:
         s = self._stats
@@ -276,24 +298,24 @@ class CircuitBreaker:
     # --- the ways to use it -------------------------------------------------------------------
     def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` through the breaker (a sync function; ``acall`` for async)."""
-        self.before_call()
+        ticket = self.before_call()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self.after_call(exc)
+            self.after_call(exc, ticket)
             raise
-        self.after_call(None)
+        self.after_call(None, ticket)
         return result
 
     async def acall(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """``await fn(*args, **kwargs)`` through the breaker."""
-        self.before_call()
+        ticket = self.before_call()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            self.after_call(exc)
+            self.after_call(exc, ticket)
             raise
-        self.after_call(None)
+        self.after_call(None, ticket)
         return result
 
     def __call__(self, fn: Callable[P, T]) -> Callable[P, T]:
@@ -311,19 +333,31 @@ class CircuitBreaker:
 
         return guarded
 
+    # ``with``/``async with``: the ticket travels in a context variable (per task and per thread),
+    # as a stack, so nested and concurrent blocks on one breaker each settle their own call.
     def __enter__(self) -> CircuitBreaker:
-        self.before_call()
+        self._push(self.before_call())
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self.after_call(exc)
+        self.after_call(exc, self._pop())
 
     async def __aenter__(self) -> CircuitBreaker:
-        self.before_call()
+        self._push(self.before_call())
         return self
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self.after_call(exc)
+        self.after_call(exc, self._pop())
+
+    def _push(self, ticket: int) -> None:
+        self._tickets.set((*self._tickets.get(), ticket))
+
+    def _pop(self) -> int | None:
+        stack = self._tickets.get()
+        if not stack:
+            return None
+        self._tickets.set(stack[:-1])
+        return stack[-1]
 
     # --- control ------------------------------------------------------------------------------
     def open(self) -> None:
@@ -347,6 +381,7 @@ class CircuitBreaker:
 
     def _to(self, new: CircuitState) -> tuple[CircuitState, CircuitState]:
         old, self._state = self._state, new
+        self._epoch += 1
         self._stats.state_changes += 1
         self._trials = 0
         self._trial_successes = 0

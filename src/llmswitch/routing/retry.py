@@ -139,12 +139,13 @@ class RetryPolicy:
         started = self.clock()
         retry = 0
         last: Exception | None = None
+        ticket: int | None = None
         while True:
             if breaker is not None:
                 try:
                     # An open circuit fails fast: this provider's own retries never sit out its
                     # cool-down (a failover chain moves on instead).
-                    breaker.before_call()
+                    ticket = breaker.before_call()
                 except Exception as rejected:
                     if last is not None:
                         raise rejected from last
@@ -153,7 +154,7 @@ class RetryPolicy:
                 result = await attempt()
             except BaseException as exc:
                 if breaker is not None:
-                    breaker.after_call(exc)
+                    breaker.after_call(exc, ticket)
                 if not isinstance(exc, Exception):
                     raise
                 wait = self.wait_before(exc, retry, self.clock() - started)
@@ -164,7 +165,7 @@ class RetryPolicy:
                     wait = 0.0  # this failure opened it: fail fast now, not after a backoff
             else:
                 if breaker is not None:
-                    breaker.after_call(None)
+                    breaker.after_call(None, ticket)
                 return result
             if wait > 0:
                 await self.sleep(wait)
