@@ -324,11 +324,14 @@ class BudgetExceededError(ProviderError):
 
 
 class AllProvidersFailedError(LLMSwitchError):
-    """Every provider of a fallback chain failed; ``attempts`` holds each name with its error."""
+    """Every provider of a fallback chain failed; ``attempts`` holds each name with its error, and
+    ``seconds`` (when the chain measured it) how long each attempt took, in the same order."""
 
-    def __init__(self, attempts: list[tuple[str, BaseException]]) -> None:
+    def __init__(self, attempts: list[tuple[str, BaseException]], seconds: list[float] | None = None) -> None:
         self.attempts = attempts
-        lines = [f"  - {name}: {err}" for name, err in attempts]
+        self.seconds = list(seconds) if seconds is not None and len(seconds) == len(attempts) else None
+        took = [f" ({s:.2f}s)" for s in self.seconds] if self.seconds else [""] * len(attempts)
+        lines = [f"  - {name}{t}: {err}" for (name, err), t in zip(attempts, took, strict=True)]
         super().__init__("every provider failed:\n" + "\n".join(lines))
 
     @property

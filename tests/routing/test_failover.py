@@ -80,7 +80,8 @@ async def test_all_members_failing_lists_every_attempt(openai_fake: tuple[FakeOp
     assert names == ["a", "b", "c"]
     assert kinds == [E.ProviderUnavailableError, E.RateLimitError, E.ContextWindowExceededError]
     assert info.value.retryable  # some attempts were transient
-    assert "a:" in str(info.value) and "HTTP 429" in str(info.value)
+    assert info.value.seconds is not None and len(info.value.seconds) == 3 and all(s >= 0 for s in info.value.seconds)
+    assert "  - a (" in str(info.value) and "s): " in str(info.value) and "HTTP 429" in str(info.value)
 
 
 async def test_a_request_error_is_raised_at_once(openai_fake: tuple[FakeOpenAI, str]) -> None:
@@ -142,6 +143,7 @@ async def test_a_stream_whose_members_all_fail(openai_fake: tuple[FakeOpenAI, st
     with pytest.raises(E.AllProvidersFailedError) as info:
         await reg.stream_for_agent("coder", "hi").final()
     assert [n for n, _ in info.value.attempts] == ["a", "b"]
+    assert info.value.seconds is not None and len(info.value.seconds) == 2
 
 
 def test_the_sync_door(openai_fake: tuple[FakeOpenAI, str]) -> None:

@@ -15,13 +15,14 @@ A stream fails over only before its first event reaches the caller; after that, 
 raised (what the caller saw is never replayed from another model).
 
 ``AllProvidersFailedError.attempts`` lists ``(member name, error)`` for every member tried, in
-order. Members are any objects with ``name`` and ``complete``/``stream`` (providers, usually):
-this module imports no provider.
+order, and ``.seconds`` how long each took. Members are any objects with ``name`` and
+``complete``/``stream`` (providers, usually): this module imports no provider.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
@@ -75,15 +76,18 @@ async def complete_chain(
     if not members:
         raise E.ConfigError("the fallback chain is empty; name at least one provider")
     attempts: list[tuple[str, BaseException]] = []
+    seconds: list[float] = []
     for i, member in enumerate(members):
+        started = time.perf_counter()
         try:
             return await member.complete(messages, **params)
         except Exception as exc:
             if not should_fail_over(exc, on_content_filter=on_content_filter):
                 raise
+            seconds.append(time.perf_counter() - started)
             attempts.append((names[i] if names else member.name, exc))
             _note(names[i] if names else member.name, exc, len(members) - i - 1)
-    raise E.AllProvidersFailedError(attempts)
+    raise E.AllProvidersFailedError(attempts, seconds)
 
 
 def stream_chain(
@@ -100,7 +104,9 @@ def stream_chain(
 
     async def source() -> AsyncIterator[StreamEvent | Response]:
         attempts: list[tuple[str, BaseException]] = []
+        seconds: list[float] = []
         for i, member in enumerate(members):
+            started = time.perf_counter()
             stream = member.stream(messages, **params)
             events = stream.__aiter__()
             try:
@@ -111,6 +117,7 @@ def stream_chain(
                 await stream.aclose(exc)
                 if not should_fail_over(exc, on_content_filter=on_content_filter):
                     raise
+                seconds.append(time.perf_counter() - started)
                 attempts.append((names[i] if names else member.name, exc))
                 _note(names[i] if names else member.name, exc, len(members) - i - 1)
                 continue
@@ -124,6 +131,6 @@ def stream_chain(
                 await stream.aclose(exc)
                 raise
             return
-        raise E.AllProvidersFailedError(attempts)
+        raise E.AllProvidersFailedError(attempts, seconds)
 
     return ResponseStream(source())
