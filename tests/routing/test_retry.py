@@ -282,3 +282,28 @@ def test_the_sync_door_retries_too(openai_fake: tuple[FakeOpenAI, str]) -> None:
     p = provider(openai_fake, retries=policy(sleeps))
     resp = get_bridge().run(p.complete("hi", model="gpt-flaky-1-500"))
     assert resp.text and sleeps == [0.25]
+
+
+@pytest.fixture
+def compat_env(openai_fake: tuple[FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The generic openai-compatible provider configured only through its env vars."""
+    monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", openai_fake[1])
+    monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", openai_server.VALID_KEY)
+    from llmswitch import api
+
+    api.reset_provider_cache()
+    yield "openai-compatible"
+    api.reset_provider_cache()
+
+
+async def test_the_module_api_retries_by_default_and_takes_retries(openai_fake: tuple[FakeOpenAI, str], compat_env: str) -> None:
+    import llmswitch as ls
+
+    resp = await ls.acomplete(f"{compat_env}:gpt-flaky-1-503", "hi")  # one real backoff, at most 0.5 s
+    assert resp.text and openai_fake[0].flaky_seen["gpt-flaky-1-503"] == 2
+    with pytest.raises(E.ProviderUnavailableError):
+        await ls.acomplete(f"{compat_env}:gpt-flaky-1-500", "hi", retries=0)
+    async with ls.astream(f"{compat_env}:gpt-flaky-2-500", "hi", retries=0) as s:
+        with pytest.raises(E.ProviderUnavailableError):
+            await s.final()
+    assert openai_fake[0].flaky_seen["gpt-flaky-1-500"] == 1 and openai_fake[0].flaky_seen["gpt-flaky-2-500"] == 1
