@@ -192,6 +192,16 @@ class ProviderConfig(_Strict):
             raise ValueError("must be a positive, finite number of seconds, e.g. 30 or 2.5")
         return float(v)
 
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _retry_count(cls, v: Any) -> Any:
+        # YAML reads ``retries: off``/``false`` as False: that is 0 (off); ``true`` names no count
+        if v is False:
+            return 0
+        if v is True:
+            raise ValueError("must be a whole number of retries (0 turns retrying off; the default is 2)")
+        return v
+
     @field_validator(*BYTES_SETTINGS, mode="before")
     @classmethod
     def _positive_bytes(cls, v: Any) -> Any:

@@ -43,6 +43,10 @@ def test_settings_reach_the_provider(tmp_path: Path) -> None:
             type: openai-compatible
             base_url: "http://127.0.0.1:9/v1"
             options: {retries: 0}
+          noretry:
+            type: openai-compatible
+            base_url: "http://127.0.0.1:9/v1"
+            retries: off
     """))
     reg = ProviderRegistry.from_config(cfg, enable_log=False)
     main = reg.get("main")
@@ -53,6 +57,7 @@ def test_settings_reach_the_provider(tmp_path: Path) -> None:
     assert b is not None and (b.name, b.failure_threshold, b.recovery_timeout, b.failure_rate_threshold) == ("main", 3, 15.0, 0.5)
     quiet = reg.get("quiet")
     assert quiet.retry_policy is None and quiet.breaker is None  # lifted from options:, and off
+    assert reg.get("noretry").retry_policy is None  # YAML's off (False) is 0
 
 
 def test_defaults_without_settings(tmp_path: Path) -> None:
@@ -68,6 +73,7 @@ def test_defaults_without_settings(tmp_path: Path) -> None:
 @pytest.mark.parametrize("line, where", [
     ("retries: -1", "retries"),
     ("retries: lots", "retries"),
+    ("retries: true", "retries"),
     ("retry_max_time: 0", "retry_max_time"),
     ("breaker: {failure_treshold: 3}", "failure_treshold"),
     ("breaker: {failure_threshold: 0}", "failure_threshold"),
