@@ -323,6 +323,30 @@ class LLMSwitch(Contender):
         await self.p.aclose()
 
 
+class LLMSwitchBare(LLMSwitch):
+    """The call path without resilience (``retries=0``, no breaker): the baseline the resilience
+    budget (DESIGN.md: at most 1.05x on the happy path) is measured against."""
+
+    name = "llmswitch-bare"
+    label = "llmswitch OpenAICompatibleProvider(retries=0)"
+    settings: dict = {"retries": 0}
+
+    async def open(self, base: str) -> None:
+        from llmswitch.providers.openai_compat import OpenAICompatibleProvider
+        from llmswitch.types import TextDelta
+
+        self.p = OpenAICompatibleProvider(base_url=base, default_model="fake", **self.settings)
+        self.TextDelta = TextDelta
+
+
+class LLMSwitchResilient(LLMSwitchBare):
+    """Retries (the default 2) and a CircuitBreaker configured, nothing failing."""
+
+    name = "llmswitch-resilient"
+    label = "llmswitch OpenAICompatibleProvider(retries=2, breaker={...})"
+    settings = {"retries": 2, "breaker": {"failure_threshold": 5, "recovery_timeout": 30}}
+
+
 class LLMSwitchAPI(LLMSwitch):
     name = "llmswitch-api"
     import_stmt = "import llmswitch"
@@ -360,7 +384,8 @@ class LLMSwitchAPI(LLMSwitch):
 
 
 ALL: dict[str, type[Contender]] = {
-    c.name: c for c in (Aiohttp, Httpx, OpenAISDK, LiteLLM, AnyLLM, PydanticAI, LLMSwitch, LLMSwitchAPI)
+    c.name: c
+    for c in (Aiohttp, Httpx, OpenAISDK, LiteLLM, AnyLLM, PydanticAI, LLMSwitch, LLMSwitchAPI, LLMSwitchBare, LLMSwitchResilient)
 }
 PIP_REQUIREMENTS: dict[str, list[str]] = {
     "aiohttp": ["aiohttp"],

@@ -26,7 +26,7 @@ from .contenders import ALL, PIP_REQUIREMENTS
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv"
 RESULTS = ROOT / "bench" / "results"
-PAIRED = ("llmswitch", "llmswitch-api")
+PAIRED = ("llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient")
 """Contenders also measured paired with bare aiohttp in one process (for the budget check)."""
 
 PROFILES: dict[str, dict] = {
@@ -105,7 +105,7 @@ def ensure_venv(contenders: list[str]) -> dict[str, str]:
         try:
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
         except (subprocess.SubprocessError, OSError) as exc:
-            own = ("aiohttp", "llmswitch", "llmswitch-api")
+            own = ("aiohttp", "llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient")
             return {n: f"could not create {VENV}: {exc}" for n in contenders if n not in own}
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     ok, _ = _run([str(py), "-c", "import llmswitch.providers.openai_compat, aiohttp, httpx, pyinstrument, msgspec"], 60,

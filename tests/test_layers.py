@@ -38,15 +38,19 @@ LAYERS: list[tuple[str, ...]] = [
     ("api", "doors"),  # doors: the design documents' module-level functions (over providers/)
     ("resolve",),  # references → providers; hands `auto` to detection
     ("auto",),  # detection: probes, then the cloud key list and the bundled runtime
-    ("registry",),
-    ("routing",),  # not written yet
-    ("state",),  # not written yet
+    ("registry",),  # failover over an agent's chain (routing.failover) is offered here
     ("telemetry",),  # not written yet; subscribes through `hooks`
     ("usage",),  # subscribes through `hooks`; nothing below imports it
     # Above providers, not at the bottom as DESIGN.md drew it: a config file is validated against
     # the provider types and each type's option names (entry-point types included).
     ("config",),
     ("providers",),
+    # Below providers, not above them as DESIGN.md first drew it: retries and the CircuitBreaker
+    # are applied inside the one call path, BaseProvider.complete()/stream(), so providers/ must
+    # be able to import them. routing/ imports no provider (failover takes any object with
+    # complete/stream); the registry above runs agents' chains through it.
+    ("routing",),
+    ("state",),  # not written yet; shared counters for routing (memory | redis)
     # `local` (the bundled llama.cpp runtime manager) is not in DESIGN.md: the llamacpp provider
     # reads its state file for the runtime's URL; like management/, it talks to no provider.
     ("management", "local"),

@@ -172,7 +172,7 @@ def test_sync_complete_and_stream_honour_timeout(hostile: ThreadedServer) -> Non
 
 
 async def test_idle_server_ends_at_read_timeout(hostile: ThreadedServer) -> None:
-    async with _openai(hostile, read_timeout=1.0) as p:
+    async with _openai(hostile, read_timeout=1.0, retries=0) as p:  # one attempt: each retry waits its own read_timeout
         started = time.perf_counter()
         with pytest.raises(ls.ProviderTimeoutError) as info:
             await p.complete("hi", model="silent")
@@ -199,11 +199,20 @@ async def test_bad_timeout_is_a_clear_value_error(hostile: ThreadedServer, bad: 
 # --- the request is never sent twice ----------------------------------------------------------------
 
 async def test_a_post_the_server_read_then_dropped_is_not_resent(hostile: ThreadedServer) -> None:
-    async with _openai(hostile) as p:
+    """The transport never resends it, and neither does the retry policy with
+    ``retry_on_timeout=False`` (the outcome is unknown: it may bill twice)."""
+    async with _openai(hostile, retry_on_timeout=False) as p:
         with pytest.raises(ls.ProviderConnectionError) as info:
             await p.complete("hi", model="drop-after-read")
     assert len(state(hostile).seen) == 1
-    assert info.value.retryable and "bill twice" in str(info.value)
+    assert info.value.retryable and info.value.outcome_unknown and "bill twice" in str(info.value)
+
+
+async def test_a_post_the_server_read_then_dropped_is_resent_by_default_retries(hostile: ThreadedServer) -> None:
+    async with _openai(hostile, retries=1) as p:
+        with pytest.raises(ls.ProviderConnectionError):
+            await p.complete("hi", model="drop-after-read")
+    assert len(state(hostile).seen) == 2  # README "Resilience": a retry may bill twice
 
 
 async def test_refused_connection_is_attempted_once() -> None:
@@ -218,7 +227,8 @@ async def test_refused_connection_is_attempted_once() -> None:
     server = await asyncio.start_server(count, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        async with OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1") as p:
+        # retries=0: the transport's own single attempt (the retry policy's are tests/routing)
+        async with OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1", retries=0) as p:
             with pytest.raises(ls.ProviderConnectionError):
                 await p.complete("hi", model="m")
     finally:

@@ -41,7 +41,8 @@ async def test_post_not_resent_after_the_server_read_it_and_dropped_the_connecti
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    provider = OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1")
+    # retry_on_timeout=False: the retry policy leaves an unknown outcome alone too (README "Resilience")
+    provider = OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1", retry_on_timeout=False)
     try:
         async with provider:
             assert (await provider.complete("hi", model="m")).text == "ok"
@@ -57,7 +58,7 @@ async def test_post_not_resent_after_the_server_read_it_and_dropped_the_connecti
 
 async def test_refused_connection_is_not_retried_and_maps() -> None:
     """A refused connection is mapped once and not tried again inside the transport (retrying is
-    the routing layer's decision). Connection attempts are counted at the event loop's
+    the retry policy's decision, llmswitch.routing). Connection attempts are counted at the event loop's
     ``sock_connect``, which aiohttp (through aiohappyeyeballs) uses for every TCP connect."""
     loop = asyncio.get_running_loop()
     attempts: list[tuple[str, int]] = []
@@ -73,7 +74,8 @@ async def test_refused_connection_is_not_retried_and_maps() -> None:
             return await real_connect(sock, address)
 
         loop.sock_connect = counting_connect  # type: ignore[method-assign]
-        provider = OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1")
+        # retries=0: the transport's own attempts (the retry policy's are tests/routing)
+        provider = OpenAICompatibleProvider(base_url=f"http://127.0.0.1:{port}/v1", retries=0)
         try:
             async with provider:
                 with pytest.raises(ls.ProviderConnectionError) as info:

@@ -62,6 +62,9 @@ _LAZY: dict[str, str] = {
     "add_call_observer": "llmswitch.hooks",
     "create_provider": "llmswitch.providers",
     "ProviderRegistry": "llmswitch.registry",
+    "CircuitBreaker": "llmswitch.routing",
+    "CircuitState": "llmswitch.routing",
+    "RetryPolicy": "llmswitch.routing",
     "default_registry": "llmswitch.registry",
     "load_config": "llmswitch.config",
     "LLMSwitchConfig": "llmswitch.config",
@@ -121,3 +124,4 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .hooks import add_call_observer  # noqa: F401
     from .providers.base import BaseProvider, LLMProviderProtocol  # noqa: F401
+    from .routing import CircuitBreaker, CircuitState, RetryPolicy  # noqa: F401

@@ -47,6 +47,7 @@ __all__ = [
     "Timeouts",
     "Transport",
     "call_deadline",
+    "time_left",
     "error_from_response",
     "parse_retry_after",
     "extract_error",
@@ -96,6 +97,13 @@ def set_call_deadline(seconds: float | None) -> Any:
     end = asyncio.get_running_loop().time() + seconds
     outer = _deadline.get()
     return _deadline.set(outer if outer is not None and outer[0] <= end else (end, float(seconds)))
+
+
+def time_left() -> float | None:
+    """Seconds until the deadline of the call in progress (``call_deadline``), or None without one:
+    the retry loop never sleeps past it."""
+    d = _deadline.get()
+    return None if d is None else d[0] - asyncio.get_running_loop().time()
 
 
 def reset_call_deadline(token: Any) -> None:
@@ -364,11 +372,13 @@ class Transport:
         msg = E.redact(str(exc) or type(exc).__name__, *self._secrets)
         kw: dict[str, Any] = dict(provider=self.provider, url=url)
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return E.ProviderTimeoutError(
+            never_sent = E.ProviderTimeoutError(
                 f"could not connect within {self.timeouts.connect:g}s",
                 hint="is the server up? raise connect_timeout if it is slow to accept",
                 **kw,
             )
+            never_sent.outcome_unknown = False  # no connection, so no request: safe to retry
+            return never_sent
         if isinstance(exc, aiohttp.SocketTimeoutError):
             return E.ProviderTimeoutError(
                 f"the server sent nothing for {self.timeouts.read:g}s",
@@ -405,11 +415,13 @@ class Transport:
             reason = os.strerror(errno).lower() if errno else msg
             return E.ProviderConnectionError(f"cannot connect to {exc.host}:{exc.port} ({reason})", **kw)
         if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)):
-            return E.ProviderConnectionError(
+            lost = E.ProviderConnectionError(
                 f"connection lost: {msg}",
                 hint="the server closed the connection after the request was sent; it may have run it (retrying may bill twice)",
                 **kw,
             )
+            lost.outcome_unknown = True
+            return lost
         return E.ProviderConnectionError(f"{type(exc).__name__}: {msg}", **kw)
 
     def error_for(

@@ -16,7 +16,9 @@ Secrets (``api_key`` and any header value) may be written as:
 Each provider entry may bound its calls: ``timeout`` (total deadline of one call, seconds),
 ``read_timeout`` (longest silence between bytes), ``connect_timeout``, ``health_timeout`` (one
 health probe), and the read limits ``max_body_bytes``, ``max_error_body_bytes``,
-``max_line_bytes``, ``max_event_bytes`` (bytes, or a size such as ``64MiB``; see ``limits.py``).
+``max_line_bytes``, ``max_event_bytes`` (bytes, or a size such as ``64MiB``; see ``limits.py``),
+and be made resilient (``RESILIENCE_SETTINGS``): ``retries``, ``retry_max_wait``,
+``retry_max_time``, ``retry_on_timeout`` and ``breaker: {failure_threshold, recovery_timeout, ...}``.
 
 The file itself is bounded (``MAX_CONFIG_BYTES``, ``MAX_DEPTH``, ``MAX_ALIASES``, ``MAX_NODES``)
 and every failure to read, parse or validate it is a ``ConfigError`` naming the file and line,
@@ -59,6 +61,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ProviderConfig",
+    "BreakerConfig",
+    "RESILIENCE_SETTINGS",
     "AgentConfig",
     "StateConfig",
     "UsageLogConfig",
@@ -95,6 +99,10 @@ KNOWN_OPTIONS: dict[str, frozenset[str]] = {}
 SECONDS_SETTINGS: tuple[str, ...] = ("timeout", "read_timeout", "connect_timeout", "health_timeout")
 """Per-provider time bounds, in seconds: ``timeout`` is the total deadline of one call,
 ``read_timeout`` the longest silence between bytes, ``health_timeout`` bounds a health probe."""
+RESILIENCE_SETTINGS: tuple[str, ...] = ("retries", "retry_max_wait", "retry_max_time", "retry_on_timeout", "breaker")
+"""Per-provider retry and circuit-breaker settings (README "Resilience"): ``retries`` (default 2,
+0 = off), ``retry_max_wait`` and ``retry_max_time`` (seconds), ``retry_on_timeout``, and
+``breaker: {failure_threshold, recovery_timeout, ...}`` (``BreakerConfig``)."""
 BYTES_SETTINGS: tuple[str, ...] = ("max_body_bytes", "max_error_body_bytes", "max_line_bytes", "max_event_bytes")
 """Per-provider read limits (``llmswitch._limits.Limits``): a number of bytes or a size such as ``64MiB``."""
 
@@ -116,6 +124,18 @@ def _parse_size(value: str) -> int | None:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class BreakerConfig(_Strict):
+    """``breaker:`` under a provider: a ``CircuitBreaker`` for it (``llmswitch.routing.breaker``)."""
+
+    failure_threshold: int = Field(default=5, ge=1)
+    recovery_timeout: float = Field(default=30.0, gt=0)
+    half_open_max_calls: int = Field(default=1, ge=1)
+    success_threshold: int = Field(default=1, ge=1)
+    failure_rate_threshold: float | None = Field(default=None, gt=0, le=1)
+    minimum_calls: int = Field(default=10, ge=1)
+    window: float = Field(default=60.0, gt=0)
 
 
 class ProviderConfig(_Strict):
@@ -140,6 +160,11 @@ class ProviderConfig(_Strict):
     max_line_bytes: int | None = None
     max_event_bytes: int | None = None
     default_max_tokens: int | None = Field(default=None, gt=0)
+    retries: int | None = Field(default=None, ge=0)
+    retry_max_wait: float | None = Field(default=None, ge=0)
+    retry_max_time: float | None = None
+    retry_on_timeout: bool | None = None
+    breaker: BreakerConfig | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -163,13 +188,13 @@ class ProviderConfig(_Strict):
         if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
             return data
         options = dict(data["options"])
-        lifted = {k: options.pop(k) for k in (*SECONDS_SETTINGS, *BYTES_SETTINGS) if k in options}
+        lifted = {k: options.pop(k) for k in (*SECONDS_SETTINGS, *BYTES_SETTINGS, *RESILIENCE_SETTINGS) if k in options}
         twice = sorted(k for k in lifted if data.get(k) is not None)
         if twice:
             raise ValueError(f"{', '.join(twice)} given both on the provider and under options:; keep one")
         return {**data, **lifted, "options": options}
 
-    @field_validator(*SECONDS_SETTINGS, mode="before")
+    @field_validator(*SECONDS_SETTINGS, "retry_max_time", mode="before")
     @classmethod
     def _positive_seconds(cls, v: Any) -> Any:
         if v is None:
@@ -182,6 +207,16 @@ class ProviderConfig(_Strict):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             raise ValueError("must be a positive, finite number of seconds, e.g. 30 or 2.5")
         return float(v)
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _retry_count(cls, v: Any) -> Any:
+        # YAML reads ``retries: off``/``false`` as False: that is 0 (off); ``true`` names no count
+        if v is False:
+            return 0
+        if v is True:
+            raise ValueError("must be a whole number of retries (0 turns retrying off; the default is 2)")
+        return v
 
     @field_validator(*BYTES_SETTINGS, mode="before")
     @classmethod
@@ -232,6 +267,12 @@ class ProviderConfig(_Strict):
             value = getattr(self, field)
             if value is not None:
                 kw[field] = value
+        for field in ("retries", "retry_max_wait", "retry_max_time", "retry_on_timeout"):
+            value = getattr(self, field)
+            if value is not None:
+                kw[field] = value
+        if self.breaker is not None:
+            kw["breaker"] = self.breaker.model_dump()
         if self.headers:
             kw["headers"] = {k: v.get_secret_value() for k, v in self.headers.items()}
         kw.update(self.options)

@@ -201,12 +201,16 @@ class ProviderConnectionError(ProviderError):
 
     default_hint = "is the server running and the base URL right? (`llmswitch doctor` checks every endpoint)"
     retryable = True
+    outcome_unknown: bool = False
+    """True when the request may have reached the server (a read timeout, a connection lost after
+    sending): a retry may run, and bill, it twice. ``retry_on_timeout=False`` skips these."""
 
 
 class ProviderTimeoutError(ProviderConnectionError):
     """No answer within a connect, read or total deadline; a connection error, so retried too."""
 
     default_hint = "the server did not answer in time; raise the timeout or check the server's load"
+    outcome_unknown = True  # a connect timeout sets it False: nothing was sent
 
 
 class AuthenticationError(ProviderError):
@@ -320,11 +324,14 @@ class BudgetExceededError(ProviderError):
 
 
 class AllProvidersFailedError(LLMSwitchError):
-    """Every provider of a fallback chain failed; ``attempts`` holds each name with its error."""
+    """Every provider of a fallback chain failed; ``attempts`` holds each name with its error, and
+    ``seconds`` (when the chain measured it) how long each attempt took, in the same order."""
 
-    def __init__(self, attempts: list[tuple[str, BaseException]]) -> None:
+    def __init__(self, attempts: list[tuple[str, BaseException]], seconds: list[float] | None = None) -> None:
         self.attempts = attempts
-        lines = [f"  - {name}: {err}" for name, err in attempts]
+        self.seconds = list(seconds) if seconds is not None and len(seconds) == len(attempts) else None
+        took = [f" ({s:.2f}s)" for s in self.seconds] if self.seconds else [""] * len(attempts)
+        lines = [f"  - {name}{t}: {err}" for (name, err), t in zip(attempts, took, strict=True)]
         super().__init__("every provider failed:\n" + "\n".join(lines))
 
     @property

@@ -15,9 +15,10 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .types import TokenUsage
+from .types import Response, TokenUsage
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._streaming import ResponseStream
     from .config import LLMSwitchConfig
     from .providers.base import BaseProvider
 
@@ -109,6 +110,40 @@ class ProviderRegistry:
     def get_agent_chain(self, agent_id: str) -> list[BaseProvider]:
         """The agent's provider followed by its fallbacks, in order (for failover routing)."""
         return [self.get(n) for n in self._chain_names(agent_id)]
+
+    # --- failover over an agent's chain (llmswitch.routing.failover) ---------------------------
+    def _chain(self, agent_id: str) -> tuple[tuple[str, ...], list[BaseProvider]]:
+        names = self._chain_names(agent_id)
+        return names, [self.get(n) for n in names]
+
+    async def acomplete_for_agent(
+        self, agent_id: str, messages: Any, *, on_content_filter: bool = False, **params: Any
+    ) -> Response:
+        """The agent's provider answers, else its fallbacks in order (README "Resilience"): the
+        next is tried on retryable errors, an open circuit or a context-window error; when all
+        fail, ``AllProvidersFailedError.attempts`` lists each. Each member uses its own model
+        (``default_model`` or detection), so ``model=`` is not taken."""
+        from .routing.failover import complete_chain
+
+        if "model" in params:
+            raise TypeError("acomplete_for_agent takes no model=: each member of the chain uses its own default_model")
+        names, members = self._chain(agent_id)
+        return await complete_chain(members, messages, names=names, on_content_filter=on_content_filter, **params)
+
+    def complete_for_agent(self, agent_id: str, messages: Any, **params: Any) -> Response:
+        """``acomplete_for_agent`` from synchronous code (over the shared background loop)."""
+        from ._bridge import get_bridge
+
+        return get_bridge().run(self.acomplete_for_agent(agent_id, messages, **params))
+
+    def stream_for_agent(self, agent_id: str, messages: Any, *, on_content_filter: bool = False, **params: Any) -> ResponseStream:
+        """A stream from the agent's chain: failover happens only before the first event."""
+        from .routing.failover import stream_chain
+
+        if "model" in params:
+            raise TypeError("stream_for_agent takes no model=: each member of the chain uses its own default_model")
+        names, members = self._chain(agent_id)
+        return stream_chain(members, messages, names=names, on_content_filter=on_content_filter, **params)
 
     @property
     def providers(self) -> Mapping[str, BaseProvider]:

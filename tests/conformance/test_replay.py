@@ -49,15 +49,16 @@ def _kind(provider: BaseProvider) -> str:
 
 
 def _provider(it: corpus.Interaction, server: ReplayServer) -> BaseProvider:
+    # retries=0: a recording is one exchange, replayed once (retries are tested in tests/routing)
     if it.provider == "anthropic":
-        return AnthropicProvider(base_url=server.url, api_key=KEY)
+        return AnthropicProvider(base_url=server.url, api_key=KEY, retries=0)
     base = server.url + it.path[: -len("/chat/completions")]
     if it.provider == "openrouter":
-        return OpenRouterProvider(base_url=base, api_key=KEY)
+        return OpenRouterProvider(base_url=base, api_key=KEY, retries=0)
     host = urlparse(it.data["request"]["uri"]).hostname
     if host == "api.openai.com":
-        return OpenAIProvider(base_url=base, api_key=KEY)
-    return OpenAICompatibleProvider(name="compatible", base_url=base, api_key=KEY)
+        return OpenAIProvider(base_url=base, api_key=KEY, retries=0)
+    return OpenAICompatibleProvider(name="compatible", base_url=base, api_key=KEY, retries=0)
 
 
 async def _call(provider: BaseProvider, inp: request_side.Inputs) -> tuple[Response, list[Any]]:

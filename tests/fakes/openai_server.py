@@ -28,6 +28,9 @@ Behaviour is chosen by the model name so one server covers every case:
                        ``seconds``, ``http-date``, ``ms``, ``reset-requests``, ``reset-tokens``
 ``gpt-finish-<r>``     finish_reason ``<r>`` (``FINISH_REASONS``), plain and streamed
 ``gpt-broken``         500 server error
+``gpt-flaky-<n>-<s>``  the first ``n`` requests for this exact name answer HTTP ``<s>`` (429 with
+                       ``retry-after: 1``, 500, 503, 529 or 400), then the plain reply: an
+                       outage that recovers (counted per name in ``flaky_seen``)
 ``gpt-cut``            stream cut after two chunks (connection closed, no [DONE])
 ``gpt-malformed``      a ``data:`` line that is not JSON
 ``gpt-stream-error``   an ``{"error": ...}`` chunk inside a 200 stream
@@ -250,6 +253,7 @@ class FakeOpenAI:
         self.chunk_delay = chunk_delay
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.flaky_seen: dict[str, int] = {}
         self.loop = ToolLoop()
         self.base_url = ""
         """``<server>/v1`` once ``start()`` served it."""
@@ -328,16 +332,40 @@ class FakeOpenAI:
                 "rate_limit_exceeded",
                 headers=rate_limit_headers(model[len("gpt-ratelimit-"):]),
             )
+        if model.startswith("gpt-flaky-"):
+            failing = self._flaky(model)
+            if failing is not None:
+                return failing
         if model == "gpt-broken":
             return _error(500, "The server had an error while processing your request. Sorry about that!", "server_error", None)
         if model == "gpt-slow":
             await asyncio.sleep(2)
         finishing = model.startswith("gpt-finish-") and model[len("gpt-finish-"):] in FINISH_REASONS
-        if model not in self.models and model not in MODELS and model not in SCRIPTED and not finishing:
+        flaky = model.startswith("gpt-flaky-")
+        if model not in self.models and model not in MODELS and model not in SCRIPTED and not finishing and not flaky:
             return _error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
         if body.get("stream"):
             return await self._stream(request, body)
         return web.json_response(self._completion(body))
+
+    def _flaky(self, model: str) -> web.Response | None:
+        """``gpt-flaky-<n>-<status>``: the error while this name has been asked fewer than n times."""
+        try:
+            n_text, status_text = model[len("gpt-flaky-"):].split("-", 1)
+            n, status = int(n_text), int(status_text)
+        except ValueError:
+            return _error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
+        seen = self.flaky_seen[model] = self.flaky_seen.get(model, 0) + 1
+        if seen > n:
+            return None
+        if status == 429:
+            return _error(429, "Rate limit reached for requests. Please try again in 1s.", "requests",
+                          "rate_limit_exceeded", headers={"retry-after": "1"})
+        if status == 400:
+            return _error(400, "Invalid value for 'temperature'.", "invalid_request_error", None, "temperature")
+        if status == 529:
+            return _error(529, "Overloaded", "overloaded_error", None)
+        return _error(status, "The server had an error while processing your request. Sorry about that!", "server_error", None)
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         model = body["model"]

@@ -112,10 +112,10 @@ async def test_http_errors_map_to_classes(
     async with openai_provider:
         with pytest.raises(error_class) as info:
             if streamed:
-                async with openai_provider.stream("hi", model=model) as s:
+                async with openai_provider.stream("hi", model=model, retries=0) as s:
                     await s.final()
             else:
-                await openai_provider.complete("hi", model=model)
+                await openai_provider.complete("hi", model=model, retries=0)
     err = info.value
     assert type(err) is error_class
     assert err.retryable is retryable
@@ -124,7 +124,7 @@ async def test_http_errors_map_to_classes(
     assert err.status_code == status
     # the server's own text, whole, then a hint on what to do
     assert f"] {message} — " in str(err)
-    assert [r["model"] for r in openai_fake[0].requests] == [model]  # sent once: retrying is not the provider's job
+    assert [r["model"] for r in openai_fake[0].requests] == [model]  # sent once with retries=0 (retries: tests/routing)
 
 
 async def test_context_error_parses_token_counts(openai_provider: OpenAIProvider) -> None:

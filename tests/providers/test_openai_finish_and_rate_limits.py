@@ -21,9 +21,10 @@ FINISH = {
 
 
 async def _call(p: OpenAIProvider, model: str, streamed: bool) -> ls.Response:
+    # retries=0: one answer's mapping (waiting out Retry-After is tests/routing/test_retry.py)
     if not streamed:
-        return await p.complete("hi", model=model)
-    async with p.stream("hi", model=model) as s:
+        return await p.complete("hi", model=model, retries=0)
+    async with p.stream("hi", model=model, retries=0) as s:
         return await s.final()
 
 
@@ -71,7 +72,7 @@ async def test_rate_limit_http_date(openai_provider: OpenAIProvider, openai_fake
     """``retry-after`` as an HTTP date, 30 s ahead when sent (whole seconds: allow 2 s)."""
     async with openai_provider:
         with pytest.raises(ls.RateLimitError) as info:
-            await openai_provider.complete("hi", model="gpt-ratelimit-http-date")
+            await openai_provider.complete("hi", model="gpt-ratelimit-http-date", retries=0)
     assert info.value.status_code == 429
     assert len(openai_fake[0].requests) == 1
     assert info.value.retry_after is not None

@@ -23,6 +23,8 @@ from .._limits import Limits, check_seconds
 from .._streaming import ResponseStream
 from .._transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
 from ..hooks import CallObserver, Pricer, add_call_observer, remove_call_observer
+from ..routing.breaker import CircuitBreaker
+from ..routing.retry import RetryPolicy
 from ..types import (
     ImagePart,
     Message,
@@ -220,6 +222,11 @@ class BaseProvider:
         ca_bundle: str | None = None,
         headers: dict[str, str] | None = None,
         default_max_tokens: int | None = None,
+        retries: int | RetryPolicy | None = None,
+        retry_max_wait: float | None = None,
+        retry_max_time: float | None = None,
+        retry_on_timeout: bool | None = None,
+        breaker: CircuitBreaker | dict[str, Any] | bool | None = None,
         **options: Any,
     ) -> None:
         self.name = name or self.provider_type.value
@@ -256,6 +263,13 @@ class BaseProvider:
         self._limits = Limits.from_options(options)
         self._transport: Transport | None = None
         self._detected_model: str | None = None
+        # resilience (README "Resilience"): None when off, so the call path pays one test for it
+        # the provider's ``timeout`` stays the bound of a whole call: no retry starts a wait past it
+        self.retry_policy: RetryPolicy | None = RetryPolicy.from_settings(
+            retries, max_wait=retry_max_wait, max_time=retry_max_time if retry_max_time is not None else timeout,
+            on_timeout=retry_on_timeout,
+        )
+        self.breaker: CircuitBreaker | None = CircuitBreaker.from_settings(self.name, breaker)
 
     # --- plumbing --------------------------------------------------------------------
     @staticmethod
@@ -461,6 +475,7 @@ class BaseProvider:
         """One whole answer. ``timeout=`` bounds this call; what the model is known not to take raises
         ``CapabilityError`` before anything is sent; usage and call observers see every outcome."""
         timeout = params.pop("timeout", None) if params else None
+        policy = self._policy_for(params.pop("retries")) if params and "retries" in params else self.retry_policy
         msgs, tool_list = as_messages(messages), as_tools(tools)
         self._check_key()
         if timeout is None:  # the common call: no deadline object, the provider's own bounds apply
@@ -469,7 +484,10 @@ class BaseProvider:
                 self._refuse_unsupported(model_id, msgs, tool_list, params)
             started = time.perf_counter()
             try:
-                resp = await self._complete(model_id, msgs, tool_list, params)
+                if policy is None and self.breaker is None:
+                    resp = await self._complete(model_id, msgs, tool_list, params)
+                else:
+                    resp = await self._guarded(policy, lambda: self._complete(model_id, msgs, tool_list, params))
             except BaseException as exc:
                 self._record(model_id, None, exc, time.perf_counter() - started)
                 raise
@@ -480,12 +498,31 @@ class BaseProvider:
                     self._refuse_unsupported(model_id, msgs, tool_list, params)
                 started = time.perf_counter()
                 try:
-                    resp = await self._complete_within(timeout, model_id, msgs, tool_list, params)
+                    resp = await self._guarded(
+                        policy, lambda: self._complete_within(timeout, model_id, msgs, tool_list, params)
+                    )
                 except BaseException as exc:
                     self._record(model_id, None, exc, time.perf_counter() - started)
                     raise
         self._record(model_id, resp, None, resp.latency)
         return resp
+
+    def _policy_for(self, retries: Any) -> RetryPolicy | None:
+        """A call's ``retries=`` over the provider's policy (0 or None: one attempt)."""
+        if retries is None or retries == 0:
+            return None
+        if isinstance(retries, RetryPolicy):
+            return retries
+        base = self.retry_policy or RetryPolicy()
+        return base.with_retries(retries)
+
+    async def _guarded(self, policy: RetryPolicy | None, attempt: Callable[[], Any]) -> Any:
+        """One call through the retry policy and the breaker, whichever are on."""
+        if policy is not None:
+            return await policy.run(attempt, self.breaker)
+        if self.breaker is not None:
+            return await self.breaker.acall(attempt)
+        return await attempt()
 
     async def _complete_within(
         self, timeout: float, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
@@ -515,6 +552,7 @@ class BaseProvider:
         call observers are recorded when it ends."""
         timeout = params.pop("timeout", None) if params else None
         check_seconds("timeout", timeout)
+        policy = self._policy_for(params.pop("retries")) if params and "retries" in params else self.retry_policy
         msgs = as_messages(messages)
         tool_list = as_tools(tools)
         state: dict[str, Any] = {"model": model or self.default_model or "", "t": time.perf_counter()}
@@ -530,20 +568,45 @@ class BaseProvider:
                 state["model"] = model_id
                 if self._refusing.get(model_id, self) is not None:
                     self._refuse_unsupported(model_id, msgs, tool_list, params)
-                items = self._stream(model_id, msgs, tool_list, params)
-                first = await items.__anext__()
+                if policy is None and self.breaker is None:
+                    items = self._stream(model_id, msgs, tool_list, params)
+                    first = await items.__anext__()
+                else:
+                    # retried only until its first event: what the caller has seen is never replayed
+                    items, opened = await self._guarded(policy, lambda: self._open_stream(model_id, msgs, tool_list, params))
+                    if opened is None:
+                        return
+                    first = opened
             except StopAsyncIteration:
                 return
             finally:
                 reset_call_deadline(token)
+            state["opened"] = True
             yield first
             async for item in items:
                 yield item
 
         def on_done(final: Response | None, error: BaseException | None) -> None:
+            if error is not None and self.breaker is not None and "opened" in state:
+                self.breaker.after_mid_stream(error)  # cut after its first event: a failure too
             self._record(state["model"], final, error, time.perf_counter() - state["t"])
 
         return ResponseStream(source(), on_done)
+
+    async def _open_stream(
+        self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]
+    ) -> tuple[AsyncIterator[StreamEvent | Response], StreamEvent | Response | None]:
+        """Open a stream and read its first item (one attempt of a guarded stream); None: it was empty."""
+        items = self._stream(model, messages, tools, params)
+        try:
+            return items, await items.__anext__()
+        except StopAsyncIteration:
+            return items, None
+        except BaseException:
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            raise
 
     # --- to implement ----------------------------------------------------------------------
     async def _complete(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]) -> Response:
