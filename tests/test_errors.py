@@ -337,3 +337,12 @@ def test_a_capability_error_names_the_feature_and_keeps_its_message() -> None:
     assert "model 'm' does not take tools" in str(err) and err.provider == "p" and err.model == "m"
     assert err.status_code is None
     assert CapabilityError("x").feature is None
+
+
+def test_all_providers_failed_says_how_long_each_attempt_took() -> None:
+    a, b = E.ProviderError("down", provider="a"), E.ProviderError("slow", provider="b")
+    err = E.AllProvidersFailedError([("a", a), ("b", b)], seconds=[0.5, 1.25])
+    assert err.seconds == [0.5, 1.25]
+    assert str(err).splitlines()[1:] == [f"  - a (0.50s): {a}", f"  - b (1.25s): {b}"]
+    assert E.AllProvidersFailedError([("a", a)], seconds=[1.0, 2.0]).seconds is None  # not one per attempt
+    assert str(E.AllProvidersFailedError([("a", a)])).splitlines()[1] == f"  - a: {a}"

@@ -890,6 +890,19 @@ def test_connection_failures_map_to_one_class_message_and_hint(exc: BaseExceptio
     assert type(err) is cls
     assert (err.message, err.hint) == (message, hint)
     assert (err.provider, err.url) == ("p", "https://127.0.0.1:1/v1/chat/completions")
+    # whether the request may have reached the server (a retry may then run it twice)
+    sent = message.startswith(("the server sent nothing", "the call did not finish", "connection lost"))
+    assert err.outcome_unknown is sent
+
+
+async def test_time_left_is_the_calls_remaining_deadline() -> None:
+    from llmswitch._transport import call_deadline, time_left
+
+    assert time_left() is None
+    with call_deadline(5.0):
+        left = time_left()
+        assert left is not None and 4.0 < left <= 5.0
+    assert time_left() is None
 
 
 def test_a_certificate_error_without_a_verify_message_gives_its_text() -> None:
