@@ -22,7 +22,7 @@ from llmswitch.config import (
 )
 from llmswitch.errors import ConfigError
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 @pytest.fixture(autouse=True)

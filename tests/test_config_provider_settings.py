@@ -3,7 +3,6 @@ file/line/setting, passed to the provider constructor; and no secret in any Conf
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import fields
 from pathlib import Path
 
@@ -11,24 +10,9 @@ import pytest
 
 from llmswitch._limits import Limits
 from llmswitch.config import BYTES_SETTINGS, SECONDS_SETTINGS, load_config
-from llmswitch.errors import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def _no_llmswitch_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("LLMSWITCH_STATE", "LLMSWITCH_PROVIDERS", "LLMSWITCH_AGENTS", "LLMSWITCH_USAGE_LOG", "LLMSWITCH_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    return path
-
-
-def config_error(path: Path) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return str(info.value)
+# the same bare environment and file helpers as the config-loading tests (one copy, there)
+from tests.test_config_loading import _no_llmswitch_env, config_error, write  # noqa: F401 - the fixture is autouse
 
 
 def test_every_read_limit_has_a_config_setting() -> None:
