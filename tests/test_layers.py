@@ -50,7 +50,7 @@ LAYERS: list[tuple[str, ...]] = [
     # be able to import them. routing/ imports no provider (failover takes any object with
     # complete/stream); the registry above runs agents' chains through it.
     ("routing",),
-    ("state",),  # not written yet; shared counters for routing (memory | redis)
+    ("state",),  # shared counters for routing (memory | redis)
     # `local` (the bundled llama.cpp runtime manager) is not in DESIGN.md: the llamacpp provider
     # reads its state file for the runtime's URL; like management/, it talks to no provider.
     ("management", "local"),
