@@ -25,6 +25,7 @@ from .._transport import Timeouts, Transport, call_deadline, reset_call_deadline
 from ..hooks import CallObserver, Pricer, add_call_observer, remove_call_observer
 from ..routing.breaker import CircuitBreaker
 from ..routing.retry import RetryPolicy
+from ..state import StateBackend, default_backend
 from ..types import (
     ImagePart,
     Message,
@@ -227,6 +228,7 @@ class BaseProvider:
         retry_max_time: float | None = None,
         retry_on_timeout: bool | None = None,
         breaker: CircuitBreaker | dict[str, Any] | bool | None = None,
+        state: StateBackend | None = None,
         **options: Any,
     ) -> None:
         self.name = name or self.provider_type.value
@@ -270,6 +272,9 @@ class BaseProvider:
             on_timeout=retry_on_timeout,
         )
         self.breaker: CircuitBreaker | None = CircuitBreaker.from_settings(self.name, breaker)
+        # where shared counters live (budgets, rate limits, shared breakers): the registry passes
+        # the configured backend (``state:``); alone, a provider uses the process's memory backend
+        self.state: StateBackend = state if state is not None else default_backend()
 
     # --- plumbing --------------------------------------------------------------------
     @staticmethod

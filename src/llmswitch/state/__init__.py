@@ -11,4 +11,13 @@ from __future__ import annotations
 from ._base import StateBackend
 from .memory import MemoryBackend
 
-__all__ = ["MemoryBackend", "StateBackend"]
+__all__ = ["MemoryBackend", "StateBackend", "default_backend"]
+
+_default: list[MemoryBackend] = []
+
+
+def default_backend() -> MemoryBackend:
+    """The process's memory backend: what a provider uses when no ``state:`` backend is given."""
+    if not _default:
+        _default.append(MemoryBackend())
+    return _default[0]
