@@ -65,6 +65,7 @@ _LAZY: dict[str, str] = {
     "CircuitBreaker": "llmswitch.routing",
     "CircuitState": "llmswitch.routing",
     "RetryPolicy": "llmswitch.routing",
+    "FallbackProvider": "llmswitch.providers.fallback",
     "default_registry": "llmswitch.registry",
     "load_config": "llmswitch.config",
     "LLMSwitchConfig": "llmswitch.config",
@@ -124,4 +125,5 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .hooks import add_call_observer  # noqa: F401
     from .providers.base import BaseProvider, LLMProviderProtocol  # noqa: F401
+    from .providers.fallback import FallbackProvider  # noqa: F401
     from .routing import CircuitBreaker, CircuitState, RetryPolicy  # noqa: F401

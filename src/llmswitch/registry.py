@@ -34,6 +34,7 @@ class ProviderRegistry:
         self._lock = threading.Lock()
         self._providers: dict[str, BaseProvider] = dict(providers or {})
         self._agents: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (agents or {}).items()}
+        self._chains: dict[tuple[str, tuple[str, ...]], tuple[Mapping[str, BaseProvider], BaseProvider]] = {}
         self.config: LLMSwitchConfig | None = None
 
     # --- mutation (locked, copy-on-write) ---------------------------------------------------
@@ -111,24 +112,37 @@ class ProviderRegistry:
         """The agent's provider followed by its fallbacks, in order (for failover routing)."""
         return [self.get(n) for n in self._chain_names(agent_id)]
 
-    # --- failover over an agent's chain (llmswitch.routing.failover) ---------------------------
-    def _chain(self, agent_id: str) -> tuple[tuple[str, ...], list[BaseProvider]]:
+    # --- an agent as one provider: its chain (llmswitch.providers.fallback) ----------------------
+    def chain_for_agent(self, agent_id: str) -> BaseProvider:
+        """The agent as one provider: its provider alone when it has no fallbacks, else a
+        ``FallbackProvider`` named after the agent over its chain (built once per change of the
+        providers or agents). An agent that is not configured gets the ``default`` agent's."""
+        providers, agents = self._providers, self._agents
         names = self._chain_names(agent_id)
-        return names, [self.get(n) for n in names]
+        if len(names) == 1:
+            return self.get(names[0])
+        key = (agent_id if agent_id in agents else "default", names)
+        cached = self._chains.get(key)
+        if cached is not None and cached[0] is providers:
+            return cached[1]
+        from .providers.fallback import FallbackProvider
+
+        chain = FallbackProvider([self.get(n) for n in names], name=key[0])
+        if len(self._chains) > 256:
+            self._chains.clear()
+        self._chains[key] = (providers, chain)
+        return chain
 
     async def acomplete_for_agent(
         self, agent_id: str, messages: Any, *, on_content_filter: bool = False, **params: Any
     ) -> Response:
         """The agent's provider answers, else its fallbacks in order (README "Resilience"): the
-        next is tried on retryable errors, an open circuit or a context-window error; when all
-        fail, ``AllProvidersFailedError.attempts`` lists each. Each member uses its own model
-        (``default_model`` or detection), so ``model=`` is not taken."""
-        from .routing.failover import complete_chain
-
+        next is tried on retryable errors, an open circuit, a context-window or capability error;
+        when all fail, ``AllProvidersFailedError.attempts`` lists each. Each member uses its own
+        model (``default_model`` or detection), so ``model=`` is not taken."""
         if "model" in params:
             raise TypeError("acomplete_for_agent takes no model=: each member of the chain uses its own default_model")
-        names, members = self._chain(agent_id)
-        return await complete_chain(members, messages, names=names, on_content_filter=on_content_filter, **params)
+        return await self._agent_call(agent_id, on_content_filter).complete(messages, **params)
 
     def complete_for_agent(self, agent_id: str, messages: Any, **params: Any) -> Response:
         """``acomplete_for_agent`` from synchronous code (over the shared background loop)."""
@@ -138,12 +152,23 @@ class ProviderRegistry:
 
     def stream_for_agent(self, agent_id: str, messages: Any, *, on_content_filter: bool = False, **params: Any) -> ResponseStream:
         """A stream from the agent's chain: failover happens only before the first event."""
-        from .routing.failover import stream_chain
-
         if "model" in params:
             raise TypeError("stream_for_agent takes no model=: each member of the chain uses its own default_model")
-        names, members = self._chain(agent_id)
-        return stream_chain(members, messages, names=names, on_content_filter=on_content_filter, **params)
+        return self._agent_call(agent_id, on_content_filter).stream(messages, **params)
+
+    def _agent_call(self, agent_id: str, on_content_filter: bool) -> BaseProvider:
+        provider = self.chain_for_agent(agent_id)
+        if on_content_filter:
+            from .providers.fallback import FallbackProvider
+
+            members = provider.members if isinstance(provider, FallbackProvider) else (provider,)
+            return FallbackProvider(members, name=getattr(provider, "name", agent_id), on_content_filter=True)
+        return provider
+
+    @property
+    def agents(self) -> Mapping[str, tuple[str, ...]]:
+        """The current agent id → (provider, *fallbacks) table; replaced, never mutated."""
+        return self._agents
 
     @property
     def providers(self) -> Mapping[str, BaseProvider]:

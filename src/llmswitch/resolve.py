@@ -43,7 +43,8 @@ __all__ = [
     "aclose_cached_providers",
 ]
 
-ModelRef = str | BaseProvider
+ModelRef = str | BaseProvider | list[str | BaseProvider] | tuple[str | BaseProvider, ...]
+"""A reference, a provider, or a list of them: a fallback chain (``providers.fallback``)."""
 
 
 def parse_model_ref(ref: str) -> tuple[str, str | None]:
@@ -55,7 +56,10 @@ def parse_model_ref(ref: str) -> tuple[str, str | None]:
 
 
 def is_auto(ref: object) -> bool:
-    """True for ``auto`` and ``auto:MODEL`` (resolved by probing, so only asynchronously)."""
+    """True for ``auto`` and ``auto:MODEL`` (resolved by probing, so only asynchronously), and
+    for a chain that has one among its members."""
+    if isinstance(ref, (list, tuple)):
+        return any(is_auto(r) for r in ref)
     return isinstance(ref, str) and ref.partition(":")[0].strip() == "auto"
 
 
@@ -141,10 +145,14 @@ def _build(type_name: str, ref: str) -> _Built:
 
 
 def resolve(ref: ModelRef) -> tuple[BaseProvider, str | None]:
-    """A reference (not ``auto``: see ``aresolve``) → (provider instance, model name or None)."""
+    """A reference (not ``auto``: see ``aresolve``) → (provider instance, model name or None).
+    A list of references is a fallback chain: one ``FallbackProvider`` and no model."""
     if isinstance(ref, BaseProvider):
         return ref, None
-    table = default_registry().providers
+    if isinstance(ref, (list, tuple)):
+        return _chain([resolve(r) for r in ref]), None
+    registry = default_registry()
+    table = registry.providers
     hit = _resolved.get(ref)
     if hit is not None and hit.table is table and (hit.keys is None or hit.values == _env_values(hit.keys)):
         return hit.provider, hit.model
@@ -155,6 +163,8 @@ def resolve(ref: ModelRef) -> tuple[BaseProvider, str | None]:
     if named is not None:
         _resolved[ref] = _Hit(named, model, table, None, None)
         return named, model
+    if name in registry.agents:  # an agent: its provider, or its fallback chain (not cached here: the registry does)
+        return registry.chain_for_agent(name), model
     built = _build(name, ref)
     _resolved[ref] = _Hit(built.provider, model, table, built.keys, built.values)
     return built.provider, model
@@ -162,12 +172,31 @@ def resolve(ref: ModelRef) -> tuple[BaseProvider, str | None]:
 
 async def aresolve(ref: ModelRef) -> tuple[BaseProvider, str | None]:
     """``resolve`` for async code, ``auto`` included (probed once per process, see ``llmswitch.auto``)."""
+    if isinstance(ref, (list, tuple)):
+        return _chain([await aresolve(r) for r in ref]), None
     if is_auto(ref):
         from .auto import resolve_auto
 
         assert isinstance(ref, str)
         return await resolve_auto(parse_model_ref(ref)[1])
     return resolve(ref)
+
+
+_chains: dict[tuple[tuple[BaseProvider, str | None], ...], BaseProvider] = {}
+"""The chains the module API built, by their members' identities: ``ls.complete([...])`` on
+every call reuses one ``FallbackProvider`` while its members stay the same."""
+
+
+def _chain(members: list[tuple[BaseProvider, str | None]]) -> BaseProvider:
+    from .providers.fallback import FallbackProvider
+
+    pairs = tuple(members)
+    chain = _chains.get(pairs)
+    if chain is None:
+        if len(_chains) >= 256:
+            _chains.clear()
+        chain = _chains[pairs] = FallbackProvider(pairs)
+    return chain
 
 
 def forget(provider: BaseProvider) -> None:
@@ -187,6 +216,7 @@ def reset_provider_cache() -> None:
     with _lock:
         _built.clear()
         _resolved.clear()
+        _chains.clear()
 
 
 on_keyring_change(reset_provider_cache)

@@ -59,6 +59,8 @@ class ProviderType(StrEnum):
     LITELLM = "litellm"
     OPENAI_COMPATIBLE = "openai-compatible"
     AUTO = "auto"
+    FALLBACK = "fallback"
+    """A chain of providers answering as one (``llmswitch.providers.fallback.FallbackProvider``)."""
 
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
@@ -710,6 +712,9 @@ class ProviderCapabilities:
     json_mode: bool = True
     model_management: bool = False
     local: bool = False
+    context_window: int | None = None
+    """The model's context window in tokens, where declared or recorded (None: unknown). A
+    fallback chain skips a member whose window the prompt clearly exceeds."""
 
     @property
     def refuses_any(self) -> bool:
@@ -727,6 +732,7 @@ class ProviderCapabilities:
             json_mode=self.json_mode and base.json_mode,
             model_management=base.model_management,
             local=base.local,
+            context_window=base.context_window if self.context_window is None else self.context_window,
         )
 
 

@@ -38,6 +38,7 @@ def test_which_errors_fail_over() -> None:
     assert should_fail_over(E.ProviderTimeoutError("t"))
     assert should_fail_over(E.CircuitOpenError("open"))
     assert should_fail_over(E.ContextWindowExceededError("ctx"))
+    assert should_fail_over(E.CapabilityError("no tools", feature="tools"))  # nothing was sent; a later member may take it
     assert not should_fail_over(E.ContentFilterError("filtered"))
     assert should_fail_over(E.ContentFilterError("filtered"), on_content_filter=True)
     for final in (E.InvalidRequestError("400"), E.AuthenticationError("401"), E.ModelNotFoundError("404"), ValueError("x")):

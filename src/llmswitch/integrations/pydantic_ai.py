@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from .. import errors as E
 from .. import hooks
+from ..providers.fallback import FallbackProvider
 
 if TYPE_CHECKING:  # pragma: no cover
     from pydantic_ai.models import Model
@@ -280,6 +281,8 @@ def create_model(provider: BaseProvider, model_name: str | None = None) -> Model
     Detection needs the server (through llmswitch's background loop); pass a name or use
     :func:`create_model_async` to avoid that round trip."""
     _require_pydantic_ai()
+    if isinstance(provider, FallbackProvider):  # a chain: pydantic-ai's FallbackModel over its members
+        return fallback_model(list(provider.members))
     name = model_name or provider.default_model or provider.detected_model
     if not name:
         from .._bridge import get_bridge
@@ -303,6 +306,10 @@ async def create_model_async(
       (``await provider.detect_model()``).
     """
     _require_pydantic_ai()
+    if isinstance(provider, FallbackProvider):
+        return await fallback_model_async(
+            list(provider.members), auto_detect=auto_detect, test_connection=test_connection
+        )
     name = await _model_name_async(provider, model_name, auto_detect, test_connection)
     return _cached(provider, name)
 
