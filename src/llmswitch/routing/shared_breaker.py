@@ -1,0 +1,138 @@
+"""One circuit for every process: a ``CircuitBreaker`` kept in step through a shared state backend.
+
+Why: with ``state: {backend: redis}``, ten workers calling one failing backend should not each
+spend ``failure_threshold`` failures (and their timeouts) discovering the outage, nor keep calling
+it while another worker's circuit is already open. ``SharedBreaker`` wraps a provider's own
+``CircuitBreaker`` (which keeps its API, statistics and listeners; this module only adds) and
+shares two keys per breaker name (``breaker:NAME:…`` under the backend's prefix):
+
+* ``open`` = 1 while the circuit is open somewhere, expiring when that cool-down ends. Its time to
+  live is the rest of the cool-down, so hosts need no synchronised clocks.
+* ``failures``: counted failures seen by all processes, expiring ``window`` seconds after the
+  first; reset by a success that saw it non-zero, and when the circuit opens.
+
+Per call: ONE read of both keys (``peek``; one Redis round trip, a Lua script) before the call —
+that is the whole cost on the happy path. If ``open`` is set, the local breaker adopts it
+(``CircuitBreaker.open(retry_after=…)``) and rejects with ``CircuitOpenError`` carrying the rest
+of the cool-down, no request sent. A counted failure adds 1 to ``failures`` (one more round trip,
+failures only); reaching ``failure_threshold`` opens the circuit here. When the local breaker
+opens, by either count or by a half-open trial failing, ``open`` is published (a ``set`` with the
+rest of the cool-down as its ttl). After the cool-down every process's breaker half-opens by
+itself and lets its own ``half_open_max_calls`` trial calls through; a trial's failure opens the
+circuit (and publishes it) again.
+
+Rate-based opening (``failure_rate_threshold``) is judged by each process on its own calls; what it
+opens is shared like any other opening. A stream cut after its first event counts locally (its
+breaker may open; that is published at the start of the provider's next call).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .breaker import CircuitBreaker, CircuitState
+
+if TYPE_CHECKING:
+    from ..state import PeekingBackend
+    from .retry import RetryPolicy
+
+__all__ = ["SharedBreaker"]
+
+T = TypeVar("T")
+
+
+class SharedBreaker:
+    """``breaker`` kept in step with every other process using ``backend`` (see the module docstring)."""
+
+    def __init__(self, breaker: CircuitBreaker, backend: PeekingBackend, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.breaker = breaker
+        self.backend = backend
+        self.open_key = f"breaker:{breaker.name}:open"
+        self.failures_key = f"breaker:{breaker.name}:failures"
+        self._keys = (self.open_key, self.failures_key)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tripped_at: float | None = None  # a local opening not yet published (our clock)
+        self._adopting: ContextVar[bool] = ContextVar(f"llmswitch_shared_breaker_{id(self)}", default=False)
+        breaker.add_listener(self._on_change)
+
+    @classmethod
+    def for_provider(cls, breaker: CircuitBreaker | None, backend: Any) -> SharedBreaker | None:
+        """A provider's shared breaker: only when it has a breaker and its backend is shared
+        (``redis``); None otherwise, so the call path pays one test for it."""
+        if breaker is None or not getattr(backend, "shared", False) or not hasattr(backend, "peek"):
+            return None
+        return cls(breaker, backend)
+
+    def __repr__(self) -> str:
+        return f"SharedBreaker({self.breaker!r}, backend={getattr(self.backend, 'name', '?')})"
+
+    # --- the call path ------------------------------------------------------------------------
+    async def run(self, policy: RetryPolicy | None, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt`` through the retry policy (if any) and the breaker, with the shared state read
+        first and what changed published after."""
+        if self._tripped_at is not None:
+            await self._publish()
+        (opened, left), (failures, _) = await self.backend.peek(self._keys)
+        if opened > 0 and left is not None and left > 0:
+            self._adopt(left)
+        seen = [failures]
+
+        async def observed() -> T:
+            try:
+                result = await attempt()
+            except Exception as exc:
+                if self.breaker.counts(exc):
+                    await self._count_failure()
+                raise
+            if seen[0] > 0:  # a run of failures elsewhere (or here) ends with this success
+                seen[0] = 0
+                await self.backend.set(self.failures_key, 0, ttl=self.breaker.window)
+            return result
+
+        try:
+            if policy is not None:
+                return await policy.run(observed, self.breaker)
+            return await self.breaker.acall(observed)
+        finally:
+            if self._tripped_at is not None:
+                await self._publish()
+
+    async def _count_failure(self) -> None:
+        total = await self.backend.add(self.failures_key, 1, ttl=self.breaker.window)
+        if total >= self.breaker.failure_threshold and self.breaker.state is CircuitState.CLOSED:
+            self.breaker.open()  # enough failures across all processes: a trip like a local one
+
+    def _adopt(self, left: float) -> None:
+        token = self._adopting.set(True)
+        try:
+            self.breaker.open(retry_after=left)
+        finally:
+            self._adopting.reset(token)
+
+    def _on_change(self, breaker: CircuitBreaker, old: CircuitState, new: CircuitState) -> None:
+        if new is CircuitState.OPEN and not self._adopting.get():
+            with self._lock:
+                self._tripped_at = self._clock()
+
+    async def _publish(self) -> None:
+        with self._lock:
+            tripped, self._tripped_at = self._tripped_at, None
+        if tripped is None:
+            return
+        left = self.breaker.recovery_timeout - (self._clock() - tripped)
+        if left > 0:
+            await self.backend.set(self.open_key, 1, ttl=left)
+        await self.backend.set(self.failures_key, 0, ttl=self.breaker.window)
+
+    # --- reading -------------------------------------------------------------------------------
+    async def shared_state(self) -> dict[str, Any]:
+        """What every process sees: ``{"open": bool, "retry_after": seconds or None, "failures": n}``
+        (for ``llmswitch doctor``)."""
+        (opened, left), (failures, _) = await self.backend.peek(self._keys)
+        is_open = opened > 0 and left is not None and left > 0
+        return {"open": is_open, "retry_after": left if is_open else None, "failures": int(failures)}
