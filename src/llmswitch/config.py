@@ -297,6 +297,8 @@ class StateConfig(_Strict):
     """Put before every key (default ``llmswitch:``): several deployments can share one Redis."""
     timeout: float = Field(default=0.5, gt=0)
     """Seconds each Redis call may take (connect and read) before this process uses memory instead."""
+    breaker_sync_interval: float = Field(default=0.0, ge=0)
+    """Seconds a process may reuse an all-clear read of a shared breaker (0: one read per call)."""
 
     def model_post_init(self, context: Any, /) -> None:
         """Hand the URL's password to the redaction point as soon as the config is read."""

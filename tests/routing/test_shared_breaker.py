@@ -176,6 +176,39 @@ async def test_the_happy_path_costs_one_backend_read_per_call(openai_fake: tuple
     assert state.ops == ["peek"] * 6
 
 
+async def test_a_sync_interval_reuses_an_all_clear_read(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    p = provider(url, clock, state)
+    p._shared_breaker = SharedBreaker(p.breaker, state, sync_interval=0.5, clock=clock)  # type: ignore[arg-type]
+    other = provider(url, clock, state)
+    for _ in range(5):
+        assert (await p.complete("hi", model="gpt-test")).text
+    assert state.ops == ["peek"]  # one read for five calls
+    for _ in range(2):
+        await fails(other.complete("hi", model="gpt-broken"))  # another process opens the circuit
+    state.ops.clear()
+    assert (await p.complete("hi", model="gpt-test")).text  # not noticed yet: within the interval
+    clock.now += 0.5
+    await fails(p.complete("hi", model="gpt-test"), E.CircuitOpenError)  # noticed at the next read
+    assert state.ops == ["peek"]
+    with pytest.raises(ValueError, match="sync_interval"):
+        SharedBreaker(CircuitBreaker("x"), state, sync_interval=-1)
+
+
+async def test_after_a_failure_the_next_call_reads_again(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    p = provider(url, clock, state, failure_threshold=5)
+    p._shared_breaker = SharedBreaker(p.breaker, state, sync_interval=60, clock=clock)  # type: ignore[arg-type]
+    assert (await p.complete("hi", model="gpt-test")).text
+    await fails(p.complete("hi", model="gpt-broken"))
+    assert (await p.complete("hi", model="gpt-test")).text  # reads (sees 1 failure) and resets it
+    assert state.ops == ["peek", "add", "peek", "set"]
+
+
 async def test_errors_that_do_not_count_are_not_shared(openai_fake: tuple[FakeOpenAI, str]) -> None:
     _, url = openai_fake
     clock = Clock()

@@ -293,6 +293,12 @@ def test_redis_config_builds_a_backend_with_its_prefix_and_timeout() -> None:
     backend = backend_from_config(StateConfig(backend="redis", url="redis://127.0.0.1:1/0", key_prefix="prod:", timeout=0.3))
     assert isinstance(backend, RedisBackend)
     assert backend.key_prefix == "prod:" and backend.timeout == 0.3 and backend.name == "redis"
+    synced = backend_from_config(StateConfig(backend="redis", url="redis://127.0.0.1:1/0", breaker_sync_interval=0.2))
+    assert isinstance(synced, RedisBackend) and synced.breaker_sync_interval == 0.2
+    from llmswitch.providers.openai import OpenAIProvider
+
+    p = OpenAIProvider(base_url="http://127.0.0.1:9/v1", breaker=True, state=synced)
+    assert p._shared_breaker is not None and p._shared_breaker.sync_interval == 0.2
     default = backend_from_config(StateConfig(backend="redis", url="redis://127.0.0.1:1/0"))
     assert isinstance(default, RedisBackend) and default.key_prefix == "llmswitch:" and default.timeout == 0.5
 
@@ -346,10 +352,39 @@ def test_the_registry_gives_every_provider_the_configured_backend() -> None:
     )
     a, b = reg.get("a"), reg.get("b")
     assert isinstance(a.state, RedisBackend) and a.state is b.state
-    assert a.state.key_prefix == "r:"
+    assert a.state.key_prefix == "r:" and a.state.breaker_sync_interval == 0.0
     assert "reg-secret-55" not in repr(a.state) and "reg-secret-55" not in repr(reg.config)
 
 
 def test_a_memory_registry_uses_the_process_backend() -> None:
     reg = ProviderRegistry.from_config({"providers": {"a": {"type": "openai-compatible", "base_url": "http://127.0.0.1:9/v1"}}}, enable_log=False)
     assert reg.get("a").state is default_backend()
+
+
+def _child_after_outage(backend: RedisBackend, queue: Any) -> None:
+    async def main() -> tuple[float, bool]:
+        deadline = time.monotonic() + 5
+        while backend.degraded and time.monotonic() < deadline:
+            await backend.get("x")  # starts this process's own probe
+            await asyncio.sleep(0.02)
+        return await backend.get("shared"), backend.degraded
+
+    queue.put(asyncio.run(main()))
+
+
+def test_a_child_forked_during_an_outage_finds_redis_again(redis_server: RedisServer) -> None:
+    """The parent's probe (a task on the parent's loop) does not exist in the child: the child probes itself."""
+    backend = RedisBackend(redis_server.url, reprobe_after=30, reprobe_max=30)  # the parent would wait 30 s
+    redis_server.kill()
+    assert asyncio.run(backend.add("x", 1)) == 1.0
+    assert backend.degraded
+    redis_server.start()
+    asyncio.run(RedisBackend(redis_server.url).set("shared", 7))
+    ctx = fork_context()
+    queue = ctx.Queue()
+    p = ctx.Process(target=_child_after_outage, args=(backend, queue))
+    p.start()
+    p.join(CHILD_JOIN_SECONDS)
+    assert p.exitcode == 0
+    assert queue.get(timeout=5) == (7.0, False)
+    assert backend.degraded  # the parent still waits for its own probe

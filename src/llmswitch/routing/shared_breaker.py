@@ -21,6 +21,10 @@ rest of the cool-down as its ttl). After the cool-down every process's breaker h
 itself and lets its own ``half_open_max_calls`` trial calls through; a trial's failure opens the
 circuit (and publishes it) again.
 
+With ``sync_interval`` (``state: {breaker_sync_interval: …}``) a process reuses an all-clear read
+for that many seconds: fewer than one round trip per call, at the price of noticing another
+process's opening up to that much later. Any failure here makes the next call read again.
+
 Rate-based opening (``failure_rate_threshold``) is judged by each process on its own calls; what it
 opens is shared like any other opening. A stream cut after its first event counts locally (its
 breaker may open; that is published at the start of the provider's next call).
@@ -48,8 +52,20 @@ T = TypeVar("T")
 class SharedBreaker:
     """``breaker`` kept in step with every other process using ``backend`` (see the module docstring)."""
 
-    def __init__(self, breaker: CircuitBreaker, backend: PeekingBackend, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        breaker: CircuitBreaker,
+        backend: PeekingBackend,
+        *,
+        sync_interval: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(sync_interval, bool) or not isinstance(sync_interval, (int, float)) or sync_interval < 0:
+            raise ValueError(f"sync_interval must be a number of seconds >= 0, not {sync_interval!r}")
         self.breaker = breaker
+        self.sync_interval = float(sync_interval)
+        """Seconds an all-clear read of the shared state is reused (0: read before every call)."""
+        self._clear_until = -1.0  # our clock: until when the last all-clear read is reused
         self.backend = backend
         self.open_key = f"breaker:{breaker.name}:open"
         self.failures_key = f"breaker:{breaker.name}:failures"
@@ -66,7 +82,7 @@ class SharedBreaker:
         (``redis``); None otherwise, so the call path pays one test for it."""
         if breaker is None or not getattr(backend, "shared", False) or not hasattr(backend, "peek"):
             return None
-        return cls(breaker, backend)
+        return cls(breaker, backend, sync_interval=getattr(backend, "breaker_sync_interval", 0.0))
 
     def __repr__(self) -> str:
         return f"SharedBreaker({self.breaker!r}, backend={getattr(self.backend, 'name', '?')})"
@@ -77,9 +93,14 @@ class SharedBreaker:
         first and what changed published after."""
         if self._tripped_at is not None:
             await self._publish()
-        (opened, left), (failures, _) = await self.backend.peek(self._keys)
-        if opened > 0 and left is not None and left > 0:
-            self._adopt(left)
+        if self._clear_until < 0 or self._clock() >= self._clear_until:
+            (opened, left), (failures, _) = await self.backend.peek(self._keys)
+            if opened > 0 and left is not None and left > 0:
+                self._adopt(left)
+            elif failures == 0 and self.sync_interval > 0:
+                self._clear_until = self._clock() + self.sync_interval
+        else:  # all clear a moment ago (``sync_interval``): no round trip this time
+            failures = 0.0
         seen = [failures]
 
         async def observed() -> T:
@@ -103,6 +124,7 @@ class SharedBreaker:
                 await self._publish()
 
     async def _count_failure(self) -> None:
+        self._clear_until = -1.0  # read again before the next call
         total = await self.backend.add(self.failures_key, 1, ttl=self.breaker.window)
         if total >= self.breaker.failure_threshold and self.breaker.state is CircuitState.CLOSED:
             self.breaker.open()  # enough failures across all processes: a trip like a local one

@@ -34,7 +34,8 @@ def backend_from_config(config: Any) -> StateBackend:
     """The backend a ``state:`` config section names (a ``config.StateConfig``, or None: memory).
 
     ``memory`` is the process's own backend (``default_backend()``); ``redis`` is a new
-    ``RedisBackend`` for the section's ``url``, ``key_prefix`` and ``timeout``. A missing url or a
+    ``RedisBackend`` for the section's ``url``, ``key_prefix``, ``timeout`` and
+    ``breaker_sync_interval``. A missing url or a
     missing ``redis`` package is a ``ConfigError`` saying what to do."""
     backend = getattr(config, "backend", "memory") if config is not None else "memory"
     if backend == "memory":
@@ -55,11 +56,8 @@ def backend_from_config(config: Any) -> StateBackend:
     from .redis import DEFAULT_KEY_PREFIX, RedisBackend
 
     prefix = getattr(config, "key_prefix", None)
-    timeout = getattr(config, "timeout", None)
-    return RedisBackend(
-        url, key_prefix=DEFAULT_KEY_PREFIX if prefix is None else prefix,
-        **({} if timeout is None else {"timeout": timeout}),
-    )
+    options = {k: v for k in ("timeout", "breaker_sync_interval") if (v := getattr(config, k, None)) is not None}
+    return RedisBackend(url, key_prefix=DEFAULT_KEY_PREFIX if prefix is None else prefix, **options)
 
 
 def __getattr__(name: str) -> Any:

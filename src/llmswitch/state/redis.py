@@ -134,6 +134,7 @@ class RedisBackend:
         key_prefix: str = DEFAULT_KEY_PREFIX,
         timeout: float = 0.5,
         max_connections: int = 16,
+        breaker_sync_interval: float = 0.0,
         reprobe_after: float = 1.0,
         reprobe_max: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
@@ -155,6 +156,8 @@ class RedisBackend:
         self.key_prefix = key_prefix
         self.timeout = float(timeout)
         self.max_connections = max_connections
+        self.breaker_sync_interval = float(breaker_sync_interval)
+        """Handed to shared breakers (``routing.shared_breaker``): how long an all-clear read is reused."""
         self._url = url
         self._redis = redis.asyncio
         # one immediate reconnect when a pooled connection turns out dead (a restarted Redis);
@@ -192,6 +195,8 @@ class RedisBackend:
     # --- clients, one per event loop ------------------------------------------------------------
     def _client(self) -> Any:
         """This loop's client, or None while Redis is away (then a probe may be started)."""
+        if self._pid != os.getpid():
+            self._forked()
         if self._down:
             self._maybe_probe()
             return None
@@ -199,17 +204,22 @@ class RedisBackend:
 
     def _client_for(self, loop: asyncio.AbstractEventLoop) -> Any:
         entry = self._clients.get(id(loop))
-        if entry is not None and entry[0]() is loop and self._pid == os.getpid():
+        if entry is not None and entry[0]() is loop:
             return entry[1]
         return self._new_client(loop)
 
+    def _forked(self) -> None:
+        """In a forked child: the parent's clients, connections and probe are not ours; a parent's
+        outage is (the child probes for itself, at once)."""
+        self._lock = threading.Lock()  # a parent's thread may have held the old one at the fork
+        self._pid = os.getpid()
+        self._clients = {}
+        self._tasks = set()
+        self._probing = False
+        self._next_probe = 0.0
+
     def _new_client(self, loop: asyncio.AbstractEventLoop) -> Any:
         with self._lock:
-            if self._pid != os.getpid():  # a forked child: the parent's connections are not ours
-                self._pid = os.getpid()
-                self._clients.clear()
-                self._tasks.clear()
-                self._probing = False
             for key, (ref, _) in list(self._clients.items()):
                 gone = ref()
                 if gone is None or gone.is_closed():
