@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -66,12 +66,24 @@ def sent(fake: FakeOpenAI) -> int:
     return len(fake.requests)
 
 
+_built: list[OpenAIProvider] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_providers() -> AsyncIterator[None]:
+    yield
+    while _built:
+        await _built.pop().aclose()
+
+
 def provider(fake_url: str, clock: Clock, state: Any, *, changes: list[tuple[str, str]] | None = None,
              retries: int = 0, **breaker: Any) -> OpenAIProvider:
     listeners = [lambda b, old, new: changes.append((old.value, new.value))] if changes is not None else []
     settings = {"failure_threshold": 2, "recovery_timeout": 30.0, **breaker}
     b = CircuitBreaker("svc", clock=clock, listeners=listeners, **settings)
-    return OpenAIProvider(name="svc", base_url=fake_url, api_key=openai_server.VALID_KEY, retries=retries, breaker=b, state=state)
+    p = OpenAIProvider(name="svc", base_url=fake_url, api_key=openai_server.VALID_KEY, retries=retries, breaker=b, state=state)
+    _built.append(p)
+    return p
 
 
 async def fails(call: Awaitable[Any], error: type[BaseException] = E.ProviderUnavailableError) -> BaseException:

@@ -87,6 +87,18 @@ async def test_a_window_counter_carries_a_redis_expiry(redis_server: RedisServer
         await client.aclose()
 
 
+async def test_non_finite_amounts_are_refused_before_anything_is_sent(redis_server: RedisServer) -> None:
+    backend = RedisBackend(redis_server.url)
+    try:
+        with pytest.raises(ValueError, match="finite"):
+            await backend.add("x", float("nan"))
+        with pytest.raises(ValueError, match="finite"):
+            await backend.take("x", 1, float("nan"))
+        assert await backend.get("x") == 0.0 and not backend.degraded
+    finally:
+        await backend.aclose()
+
+
 # --- two OS processes -----------------------------------------------------------------------------
 
 
@@ -103,6 +115,19 @@ def _child(url: str, backend: RedisBackend | None, queue: Any) -> None:
         return taken, degraded
 
     queue.put(asyncio.run(main()))
+
+
+def read(url: str, prefix: str, *keys: str) -> list[float]:
+    """Counters as another process reads them (its own backend, closed after)."""
+
+    async def main() -> list[float]:
+        b = RedisBackend(url, key_prefix=prefix)
+        try:
+            return [await b.get(k) for k in keys]
+        finally:
+            await b.aclose()
+
+    return asyncio.run(main())
 
 
 def _run_two_children(url: str, backend: RedisBackend | None) -> list[tuple[int, bool]]:
@@ -126,9 +151,7 @@ def test_two_processes_add_up_exactly_and_take_admits_exactly_the_limit(redis_se
     results = _run_two_children(redis_server.url, None)
     assert [degraded for _, degraded in results] == [False, False]
     assert sum(taken for taken, _ in results) == 37  # 200 attempts across both, 37 admitted
-    check = RedisBackend(redis_server.url, key_prefix="p:")
-    assert asyncio.run(check.get("spend")) == 50.0  # 2 × 100 × 0.25
-    assert asyncio.run(check.get("rl")) == 37.0
+    assert read(redis_server.url, "p:", "spend", "rl") == [50.0, 37.0]  # 2 × 100 × 0.25; the limit
 
 
 def test_a_backend_used_before_a_fork_works_in_the_children(redis_server: RedisServer) -> None:
@@ -138,7 +161,8 @@ def test_a_backend_used_before_a_fork_works_in_the_children(redis_server: RedisS
     results = _run_two_children(redis_server.url, backend)
     assert [degraded for _, degraded in results] == [False, False]
     assert sum(taken for taken, _ in results) == 37
-    assert asyncio.run(RedisBackend(redis_server.url, key_prefix="p:").get("spend")) == 51.0
+    assert read(redis_server.url, "p:", "spend") == [51.0]
+    asyncio.run(backend.aclose())
 
 
 # --- Redis goes away ------------------------------------------------------------------------------
@@ -379,7 +403,13 @@ def test_a_child_forked_during_an_outage_finds_redis_again(redis_server: RedisSe
     assert asyncio.run(backend.add("x", 1)) == 1.0
     assert backend.degraded
     redis_server.start()
-    asyncio.run(RedisBackend(redis_server.url).set("shared", 7))
+
+    async def publish() -> None:
+        other = RedisBackend(redis_server.url)
+        await other.set("shared", 7)
+        await other.aclose()
+
+    asyncio.run(publish())
     ctx = fork_context()
     queue = ctx.Queue()
     p = ctx.Process(target=_child_after_outage, args=(backend, queue))

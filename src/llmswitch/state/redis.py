@@ -331,6 +331,11 @@ class RedisBackend:
 
     async def take(self, key: str, amount: float, limit: float, *, ttl: float | None = None) -> bool:
         """See ``StateBackend.take``."""
+        if math.isinf(limit):  # no limit / nothing fits, as the memory backend has it
+            if limit < 0:
+                return False
+            await self.add(key, amount, ttl=ttl)
+            return True
         client = self._client()
         if client is not None:
             try:
