@@ -177,6 +177,78 @@ async def test_a_failed_trial_reopens_the_circuit_for_every_process(openai_fake:
     assert sent(fake) == before
 
 
+async def test_half_open_lets_a_limited_number_of_trials_through_across_processes(
+    openai_fake: tuple[FakeOpenAI, str],
+) -> None:
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    b = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30  # half-open everywhere
+    assert await state.take("breaker:svc:trials", 1, 1)  # another process's trial is in flight
+    before = sent(fake)
+    busy = await fails(b.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    assert isinstance(busy, E.CircuitOpenError) and busy.retry_after is None and "trial" in str(busy)
+    await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    assert sent(fake) == before
+    await state.add("breaker:svc:trials", -1)  # that trial ended without a verdict
+    assert (await b.complete("hi", model="gpt-test")).text  # b's trial closes the circuit for all
+    fresh = provider(url, clock, state)  # a process that never saw the opening
+    for p in (a, fresh, fresh):
+        assert (await p.complete("hi", model="gpt-test")).text
+    assert await state.get("breaker:svc:half_open") == 0.0
+
+
+async def test_a_process_that_never_saw_the_opening_is_held_to_the_trial_limit_too(
+    openai_fake: tuple[FakeOpenAI, str],
+) -> None:
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    late = provider(url, clock, state)  # its own breaker is closed: the shared trial slot still applies
+    await fails(late.complete("hi", model="gpt-broken"))  # its trial fails: open again, everywhere
+    assert late.breaker is not None and late.breaker.state is CircuitState.OPEN
+    before = sent(fake)
+    rejected = await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    assert isinstance(rejected, E.CircuitOpenError) and rejected.retry_after == pytest.approx(30.0, abs=0.5)
+    assert sent(fake) == before
+
+
+async def test_a_trial_without_a_verdict_frees_its_slot(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    await fails(a.complete("hi", model="no-such-model"), E.ModelNotFoundError)  # a 404 says nothing
+    assert await state.get("breaker:svc:trials") == 0.0
+    assert (await a.complete("hi", model="gpt-test")).text  # the next trial gets the slot
+
+
+async def test_a_trial_that_needs_more_successes_hands_the_slot_on(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, success_threshold=2)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    assert (await a.complete("hi", model="gpt-test")).text
+    assert a.breaker is not None and a.breaker.state is CircuitState.HALF_OPEN
+    assert await state.get("breaker:svc:trials") == 0.0 and await state.get("breaker:svc:half_open") == 1.0
+    assert (await a.complete("hi", model="gpt-test")).text
+    assert a.breaker.state is CircuitState.CLOSED and await state.get("breaker:svc:half_open") == 0.0
+
+
 async def test_the_happy_path_costs_one_backend_read_per_call(openai_fake: tuple[FakeOpenAI, str]) -> None:
     _, url = openai_fake
     clock = Clock()
@@ -267,13 +339,19 @@ async def test_shared_state_reads_what_every_process_sees(openai_fake: tuple[Fak
     state = SharedMemory(clock)
     a = provider(url, clock, state, failure_threshold=3)
     shared = SharedBreaker(CircuitBreaker("svc", clock=clock), state)
-    assert await shared.shared_state() == {"open": False, "retry_after": None, "failures": 0}
+    closed = CircuitState.CLOSED
+    assert await shared.shared_state() == {"state": closed, "open": False, "retry_after": None, "failures": 0}
     await fails(a.complete("hi", model="gpt-broken"))
-    assert await shared.shared_state() == {"open": False, "retry_after": None, "failures": 1}
+    assert await shared.shared_state() == {"state": closed, "open": False, "retry_after": None, "failures": 1}
     for _ in range(2):
         await fails(a.complete("hi", model="gpt-broken"))
     view = await shared.shared_state()
-    assert view["open"] is True and view["retry_after"] == pytest.approx(30.0, abs=0.5) and view["failures"] == 0
+    assert view["state"] is CircuitState.OPEN and view["open"] is True
+    assert view["retry_after"] == pytest.approx(30.0, abs=0.5) and view["failures"] == 0
+    clock.now += 30
+    assert (await shared.shared_state())["state"] is CircuitState.HALF_OPEN
+    assert (await a.complete("hi", model="gpt-test")).text
+    assert (await shared.shared_state())["state"] is CircuitState.CLOSED
 
 
 # --- the hook SharedBreaker uses: CircuitBreaker.open(retry_after=...) ------------------------------
@@ -439,7 +517,7 @@ async def test_the_happy_path_costs_one_redis_round_trip_per_call(
         stats = await admin.info("commandstats")
         top_level = {k: v["calls"] for k, v in stats.items() if k not in ("cmdstat_get", "cmdstat_pttl", "cmdstat_info", "cmdstat_config|resetstat")}
         assert top_level == {"cmdstat_evalsha": 11}
-        assert stats["cmdstat_get"]["calls"] == 22 and stats["cmdstat_pttl"]["calls"] == 22  # inside the script
+        assert stats["cmdstat_get"]["calls"] == 33 and stats["cmdstat_pttl"]["calls"] == 33  # 3 keys, inside the script
     finally:
         await admin.aclose()
         await p.aclose()
