@@ -418,3 +418,29 @@ def test_a_child_forked_during_an_outage_finds_redis_again(redis_server: RedisSe
     assert p.exitcode == 0
     assert queue.get(timeout=5) == (7.0, False)
     assert backend.degraded  # the parent still waits for its own probe
+
+
+def test_a_probe_whose_loop_was_closed_is_started_again(redis_server: RedisServer) -> None:
+    """Sync code that runs each call on a loop of its own may close a loop with the probe unfinished."""
+    backend = RedisBackend(redis_server.url, reprobe_after=0.01, reprobe_max=0.01)
+    redis_server.kill()
+    assert asyncio.run(backend.add("x", 1)) == 1.0
+    assert backend.degraded
+    time.sleep(0.02)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(backend.get("x"))  # answers from memory and starts a probe ...
+    finally:
+        loop.close()  # ... whose loop is gone before it finished
+    redis_server.start()
+
+    async def until_back() -> bool:
+        deadline = time.monotonic() + 5
+        while backend.degraded and time.monotonic() < deadline:
+            await backend.get("x")
+            await asyncio.sleep(0.02)
+        degraded = backend.degraded
+        await backend.aclose()
+        return degraded
+
+    assert asyncio.run(until_back()) is False

@@ -177,6 +177,7 @@ class RedisBackend:
         self._next_probe = 0.0
         self._probing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._probe_task: asyncio.Task[None] | None = None
         self._shas: dict[str, str] = {}
         self.outages = 0
         """How many times Redis went away (each logged once)."""
@@ -215,6 +216,7 @@ class RedisBackend:
         self._pid = os.getpid()
         self._clients = {}
         self._tasks = set()
+        self._probe_task = None
         self._probing = False
         self._next_probe = 0.0
 
@@ -276,24 +278,29 @@ class RedisBackend:
 
     def _maybe_probe(self) -> None:
         with self._lock:
+            stale = self._probe_task
+            if self._probing and stale is not None and (stale.done() or stale.get_loop().is_closed()):
+                self._probing = False  # its loop went away before it could finish
             if self._probing or self._clock() < self._next_probe:
                 return
             self._probing = True
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(self._probe(loop))
+            loop = asyncio.get_running_loop()
+            task = self._probe_task = loop.create_task(self._probe(loop))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _probe(self, loop: asyncio.AbstractEventLoop) -> None:
         ok = False
+        client: Any = None
         try:
             client = self._client_for(loop)
             ok = bool(await client.ping())
         except asyncio.CancelledError:
             pass
-        except BaseException as exc:  # noqa: BLE001 - any failure is "still away"
+        except Exception as exc:  # any failure is "still away"
             try:
-                await client.connection_pool.disconnect()
+                if client is not None:
+                    await client.connection_pool.disconnect()
             except Exception:  # closing what is already broken may fail too
                 pass
             _log.debug("redis state backend at %s still away: %s", self.url, E.redact(repr(exc))[:200])
@@ -375,7 +382,9 @@ class RedisBackend:
     async def aclose(self) -> None:
         """Close this loop's connections; clients made on other loops are dropped."""
         for task in list(self._tasks):
-            task.cancel()
+            if not task.get_loop().is_closed():
+                task.cancel()
+        self._tasks.clear()
         clients, self._clients = self._clients, {}
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
