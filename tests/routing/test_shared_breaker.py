@@ -522,3 +522,39 @@ async def test_the_happy_path_costs_one_redis_round_trip_per_call(
         await admin.aclose()
         await p.aclose()
         await state.aclose()
+
+
+def test_an_agents_chain_over_shared_redis_from_sync_code_fails_no_call(
+    openai_fake: tuple[FakeOpenAI, str], redis_server: RedisServer
+) -> None:
+    """The scripted outage, two registries standing for two processes, through the sync API (the
+    background loop's own Redis client): the first registry's primary fails until its circuit
+    opens, the fallback answers every call; the second registry never sends its primary a request."""
+    from llmswitch.registry import ProviderRegistry
+
+    fake, url = openai_fake
+    member = {"type": "openai-compatible", "base_url": url, "api_key": openai_server.VALID_KEY, "retries": 0}
+    config = {
+        "providers": {
+            "primary": {**member, "default_model": "gpt-broken", "breaker": {"failure_threshold": 2, "recovery_timeout": 30}},
+            "backup": {**member, "default_model": "gpt-test"},
+        },
+        "agents": {"coder": {"provider": "primary", "fallbacks": ["backup"]}},
+        "state": {"backend": "redis", "url": redis_server.url},
+    }
+    one = ProviderRegistry.from_config(config, enable_log=False)
+    two = ProviderRegistry.from_config(config, enable_log=False)
+
+    def to_primary() -> int:
+        return sum(1 for body in fake.requests if body.get("model") == "gpt-broken")
+
+    for _ in range(3):
+        reply = one.complete_for_agent("coder", "hi")
+        assert reply.text and reply.provider == "backup"
+    assert to_primary() == 2  # two failures opened the circuit; the third call did not try it
+    for _ in range(3):
+        reply = two.complete_for_agent("coder", "hi")
+        assert reply.text and reply.provider == "backup"
+    assert to_primary() == 2  # the other "process" never called the failing primary
+    state = two.get("primary").state
+    assert state.name == "redis" and not state.degraded  # type: ignore[attr-defined]
