@@ -1,6 +1,7 @@
 """Suite-wide fixtures. Shared fixtures live in ``tests/fixtures/`` and are loaded here for every
 test: the fake servers (``servers``), a bare environment and a memory keyring (``env``), the real
-llama-server, started once per session (``llama_server``), and the fork helpers (``forked``)."""
+llama-server, started once per session (``llama_server``), the fork helpers (``forked``) and the real Redis
+(``redis``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.env",
     "tests.fixtures.forked",
     "tests.fixtures.llama_server",
+    "tests.fixtures.redis",
     "tests.fixtures.servers",
 ]
 

@@ -287,11 +287,34 @@ class AgentConfig(_Strict):
 
 
 class StateConfig(_Strict):
-    """Where shared state (circuit breakers, budgets) lives: in the process, or in Redis for several processes."""
+    """Where shared state (circuit breakers, budgets, rate limits) lives: in the process
+    (``memory``), or in Redis for every process on every host (``redis``; README "Resilience")."""
 
     backend: Literal["memory", "redis"] = "memory"
     url: str | None = None
+    """``redis://[:password@]host:6379/0`` (``rediss://`` for TLS); its password is redacted everywhere."""
     key_prefix: str | None = None
+    """Put before every key (default ``llmswitch:``): several deployments can share one Redis."""
+    timeout: float = Field(default=0.5, gt=0)
+    """Seconds each Redis call may take (connect and read) before this process uses memory instead."""
+    breaker_sync_interval: float = Field(default=0.0, ge=0)
+    """Seconds a process may reuse an all-clear read of a shared breaker (0: one read per call)."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Hand the URL's password to the redaction point as soon as the config is read."""
+        if self.url:
+            from .errors import register_secret
+            from .state.redis import url_secrets
+
+            register_secret(*url_secrets(self.url))
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            if name == "url" and isinstance(value, str):
+                from .state.redis import safe_url
+
+                value = safe_url(value)
+            yield name, value
 
 
 class UsageLogConfig(_Strict):

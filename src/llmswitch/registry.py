@@ -350,10 +350,15 @@ class ProviderRegistry:
     def _build(cls, config: LLMSwitchConfig) -> ProviderRegistry:
         from .config import implicit_api_key
         from .providers import provider_class
+        from .providers.base import BaseProvider
+        from .state import backend_from_config
 
         reg = cls()
         reg.config = config
         where = f" in {config.source}" if config.source else ""
+        # one state backend (``state:``) for every provider built here: their breakers, budgets
+        # and rate limits are shared with every process that uses the same backend
+        state = backend_from_config(config.state)
         problems: list[str] = []
         for name, pc in config.providers.items():
             try:
@@ -369,6 +374,8 @@ class ProviderRegistry:
                 secret = implicit_api_key(klass, name)  # never an error when absent
                 if secret:
                     kw["api_key"] = secret
+            if isinstance(klass, type) and issubclass(klass, BaseProvider):
+                kw["state"] = state
             try:
                 reg.register(name, klass(name=name, **kw))
             except (TypeError, ValueError) as exc:

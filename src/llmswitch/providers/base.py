@@ -25,6 +25,7 @@ from .._transport import Timeouts, Transport, call_deadline, reset_call_deadline
 from ..hooks import CallObserver, Pricer, add_call_observer, remove_call_observer
 from ..routing.breaker import CircuitBreaker
 from ..routing.retry import RetryPolicy
+from ..routing.shared_breaker import SharedBreaker
 from ..state import StateBackend, default_backend
 from ..types import (
     ImagePart,
@@ -275,6 +276,8 @@ class BaseProvider:
         # where shared counters live (budgets, rate limits, shared breakers): the registry passes
         # the configured backend (``state:``); alone, a provider uses the process's memory backend
         self.state: StateBackend = state if state is not None else default_backend()
+        # a breaker over a shared backend (redis) is one circuit for every process; None otherwise
+        self._shared_breaker: SharedBreaker | None = SharedBreaker.for_provider(self.breaker, self.state)
 
     # --- plumbing --------------------------------------------------------------------
     @staticmethod
@@ -523,6 +526,8 @@ class BaseProvider:
 
     async def _guarded(self, policy: RetryPolicy | None, attempt: Callable[[], Any]) -> Any:
         """One call through the retry policy and the breaker, whichever are on."""
+        if self._shared_breaker is not None:  # the breaker shared through ``state:`` (README "Resilience")
+            return await self._shared_breaker.run(policy, attempt)
         if policy is not None:
             return await policy.run(attempt, self.breaker)
         if self.breaker is not None:

@@ -360,10 +360,14 @@ class CircuitBreaker:
         return stack[-1]
 
     # --- control ------------------------------------------------------------------------------
-    def open(self) -> None:
-        """Open the circuit now (an operator's switch); it half-opens after the cool-down."""
+    def open(self, retry_after: float | None = None) -> None:
+        """Open the circuit now (an operator's switch); it half-opens after the cool-down — or,
+        given ``retry_after``, that many seconds from now (``shared_breaker`` adopting a circuit
+        another process opened, with the rest of that one's cool-down)."""
         with self._lock:
             changes = [self._to(CircuitState.OPEN)] if self._state is not CircuitState.OPEN else []
+            if retry_after is not None:
+                self._opened_mono = self._clock() + max(0.0, retry_after) - self.recovery_timeout
         self._notify(changes)
 
     def reset(self) -> None:

@@ -8,9 +8,10 @@ that does not exist reads 0; ``ttl`` (seconds) makes a window's counter expire b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["StateBackend"]
+__all__ = ["StateBackend", "PeekingBackend"]
 
 
 @runtime_checkable
@@ -40,4 +41,17 @@ class StateBackend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; the backend is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class PeekingBackend(StateBackend, Protocol):
+    """A backend that also reads several counters with their expiry at once (both built-in ones
+    do): what a shared circuit breaker checks before every call, in one Redis round trip."""
+
+    shared: bool
+    """Whether other processes see these counters (``redis``) or only this one (``memory``)."""
+
+    async def peek(self, keys: Sequence[str]) -> list[tuple[float, float | None]]:
+        """``(value, seconds left or None for no expiry)`` per key, in order; missing reads ``(0, None)``."""
         ...
