@@ -1,5 +1,13 @@
 """ProviderRegistry: named provider instances, agents and their fallback chains, usage totals.
 
+Budgets (README "Budgets"): a provider's own budgets live on the provider; the registry's total
+budgets (``budgets:`` at the top of the config) are added to every provider it registers, and an
+agent's budgets (``budget:`` on the agent) are handed to each call made for the agent
+(``complete_for_agent``/``stream_for_agent`` pass them as the call's ``budget=``). So every
+budget is checked by the one admission step of ``BaseProvider.complete()``/``stream()``, once per
+attempt, on the one call path; a call made on an agent's provider directly (``get_for_agent``)
+counts against the provider's and the total budgets, not the agent's.
+
 Thread safety without a lock on the read path: the name → provider mapping is replaced
 wholesale (copy-on-write) under a lock on every mutation, and readers only ever read the
 current mapping object, which is never mutated once published. ``get`` from many threads
@@ -21,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._streaming import ResponseStream
     from .config import LLMSwitchConfig
     from .providers.base import BaseProvider
+    from .routing.budget import Budget
 
 __all__ = ["ProviderRegistry", "default_registry", "set_default_registry", "reset_default_registry"]
 
@@ -34,6 +43,9 @@ class ProviderRegistry:
         self._lock = threading.Lock()
         self._providers: dict[str, BaseProvider] = dict(providers or {})
         self._agents: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (agents or {}).items()}
+        self._agent_budgets: dict[str, tuple[Budget, ...]] = {}
+        self.budgets: tuple[Budget, ...] = ()
+        """The total budgets, added to every provider registered (``set_budgets``)."""
         self.config: LLMSwitchConfig | None = None
 
     # --- mutation (locked, copy-on-write) ---------------------------------------------------
@@ -42,6 +54,7 @@ class ProviderRegistry:
         if not name or not isinstance(name, str):
             raise ValueError("a provider needs a non-empty name")
         _check_provider(name, provider)
+        self._add_total_budgets(provider)
         with self._lock:
             if not replace and name in self._providers:
                 raise ValueError(f"a provider named {name!r} is already registered")
@@ -59,9 +72,44 @@ class ProviderRegistry:
             self._providers = new
             return provider
 
-    def set_agent(self, agent_id: str, provider: str, fallbacks: list[str] | tuple[str, ...] = ()) -> None:
-        """Point ``agent_id`` at a provider name and its fallback names (checked now, not at call time)."""
+    def set_budgets(self, budgets: Any) -> None:
+        """Total budgets (a ``Budget``, a mapping such as ``{"usd": 50, "per": "month"}``, or a list):
+        every provider's calls count against them, the ones registered already and those to come."""
+        from .routing.budget import Budget
+
+        new = Budget.from_settings("total", budgets)
+        old = set(map(id, self.budgets))
+        with self._lock:
+            self.budgets = new
+            for p in self._providers.values():
+                mine = getattr(p, "budgets", None)
+                if isinstance(mine, tuple):
+                    p.budgets = tuple(b for b in mine if id(b) not in old)
+        for p in self._providers.values():
+            self._add_total_budgets(p)
+
+    def _add_total_budgets(self, provider: Any) -> None:
+        mine = getattr(provider, "budgets", None)
+        if self.budgets and isinstance(mine, tuple):
+            provider.budgets = (*mine, *(b for b in self.budgets if b not in mine))
+
+    def agent_budgets(self, agent_id: str) -> tuple[Budget, ...]:
+        """The budgets of calls made for ``agent_id`` (its own, or the ``default`` agent's when it
+        has no entry of its own)."""
+        budgets = self._agent_budgets
+        if agent_id in budgets or agent_id in self._agents:
+            return budgets.get(agent_id, ())
+        return budgets.get("default", ())
+
+    def set_agent(
+        self, agent_id: str, provider: str, fallbacks: list[str] | tuple[str, ...] = (), *, budget: Any = None
+    ) -> None:
+        """Point ``agent_id`` at a provider name and its fallback names (checked now, not at call
+        time); ``budget`` (a ``Budget``, a mapping or a list) limits the calls made for it."""
+        from .routing.budget import Budget
+
         chain = (provider, *fallbacks)
+        budgets = Budget.from_settings(f"agent:{agent_id}", budget)
         providers = self._providers
         missing = [n for n in chain if n not in providers]
         if missing:
@@ -70,6 +118,12 @@ class ProviderRegistry:
             new = dict(self._agents)
             new[agent_id] = chain
             self._agents = new
+            spent = dict(self._agent_budgets)
+            if budgets:
+                spent[agent_id] = budgets
+            else:
+                spent.pop(agent_id, None)
+            self._agent_budgets = spent
 
     # --- lookup (lock-free) -------------------------------------------------------------------
     def _known(self) -> str:
@@ -128,6 +182,9 @@ class ProviderRegistry:
         if "model" in params:
             raise TypeError("acomplete_for_agent takes no model=: each member of the chain uses its own default_model")
         names, members = self._chain(agent_id)
+        budgets = self.agent_budgets(agent_id)
+        if budgets:
+            params["budget"] = budgets
         return await complete_chain(members, messages, names=names, on_content_filter=on_content_filter, **params)
 
     def complete_for_agent(self, agent_id: str, messages: Any, **params: Any) -> Response:
@@ -143,6 +200,9 @@ class ProviderRegistry:
         if "model" in params:
             raise TypeError("stream_for_agent takes no model=: each member of the chain uses its own default_model")
         names, members = self._chain(agent_id)
+        budgets = self.agent_budgets(agent_id)
+        if budgets:
+            params["budget"] = budgets
         return stream_chain(members, messages, names=names, on_content_filter=on_content_filter, **params)
 
     @property
@@ -330,6 +390,8 @@ class ProviderRegistry:
         reg.config = config
         where = f" in {config.source}" if config.source else ""
         problems: list[str] = []
+        if config.budgets:
+            reg.set_budgets([b.model_dump(exclude_none=True) for b in config.budgets])
         for name, pc in config.providers.items():
             try:
                 klass = provider_class(pc.type)
@@ -350,7 +412,8 @@ class ProviderRegistry:
                 problems.append(f"provider {name!r}{where}: {exc}")
         for agent, ac in config.agents.items():
             try:
-                reg.set_agent(agent, ac.provider, ac.fallbacks)
+                budget = [b.model_dump(exclude_none=True) for b in ac.budget] if ac.budget else None
+                reg.set_agent(agent, ac.provider, ac.fallbacks, budget=budget)
             except ConfigError as exc:
                 problems.append(str(exc))
         if problems:
