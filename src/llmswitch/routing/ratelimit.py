@@ -107,7 +107,7 @@ class RateLimit:
                 limit = self.rpm if which == "requests" else self.tpm
                 raise E.RateLimitError(
                     f"client-side rate limit: this minute's {limit:,} {which} for {self.name} are taken, and "
-                    f"the next minute starts in {wait:.1f}s, after this call's deadline of {deadline:g}s; "
+                    f"the next minute starts in {wait:.1f}s, after this call's deadline of {deadline:.3g}s; "
                     "nothing was sent",
                     retry_after=wait,
                     provider=provider or self.name,
