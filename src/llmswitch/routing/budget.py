@@ -54,7 +54,9 @@ __all__ = [
     "USD_SCALE",
     "add_soft_limit_listener",
     "estimate_tokens",
+    "price_estimate",
     "remove_soft_limit_listener",
+    "warn_unpriced",
     "window",
 ]
 
