@@ -29,31 +29,34 @@ __all__ = ["Ticket", "admit"]
 class Ticket:
     """A call's reservations: ``settle(usage)`` after it answered, ``release()`` when it failed."""
 
-    __slots__ = ("state", "held", "usd_known", "tokens")
+    __slots__ = ("state", "held", "usd_known")
 
-    def __init__(self, state: StateBackend, held: list[tuple[Budget, str, int]], usd_known: bool, tokens: int) -> None:
+    def __init__(self, state: StateBackend, held: list[tuple[Budget, str, int, float]], usd_known: bool) -> None:
         self.state = state
         self.held = held
         self.usd_known = usd_known
-        self.tokens = tokens
 
     async def settle(self, usage: Usage | None) -> None:
         """Replace each reservation with what the call used (an unknown usage keeps the estimate)."""
-        for budget, key, reserved in self.held:
+        held, self.held = self.held, []
+        for budget, key, reserved, ttl in held:
             if budget.unit == "tokens":
                 actual = usage.total_tokens if usage is not None and usage.known else reserved
             elif usage is not None and usage.cost is not None:
                 actual = budget.units(usage.cost)
             else:
                 actual = reserved if self.usd_known else 0
-            await budget.adjust(self.state, key, actual - reserved)
-        self.held = []
+            # budget.adjust, inlined: this runs on every call of a provider with budgets
+            value = await self.state.add(key, actual - reserved, ttl=ttl)
+            soft = budget._soft_units
+            if soft is not None and value >= soft and budget._soft_seen != key:
+                await budget._warn_soft(self.state, key, value)
 
     async def release(self) -> None:
         """Give every reservation back (the call failed)."""
         held, self.held = self.held, []
-        for _, key, reserved in held:
-            await self.state.add(key, -reserved)
+        for _, key, reserved, ttl in held:
+            await self.state.add(key, -reserved, ttl=ttl)
 
 
 async def admit(
@@ -72,24 +75,33 @@ async def admit(
     state: StateBackend = provider.state
     inp, out = estimate_tokens(messages, tools, params, provider.default_max_tokens)
     tokens = inp + out
-    held: list[tuple[Budget, str, int]] = []
-    usd: float | None = 0.0
+    held: list[tuple[Budget, str, int, float]] = []
+    usd: float | None = None
     usd_known = True
-    if any(b.unit == "usd" for b in budgets):
-        if provider.is_local:  # free: dollar budgets never refuse it
-            budgets = tuple(b for b in budgets if b.unit != "usd")
-        else:
-            usd = price_estimate(provider.provider_type.value, model, inp, out)
-            if usd is None:
-                usd_known = False
-                warn_unpriced(provider.name, model)
     try:
         for b in budgets:
-            units = tokens if b.unit == "tokens" else b.units(usd or 0.0)
-            got = await b.reserve(state, units)
-            if got is None:
-                raise await b.exceeded(state, units, provider=provider.name, model=model)
-            held.append((b, got[0], got[1]))
+            if b.unit == "tokens":
+                units = tokens
+            elif provider.is_local:  # free: dollar budgets never refuse it
+                continue
+            else:
+                if usd is None and usd_known:
+                    usd = price_estimate(provider.provider_type, model, inp, out)  # a StrEnum: its value
+                    if usd is None:
+                        usd_known = False
+                        warn_unpriced(provider.name, model)
+                units = b.units(usd) if usd is not None else 0
+            # b.reserve, inlined: this runs on every call of a provider with budgets
+            key, _, _, ttl = b.current()
+            limit_units = b._limit_units
+            if limit_units is None:
+                await state.add(key, units, ttl=ttl)
+            else:
+                if units < 1:  # a budget exactly spent refuses even a call estimated at $0
+                    units = 1
+                if not await state.take(key, units, limit_units, ttl=ttl):
+                    raise await b.exceeded(state, units, provider=provider.name, model=model)
+            held.append((b, key, units, ttl))
         limit: RateLimit | None = provider.rate_limit
         if limit is not None:
             left = time_left()
@@ -97,6 +109,6 @@ async def admit(
                 left = provider._timeouts.total
             await limit.acquire(state, tokens, deadline=left, provider=provider.name)
     except BaseException:
-        await Ticket(state, held, usd_known, tokens).release()
+        await Ticket(state, held, usd_known).release()
         raise
-    return Ticket(state, held, usd_known, tokens)
+    return Ticket(state, held, usd_known)

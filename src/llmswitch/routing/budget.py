@@ -204,6 +204,7 @@ class Budget:
         self._limit_units = None if self.limit is None else round(self.limit * self._scale)
         self._soft_units = None if self.soft is None else round(self.soft * self._scale)
         self._soft_seen = ""  # the window whose soft warning this process knows was given
+        self._window: tuple[str, float, float] | None = None  # (key, start, end), see current()
 
     @classmethod
     def from_settings(cls, scope: str, value: Any, *, clock: Callable[[], float] | None = None) -> tuple[Budget, ...]:
@@ -217,6 +218,7 @@ class Budget:
             if isinstance(item, Budget):
                 if item.scope is None:
                     item.scope = scope
+                    item._window = None
                 out.append(item)
             elif isinstance(item, Mapping):
                 unknown = sorted(set(item) - set(cls.SETTINGS))
@@ -243,10 +245,14 @@ class Budget:
 
     # --- the counter --------------------------------------------------------------------------
     def current(self) -> tuple[str, float, float, float]:
-        """(key, window start, window end, ttl) of the window holding now."""
+        """(key, window start, window end, ttl) of the window holding now; the window is computed
+        again only when now leaves it (a calendar computation costs a few µs; a call pays two)."""
         now = self.clock()
-        wid, start, end = window(self.per, now)
-        return f"budget:{self.label}:{self.unit}:{self.per}:{wid}", start, end, end - now + _GRACE
+        w = self._window
+        if w is None or not w[1] <= now < w[2]:
+            wid, start, end = window(self.per, now)
+            w = self._window = (f"budget:{self.label}:{self.unit}:{self.per}:{wid}", start, end)
+        return w[0], w[1], w[2], w[2] - now + _GRACE
 
     def units(self, value: float) -> int:
         """``value`` (USD or tokens) in counter units (nano-dollars or tokens), never below 0."""
@@ -258,22 +264,25 @@ class Budget:
         spent = await state.get(key)
         return BudgetStatus(self.label, self.unit, self.per, spent / self._scale, self.limit, self.soft, start, end)
 
-    async def reserve(self, state: StateBackend, units: int) -> tuple[str, int] | None:
-        """Reserve ``units`` in the current window: (key, units), or None when a hard limit does not
-        leave room (the caller raises ``exceeded``)."""
+    async def reserve(self, state: StateBackend, units: int) -> tuple[str, int, float] | None:
+        """Reserve ``units`` in the current window: (key, units, ttl), or None when a hard limit
+        does not leave room (the caller raises ``exceeded``)."""
         key, _, _, ttl = self.current()
-        if self._limit_units is None:
+        limit = self._limit_units
+        if limit is None:
             await state.add(key, units, ttl=ttl)
-            return key, units
+            return key, units, ttl
         # at least one unit, so a budget that is exactly spent refuses even a call estimated at $0
-        if await state.take(key, max(units, 1), self._limit_units, ttl=ttl):
-            return key, max(units, 1)
+        if units < 1:
+            units = 1
+        if await state.take(key, units, limit, ttl=ttl):
+            return key, units, ttl
         return None
 
-    async def adjust(self, state: StateBackend, key: str, delta: int) -> None:
-        """Add ``delta`` (the real use minus the reservation) and give the soft warning when the
-        spend has reached the soft limit (once per window, across processes)."""
-        _, _, _, ttl = self.current()
+    async def adjust(self, state: StateBackend, key: str, delta: int, ttl: float | None = None) -> None:
+        """Add ``delta`` (the real use minus the reservation) to the window ``key`` it was reserved
+        in (``ttl``: as reserved; it applies only if the counter expired meanwhile) and give the
+        soft warning when the spend has reached the soft limit (once per window, across processes)."""
         value = await state.add(key, delta, ttl=ttl)
         soft = self._soft_units
         if soft is not None and value >= soft and self._soft_seen != key:
@@ -283,7 +292,7 @@ class Budget:
         self._soft_seen = key
         # the first process (and task) to take this flag gives the warning; the rest stay quiet
         _, start, end, ttl = self.current()
-        if not await state.take(key + ":soft", 1, 1, ttl=ttl):
+        if not await state.take(key + ":soft", 1, 1, ttl=ttl + 3600):
             return
         status = BudgetStatus(self.label, self.unit, self.per, value / self._scale, self.limit, self.soft, start, end)
         _log.warning(
@@ -371,8 +380,9 @@ def price_estimate(provider_type: str, model: str, input_tokens: int, output_tok
     else:
         rates = None
         if pricer is not None:
-            pin = pricer(provider_type, model, Usage(input_tokens=_PROBE))
-            pout = pricer(provider_type, model, Usage(output_tokens=_PROBE))
+            name = str(provider_type)  # a ProviderType (StrEnum) is its value
+            pin = pricer(name, model, Usage(input_tokens=_PROBE))
+            pout = pricer(name, model, Usage(output_tokens=_PROBE))
             if pin is not None and pout is not None:
                 rates = (pin / _PROBE, pout / _PROBE)
             pricer = _hooks.pricer[0] if _hooks.pricer else None  # a stand-in replaces itself on first use
