@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ from llmswitch.state import StateBackend
 from llmswitch.types import Message, Usage
 from tests.fakes import openai_server
 from tests.fakes.openai_server import FakeOpenAI
-from tests.routing.conftest import START, FakeClock
+from tests.routing.conftest import START
 
 IN_PRICE, OUT_PRICE = 3e-6, 15e-6
 """The test pricer: $3 per million input tokens, $15 per million output tokens."""
@@ -131,8 +132,11 @@ async def test_a_hard_limit_refuses_before_anything_is_sent(openai_fake, state_b
     assert "raise tokens in budget: under provider p in llmswitch.yaml" in text
     assert err.retry_after == pytest.approx(86400 - 3 * 3600 - 10)  # type: ignore[attr-defined]
     assert not err.retryable and err.provider == "p" and err.model == "gpt-test"
-    assert await err.budget.status(state_backend) == err.status  # type: ignore[attr-defined]
+    assert err.budget == "provider:p"  # type: ignore[attr-defined]
+    assert err.status == await p.budgets[0].status(state_backend)  # type: ignore[attr-defined]
     assert err.status.spent == 0  # type: ignore[attr-defined]  # a refused call reserves nothing
+    again = pickle.loads(pickle.dumps(err))  # errors cross processes
+    assert str(again) == str(err) and again.status == err.status  # type: ignore[attr-defined]
     await p.aclose()
 
 

@@ -324,7 +324,8 @@ class Budget:
             hint=f"the budget resets at {_when(st.resets_at)} (in {_span(st.resets_at - now)}); to go on now, "
             f"raise {self.unit} in {where} in llmswitch.yaml (or pass a larger Budget)",
         )
-        err.budget = self  # type: ignore[attr-defined]
+        # plain data only: errors are pickled across processes, and a Budget holds callables
+        err.budget = self.label  # type: ignore[attr-defined]
         err.status = st  # type: ignore[attr-defined]
         err.retry_after = max(0.0, st.resets_at - now)  # type: ignore[attr-defined]
         return err
@@ -341,22 +342,21 @@ def estimate_tokens(messages: Sequence[Message], tools: Sequence[Any] | None, pa
     chars = 0
     for m in messages:
         c = m.content
-        if isinstance(c, str):
+        if type(c) is str:
             chars += len(c)
         elif c:
             for part in c:
                 text = getattr(part, "text", None)
                 chars += len(text) if isinstance(text, str) else 1000  # an image: a flat guess
-        for call in m.tool_calls:
-            chars += len(str(getattr(call, "arguments", ""))) + 16
+        if m.tool_calls:
+            for call in m.tool_calls:
+                chars += len(str(getattr(call, "arguments", ""))) + 16
     if tools:
         for t in tools:
             chars += len(getattr(t, "name", "")) + len(getattr(t, "description", "") or "")
             chars += len(str(getattr(t, "parameters", "")))
-    out = None
-    if params:
-        out = params.get("max_tokens") or params.get("max_completion_tokens")
-    if not isinstance(out, int) or isinstance(out, bool) or out <= 0:
+    out = (params.get("max_tokens") or params.get("max_completion_tokens")) if params else None
+    if type(out) is not int or out <= 0:
         out = default_max_tokens or DEFAULT_OUTPUT_ESTIMATE
     return chars // 4 + 4 * len(messages), int(out)
 
@@ -373,7 +373,7 @@ def price_estimate(provider_type: str, model: str, input_tokens: int, output_tok
     price look-up costs ~0.1 ms, and an estimate's token counts change on every call, so they
     would never hit the pricer's own cache."""
     pricer = _hooks.pricer[0] if _hooks.pricer else None
-    k = (provider_type, model)
+    k = (getattr(provider_type, "_value_", provider_type), model)  # a StrEnum hashes in Python: key its value
     cached = _per_token.get(k)
     if cached is not None and cached[0] is pricer:
         rates = cached[1]
