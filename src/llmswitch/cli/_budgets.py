@@ -36,6 +36,21 @@ class BudgetUse:
         }
 
 
+def usage_log_path(explicit: Path | None = None) -> Path:
+    """--log, else the config's usage_log path, else the default file."""
+    if explicit is not None:
+        return explicit
+    from ..config import load_config
+    from ..usage.log import default_log_path
+
+    cfg = load_config()
+    if cfg is not None and cfg.usage_log.enabled:
+        p = cfg.usage_log.resolved_path()
+        if p is not None:
+            return p
+    return default_log_path()
+
+
 def configured_budgets(registry: ProviderRegistry) -> list[tuple[Budget, StateBackend]]:
     """(budget, backend) for every provider's own budgets, every agent's, then the totals, once each."""
     from ..state import default_backend

@@ -90,8 +90,7 @@ def _breaker(provider: BaseProvider) -> str:
 async def _budgets(providers: list[BaseProvider]) -> dict[int, list[Any]]:
     """Each configured provider's own budgets and the totals with their use (``cli._budgets``), by
     ``id(provider)``; empty when nothing is configured."""
-    from ._budgets import budget_use
-    from .usage import _log_path
+    from ._budgets import budget_use, usage_log_path
 
     try:
         from ..registry import default_registry
@@ -99,7 +98,7 @@ async def _budgets(providers: list[BaseProvider]) -> dict[int, list[Any]]:
         reg = default_registry()
         if not (reg.budgets or any(getattr(p, "budgets", ()) for p in reg.providers.values())):
             return {}
-        uses = await budget_use(reg, _log_path(None))
+        uses = await budget_use(reg, usage_log_path())
     except Exception:  # noqa: BLE001 - a broken config is reported above; budgets are extra
         return {}
     out: dict[int, list[Any]] = {}

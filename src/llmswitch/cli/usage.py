@@ -14,17 +14,9 @@ from ._common import console, fail
 
 def _log_path(explicit: Path | None) -> Path:
     """--log, else the config's usage_log path, else the default file."""
-    if explicit is not None:
-        return explicit
-    from ..config import load_config
-    from ..usage.log import default_log_path
+    from ._budgets import usage_log_path
 
-    cfg = load_config()
-    if cfg is not None and cfg.usage_log.enabled:
-        p = cfg.usage_log.resolved_path()
-        if p is not None:
-            return p
-    return default_log_path()
+    return usage_log_path(explicit)
 
 
 def _cost(row: dict[str, Any]) -> str:

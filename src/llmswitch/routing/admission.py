@@ -86,7 +86,7 @@ async def admit(
                 continue
             else:
                 if usd is None and usd_known:
-                    usd = price_estimate(provider.provider_type, model, inp, out)
+                    usd = price_estimate(provider.provider_type.value, model, inp, out)
                     if usd is None:
                         usd_known = False
                         warn_unpriced(provider.name, model)

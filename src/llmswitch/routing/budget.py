@@ -373,16 +373,15 @@ def price_estimate(provider_type: str, model: str, input_tokens: int, output_tok
     price look-up costs ~0.1 ms, and an estimate's token counts change on every call, so they
     would never hit the pricer's own cache."""
     pricer = _hooks.pricer[0] if _hooks.pricer else None
-    k = (getattr(provider_type, "_value_", provider_type), model)  # a StrEnum hashes in Python: key its value
+    k = (provider_type, model)
     cached = _per_token.get(k)
     if cached is not None and cached[0] is pricer:
         rates = cached[1]
     else:
         rates = None
         if pricer is not None:
-            name = str(provider_type)  # a ProviderType (StrEnum) is its value
-            pin = pricer(name, model, Usage(input_tokens=_PROBE))
-            pout = pricer(name, model, Usage(output_tokens=_PROBE))
+            pin = pricer(provider_type, model, Usage(input_tokens=_PROBE))
+            pout = pricer(provider_type, model, Usage(output_tokens=_PROBE))
             if pin is not None and pout is not None:
                 rates = (pin / _PROBE, pout / _PROBE)
             pricer = _hooks.pricer[0] if _hooks.pricer else None  # a stand-in replaces itself on first use
