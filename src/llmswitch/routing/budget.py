@@ -31,13 +31,11 @@ reserved and settled together by ``routing.admission`` on the one call path.
 
 from __future__ import annotations
 
-import calendar
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .. import errors as E
@@ -76,7 +74,12 @@ finds its reservation (and hosts with slightly different clocks agree)."""
 
 
 def window(per: str, now: float) -> tuple[str, float, float]:
-    """(window id, start, end) in epoch seconds of the calendar ``per`` (UTC) holding ``now``."""
+    """(window id, start, end) in epoch seconds of the calendar ``per`` (UTC) holding ``now``
+    (computed once per window by ``Budget.current``: ``datetime`` is imported here, on first use,
+    so that importing a provider does not pay for it)."""
+    import calendar
+    from datetime import UTC, datetime
+
     t = datetime.fromtimestamp(now, UTC)
     if per == "hour":
         start = t.replace(minute=0, second=0, microsecond=0)
@@ -143,6 +146,8 @@ def _fmt(unit: str, value: float) -> str:
 
 
 def _when(epoch: float) -> str:
+    from datetime import UTC, datetime
+
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
