@@ -347,6 +347,46 @@ class LLMSwitchResilient(LLMSwitchBare):
     settings = {"retries": 2, "breaker": {"failure_threshold": 5, "recovery_timeout": 30}}
 
 
+class LLMSwitchGuarded(LLMSwitchBare):
+    """Retries, a CircuitBreaker and a budget configured, nothing failing: the resilience row of
+    DESIGN.md (≤ 1.05×), measured paired against ``llmswitch-bare`` (README "Budgets"). The fake's
+    model has no price, so the dollar budget takes its unpriced path (the estimate's price is
+    cached per model either way). Each further budget adds two counter operations per call
+    (``llmswitch-guarded2``)."""
+
+    name = "llmswitch-guarded"
+    label = "llmswitch OpenAICompatibleProvider(retries=2, breaker={...}, budget={usd, per: month})"
+    settings = {
+        "retries": 2,
+        "breaker": {"failure_threshold": 5, "recovery_timeout": 30},
+        "budget": {"usd": 1e6, "per": "month"},
+    }
+
+    async def open(self, base: str) -> None:
+        import logging
+
+        logging.getLogger("llmswitch.budget").setLevel(logging.ERROR)  # "no known price", once: not news here
+        await super().open(base)
+
+
+class LLMSwitchGuarded2(LLMSwitchGuarded):
+    """As ``llmswitch-guarded``, with a second budget (tokens per day) and a rate limit."""
+
+    name = "llmswitch-guarded2"
+    label = "llmswitch OpenAICompatibleProvider(retries=2, breaker={...}, budget=[usd/month, tokens/day], rate_limit)"
+    settings = {
+        **LLMSwitchGuarded.settings,
+        "budget": [{"usd": 1e6, "per": "month"}, {"tokens": 10**15, "per": "day"}],
+        "rate_limit": {"rpm": 10**9, "tpm": 10**15},
+    }
+
+    async def open(self, base: str) -> None:
+        import logging
+
+        logging.getLogger("llmswitch.budget").setLevel(logging.ERROR)  # "no known price" once: not news here
+        await super().open(base)
+
+
 class LLMSwitchAPI(LLMSwitch):
     name = "llmswitch-api"
     import_stmt = "import llmswitch"
@@ -385,7 +425,8 @@ class LLMSwitchAPI(LLMSwitch):
 
 ALL: dict[str, type[Contender]] = {
     c.name: c
-    for c in (Aiohttp, Httpx, OpenAISDK, LiteLLM, AnyLLM, PydanticAI, LLMSwitch, LLMSwitchAPI, LLMSwitchBare, LLMSwitchResilient)
+    for c in (Aiohttp, Httpx, OpenAISDK, LiteLLM, AnyLLM, PydanticAI, LLMSwitch, LLMSwitchAPI, LLMSwitchBare, LLMSwitchResilient,
+              LLMSwitchGuarded, LLMSwitchGuarded2)
 }
 PIP_REQUIREMENTS: dict[str, list[str]] = {
     "aiohttp": ["aiohttp"],

@@ -28,6 +28,10 @@ VENV = ROOT / "bench" / ".venv"
 RESULTS = ROOT / "bench" / "results"
 PAIRED = ("llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient")
 """Contenders also measured paired with bare aiohttp in one process (for the budget check)."""
+RESILIENCE = ("llmswitch-resilient", "llmswitch-guarded", "llmswitch-guarded2")
+"""Contenders also measured paired with ``llmswitch-bare`` (the same call without resilience):
+DESIGN.md's budget for resilience on the happy path is at most 1.05x."""
+RESILIENCE_BUDGET = 1.05
 
 PROFILES: dict[str, dict] = {
     "full": dict(reps=5, warmup=50, seq_batches=30, seq_calls=25, seq_max_s=4, tput_warm_s=0.3, tput_s=2.0, tput_windows=10,
@@ -105,7 +109,8 @@ def ensure_venv(contenders: list[str]) -> dict[str, str]:
         try:
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
         except (subprocess.SubprocessError, OSError) as exc:
-            own = ("aiohttp", "llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient")
+            own = ("aiohttp", "llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient", "llmswitch-guarded",
+                   "llmswitch-guarded2")
             return {n: f"could not create {VENV}: {exc}" for n in contenders if n not in own}
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     ok, _ = _run([str(py), "-c", "import llmswitch.providers.openai_compat, aiohttp, httpx, pyinstrument, msgspec"], 60,
@@ -293,6 +298,13 @@ def measure(args: argparse.Namespace) -> dict:
                         out["paired"].setdefault(n, []).append(json.loads(res.strip().splitlines()[-1]))
                     else:
                         log(f"paired {n}: {res}")
+            for n in RESILIENCE:
+                if n in live:
+                    ok, res = _run([py, "-m", "bench.worker", "resilience", n, base, json.dumps(prof)], 300)
+                    if ok:
+                        out.setdefault("resilience", {}).setdefault(n, []).append(json.loads(res.strip().splitlines()[-1]))
+                    else:
+                        log(f"resilience {n}: {res}")
         for n in hold_names:
             if n in errors:
                 continue
@@ -454,6 +466,23 @@ def render(out: dict) -> str:
                   and h["server_open_after_close"] == 0)
             L.append(f"| {h['streams']:,} concurrent streams, no leaks | all complete | {'✅' if ok else '❌'} |"
                      + " |" * (len(heads) - 1))
+        L.append("")
+    res = out.get("resilience") or {}
+    if res:
+        L.append(f"Resilience on the happy path (DESIGN.md: ≤ {RESILIENCE_BUDGET}×): each contender paired with "
+                 "`llmswitch-bare` (retries=0, no breaker, no budget) in one process, interleaved call by call; "
+                 "ratio of medians, median over repetitions:")
+        L.append("")
+        L.append("| configured | per call | per streamed chunk | time to first chunk | calls/s @64 |")
+        L.append("|---|---:|---:|---:|---:|")
+        for n, runs in res.items():
+            cells = []
+            for k in ("us_per_call", "us_per_chunk", "ttfc_us", "calls_per_s"):
+                xs = [r[k] for r in runs if k in r]
+                r = _median(xs) if xs else None
+                ok = r is not None and (r >= 1 / RESILIENCE_BUDGET if k == "calls_per_s" else r <= RESILIENCE_BUDGET)
+                cells.append("—" if r is None else f"{r:.3f}× {'✅' if ok else '❌'}")
+            L.append(f"| {ALL[n].label.removeprefix('llmswitch OpenAICompatibleProvider')} | " + " | ".join(cells) + " |")
         L.append("")
     # llama
     ll = out.get("llama") or {}

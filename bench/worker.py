@@ -141,14 +141,14 @@ async def run_calls(c, base: str, o: dict) -> dict:
     return res
 
 
-async def run_paired(c, base: str, o: dict) -> dict:
-    """Bare aiohttp and contender ``c`` in one process, interleaved call by call (and window by
-    window for throughput), so both see the same machine noise; ratios of medians."""
+async def run_paired(c, base: str, o: dict, baseline: type | None = None) -> dict:
+    """Bare aiohttp (or ``baseline``) and contender ``c`` in one process, interleaved call by call
+    (and window by window for throughput), so both see the same machine noise; ratios of medians."""
     import asyncio
 
     from bench.contenders import Aiohttp
 
-    a = Aiohttp()
+    a = (baseline or Aiohttp)()
     await a.open(base)
     await c.open(base)
     for x in (a, c):
@@ -418,8 +418,11 @@ def main() -> None:
         out = asyncio.run(run_llama(base, o))
     else:
         c = ALL[name]()
-        fn = {"calls": run_calls, "hold": run_hold, "ceiling": run_ceiling, "paired": run_paired}[mode]
-        out = asyncio.run(fn(c, base, o))
+        if mode == "resilience":  # the same call with and without resilience configured, paired
+            out = asyncio.run(run_paired(c, base, o, ALL["llmswitch-bare"]))
+        else:
+            fn = {"calls": run_calls, "hold": run_hold, "ceiling": run_ceiling, "paired": run_paired}[mode]
+            out = asyncio.run(fn(c, base, o))
     print(json.dumps(out))
 
 

@@ -18,7 +18,9 @@ Each provider entry may bound its calls: ``timeout`` (total deadline of one call
 health probe), and the read limits ``max_body_bytes``, ``max_error_body_bytes``,
 ``max_line_bytes``, ``max_event_bytes`` (bytes, or a size such as ``64MiB``; see ``limits.py``),
 and be made resilient (``RESILIENCE_SETTINGS``): ``retries``, ``retry_max_wait``,
-``retry_max_time``, ``retry_on_timeout`` and ``breaker: {failure_threshold, recovery_timeout, ...}``.
+``retry_max_time``, ``retry_on_timeout``, ``breaker: {failure_threshold, recovery_timeout, ...}``,
+``budget: {usd|tokens, per, soft, hard}`` (or a list of them) and ``rate_limit: {rpm, tpm}``.
+Agents take a ``budget:`` too, and the top-level ``budgets:`` limits every provider together.
 
 The file itself is bounded (``MAX_CONFIG_BYTES``, ``MAX_DEPTH``, ``MAX_ALIASES``, ``MAX_NODES``)
 and every failure to read, parse or validate it is a ``ConfigError`` naming the file and line,
@@ -62,6 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ProviderConfig",
     "BreakerConfig",
+    "BudgetConfig",
+    "RateLimitConfig",
     "RESILIENCE_SETTINGS",
     "AgentConfig",
     "StateConfig",
@@ -99,10 +103,13 @@ KNOWN_OPTIONS: dict[str, frozenset[str]] = {}
 SECONDS_SETTINGS: tuple[str, ...] = ("timeout", "read_timeout", "connect_timeout", "health_timeout")
 """Per-provider time bounds, in seconds: ``timeout`` is the total deadline of one call,
 ``read_timeout`` the longest silence between bytes, ``health_timeout`` bounds a health probe."""
-RESILIENCE_SETTINGS: tuple[str, ...] = ("retries", "retry_max_wait", "retry_max_time", "retry_on_timeout", "breaker")
+RESILIENCE_SETTINGS: tuple[str, ...] = (
+    "retries", "retry_max_wait", "retry_max_time", "retry_on_timeout", "breaker", "budget", "rate_limit",
+)
 """Per-provider retry and circuit-breaker settings (README "Resilience"): ``retries`` (default 2,
 0 = off), ``retry_max_wait`` and ``retry_max_time`` (seconds), ``retry_on_timeout``, and
-``breaker: {failure_threshold, recovery_timeout, ...}`` (``BreakerConfig``)."""
+``breaker: {failure_threshold, recovery_timeout, ...}`` (``BreakerConfig``), ``budget:``
+(``BudgetConfig``, one or a list) and ``rate_limit: {rpm, tpm}`` (``RateLimitConfig``)."""
 BYTES_SETTINGS: tuple[str, ...] = ("max_body_bytes", "max_error_body_bytes", "max_line_bytes", "max_event_bytes")
 """Per-provider read limits (``llmswitch._limits.Limits``): a number of bytes or a size such as ``64MiB``."""
 
@@ -138,6 +145,47 @@ class BreakerConfig(_Strict):
     window: float = Field(default=60.0, gt=0)
 
 
+class BudgetConfig(_Strict):
+    """One budget (``llmswitch.routing.budget``): ``{usd: 10, per: day, soft: 8}`` or
+    ``{tokens: 2000000, per: month}``; ``hard: false`` only warns."""
+
+    usd: float | None = Field(default=None, gt=0)
+    tokens: int | None = Field(default=None, gt=0)
+    per: Literal["hour", "day", "month"] = "day"
+    soft: float | None = Field(default=None, gt=0)
+    hard: bool = True
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> BudgetConfig:
+        if (self.usd is None) == (self.tokens is None):
+            raise ValueError("a budget needs exactly one of usd: (dollars) or tokens:")
+        amount = self.usd if self.usd is not None else self.tokens
+        if self.soft is not None and self.hard and amount is not None and self.soft > amount:
+            raise ValueError(f"soft ({self.soft:g}) is above the limit ({amount:g}); it would never warn")
+        return self
+
+
+def _budget_list(v: Any) -> Any:
+    """``budget: {usd: 5}`` is a list of one; ``budget: off`` / null is none."""
+    if v is None or v is False:
+        return None
+    return [v] if isinstance(v, dict) else v
+
+
+class RateLimitConfig(_Strict):
+    """``rate_limit: {rpm: 60, tpm: 100000}`` (``llmswitch.routing.ratelimit``): requests and
+    (estimated) tokens per minute, held on the client; either may be left out."""
+
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> RateLimitConfig:
+        if self.rpm is None and self.tpm is None:
+            raise ValueError("give rpm: (requests per minute), tpm: (tokens per minute) or both")
+        return self
+
+
 class ProviderConfig(_Strict):
     """One entry under ``providers:``. Provider-specific knobs go under ``options:`` so a typo
     in a common field (``defualt_model``) is still an error, not a silently ignored option.
@@ -165,6 +213,8 @@ class ProviderConfig(_Strict):
     retry_max_time: float | None = None
     retry_on_timeout: bool | None = None
     breaker: BreakerConfig | None = None
+    budget: list[BudgetConfig] | None = None
+    rate_limit: RateLimitConfig | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -207,6 +257,11 @@ class ProviderConfig(_Strict):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             raise ValueError("must be a positive, finite number of seconds, e.g. 30 or 2.5")
         return float(v)
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _one_or_many_budgets(cls, v: Any) -> Any:
+        return _budget_list(v)
 
     @field_validator("retries", mode="before")
     @classmethod
@@ -273,6 +328,10 @@ class ProviderConfig(_Strict):
                 kw[field] = value
         if self.breaker is not None:
             kw["breaker"] = self.breaker.model_dump()
+        if self.budget:
+            kw["budget"] = [b.model_dump(exclude_none=True) for b in self.budget]
+        if self.rate_limit is not None:
+            kw["rate_limit"] = self.rate_limit.model_dump(exclude_none=True)
         if self.headers:
             kw["headers"] = {k: v.get_secret_value() for k, v in self.headers.items()}
         kw.update(self.options)
@@ -280,10 +339,17 @@ class ProviderConfig(_Strict):
 
 
 class AgentConfig(_Strict):
-    """An agent names its provider and the providers to fall back to, in order."""
+    """An agent names its provider and the providers to fall back to, in order, and may have its
+    own ``budget:`` (applied to the calls made for it: ``registry.complete_for_agent``)."""
 
     provider: str
     fallbacks: list[str] = Field(default_factory=list)
+    budget: list[BudgetConfig] | None = None
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _one_or_many_budgets(cls, v: Any) -> Any:
+        return _budget_list(v)
 
 
 class StateConfig(_Strict):
@@ -356,6 +422,8 @@ class LLMSwitchConfig(BaseSettings):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     state: StateConfig = Field(default_factory=StateConfig)
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    """Total budgets: every provider's calls together (``llmswitch.routing.budget``)."""
     usage_log: Annotated[UsageLogConfig, NoDecode] = Field(default_factory=UsageLogConfig)
 
     _source: Path | None = PrivateAttr(default=None)
@@ -392,6 +460,11 @@ class LLMSwitchConfig(BaseSettings):
     @classmethod
     def _usage_log(cls, v: Any) -> Any:
         return _usage_log_before(v)
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _total_budgets(cls, v: Any) -> Any:
+        return _budget_list(v) or []
 
     @classmethod
     def settings_customise_sources(
@@ -888,6 +961,7 @@ _ENV_EXAMPLES = {
     "providers": '{"local": {"type": "ollama"}}',
     "agents": '{"coder": {"provider": "local", "fallbacks": []}}',
     "state": '{"backend": "redis", "url": "redis://localhost:6379/0"}',
+    "budgets": '[{"usd": 50, "per": "month"}]',
 }
 
 _URL_PASSWORD = re.compile(r"(?<=://)([^/@\s:]*):[^/@\s]+@")
@@ -1034,7 +1108,7 @@ def parse_config(text: str | bytes, *, source: str | os.PathLike[str] = "<string
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{src}:1: the file must be a mapping with providers:, agents:, state:, usage_log:")
+        raise ConfigError(f"{src}:1: the file must be a mapping with providers:, agents:, state:, budgets:, usage_log:")
     problems = list(walker.problems) + _agent_problems(data, walker)
     config: LLMSwitchConfig | None = None
     try:

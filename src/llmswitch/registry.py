@@ -1,5 +1,13 @@
 """ProviderRegistry: named provider instances, agents and their fallback chains, usage totals.
 
+Budgets (README "Budgets"): a provider's own budgets live on the provider; the registry's total
+budgets (``budgets:`` at the top of the config) are added to every provider it registers, and an
+agent's budgets (``budget:`` on the agent) are handed to each call made for the agent
+(``complete_for_agent``/``stream_for_agent`` pass them as the call's ``budget=``). So every
+budget is checked by the one admission step of ``BaseProvider.complete()``/``stream()``, once per
+attempt, on the one call path; a call made on an agent's provider directly (``get_for_agent``)
+counts against the provider's and the total budgets, not the agent's.
+
 Thread safety without a lock on the read path: the name → provider mapping is replaced
 wholesale (copy-on-write) under a lock on every mutation, and readers only ever read the
 current mapping object, which is never mutated once published. ``get`` from many threads
@@ -21,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._streaming import ResponseStream
     from .config import LLMSwitchConfig
     from .providers.base import BaseProvider
+    from .routing.budget import Budget
 
 __all__ = ["ProviderRegistry", "default_registry", "set_default_registry", "reset_default_registry"]
 
@@ -34,7 +43,10 @@ class ProviderRegistry:
         self._lock = threading.Lock()
         self._providers: dict[str, BaseProvider] = dict(providers or {})
         self._agents: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (agents or {}).items()}
-        self._chains: dict[tuple[str, tuple[str, ...]], tuple[Mapping[str, BaseProvider], BaseProvider]] = {}
+        self._chains: dict[tuple[str, tuple[str, ...]], tuple[Mapping[str, BaseProvider], Any, BaseProvider]] = {}
+        self._agent_budgets: dict[str, tuple[Budget, ...]] = {}
+        self.budgets: tuple[Budget, ...] = ()
+        """The total budgets, added to every provider registered (``set_budgets``)."""
         self.config: LLMSwitchConfig | None = None
 
     # --- mutation (locked, copy-on-write) ---------------------------------------------------
@@ -43,6 +55,7 @@ class ProviderRegistry:
         if not name or not isinstance(name, str):
             raise ValueError("a provider needs a non-empty name")
         _check_provider(name, provider)
+        self._add_total_budgets(provider)
         with self._lock:
             if not replace and name in self._providers:
                 raise ValueError(f"a provider named {name!r} is already registered")
@@ -60,9 +73,44 @@ class ProviderRegistry:
             self._providers = new
             return provider
 
-    def set_agent(self, agent_id: str, provider: str, fallbacks: list[str] | tuple[str, ...] = ()) -> None:
-        """Point ``agent_id`` at a provider name and its fallback names (checked now, not at call time)."""
+    def set_budgets(self, budgets: Any) -> None:
+        """Total budgets (a ``Budget``, a mapping such as ``{"usd": 50, "per": "month"}``, or a list):
+        every provider's calls count against them, the ones registered already and those to come."""
+        from .routing.budget import Budget
+
+        new = Budget.from_settings("total", budgets)
+        old = set(map(id, self.budgets))
+        with self._lock:
+            self.budgets = new
+            for p in self._providers.values():
+                mine = getattr(p, "budgets", None)
+                if isinstance(mine, tuple):
+                    p.budgets = tuple(b for b in mine if id(b) not in old)
+        for p in self._providers.values():
+            self._add_total_budgets(p)
+
+    def _add_total_budgets(self, provider: Any) -> None:
+        mine = getattr(provider, "budgets", None)
+        if self.budgets and isinstance(mine, tuple):
+            provider.budgets = (*mine, *(b for b in self.budgets if b not in mine))
+
+    def agent_budgets(self, agent_id: str) -> tuple[Budget, ...]:
+        """The budgets of calls made for ``agent_id`` (its own, or the ``default`` agent's when it
+        has no entry of its own)."""
+        budgets = self._agent_budgets
+        if agent_id in budgets or agent_id in self._agents:
+            return budgets.get(agent_id, ())
+        return budgets.get("default", ())
+
+    def set_agent(
+        self, agent_id: str, provider: str, fallbacks: list[str] | tuple[str, ...] = (), *, budget: Any = None
+    ) -> None:
+        """Point ``agent_id`` at a provider name and its fallback names (checked now, not at call
+        time); ``budget`` (a ``Budget``, a mapping or a list) limits the calls made for it."""
+        from .routing.budget import Budget
+
         chain = (provider, *fallbacks)
+        budgets = Budget.from_settings(f"agent:{agent_id}", budget)
         providers = self._providers
         missing = [n for n in chain if n not in providers]
         if missing:
@@ -71,6 +119,12 @@ class ProviderRegistry:
             new = dict(self._agents)
             new[agent_id] = chain
             self._agents = new
+            spent = dict(self._agent_budgets)
+            if budgets:
+                spent[agent_id] = budgets
+            else:
+                spent.pop(agent_id, None)
+            self._agent_budgets = spent
 
     # --- lookup (lock-free) -------------------------------------------------------------------
     def _known(self) -> str:
@@ -114,23 +168,25 @@ class ProviderRegistry:
 
     # --- an agent as one provider: its chain (llmswitch.providers.fallback) ----------------------
     def chain_for_agent(self, agent_id: str) -> BaseProvider:
-        """The agent as one provider: its provider alone when it has no fallbacks, else a
-        ``FallbackProvider`` named after the agent over its chain (built once per change of the
-        providers or agents). An agent that is not configured gets the ``default`` agent's."""
-        providers, agents = self._providers, self._agents
+        """The agent as one provider: its provider alone when it has no fallbacks and no budget of
+        its own, else a ``FallbackProvider`` named after the agent over its chain, carrying the
+        agent's budgets to every member (built once per change of the providers, agents or
+        budgets). An agent that is not configured gets the ``default`` agent's."""
+        providers = self._providers
         names = self._chain_names(agent_id)
-        if len(names) == 1:
+        budgets = self.agent_budgets(agent_id)
+        if len(names) == 1 and not budgets:
             return self.get(names[0])
-        key = (agent_id if agent_id in agents else "default", names)
+        key = (agent_id if agent_id in self._agents else "default", names)
         cached = self._chains.get(key)
-        if cached is not None and cached[0] is providers:
-            return cached[1]
+        if cached is not None and cached[0] is providers and cached[1] is budgets:
+            return cached[2]
         from .providers.fallback import FallbackProvider
 
-        chain = FallbackProvider([self.get(n) for n in names], name=key[0])
+        chain = FallbackProvider([self.get(n) for n in names], name=key[0], budget=budgets)
         if len(self._chains) > 256:
             self._chains.clear()
-        self._chains[key] = (providers, chain)
+        self._chains[key] = (providers, budgets, chain)
         return chain
 
     async def acomplete_for_agent(
@@ -162,7 +218,8 @@ class ProviderRegistry:
             from .providers.fallback import FallbackProvider
 
             members = provider.members if isinstance(provider, FallbackProvider) else (provider,)
-            return FallbackProvider(members, name=getattr(provider, "name", agent_id), on_content_filter=True)
+            return FallbackProvider(members, name=provider.name, on_content_filter=True,
+                                    budget=getattr(provider, "agent_budgets", ()))
         return provider
 
     @property
@@ -360,6 +417,8 @@ class ProviderRegistry:
         # and rate limits are shared with every process that uses the same backend
         state = backend_from_config(config.state)
         problems: list[str] = []
+        if config.budgets:
+            reg.set_budgets([b.model_dump(exclude_none=True) for b in config.budgets])
         for name, pc in config.providers.items():
             try:
                 klass = provider_class(pc.type)
@@ -382,7 +441,8 @@ class ProviderRegistry:
                 problems.append(f"provider {name!r}{where}: {exc}")
         for agent, ac in config.agents.items():
             try:
-                reg.set_agent(agent, ac.provider, ac.fallbacks)
+                budget = [b.model_dump(exclude_none=True) for b in ac.budget] if ac.budget else None
+                reg.set_agent(agent, ac.provider, ac.fallbacks, budget=budget)
             except ConfigError as exc:
                 problems.append(str(exc))
         if problems:

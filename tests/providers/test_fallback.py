@@ -197,3 +197,28 @@ def test_pydantic_ai_gets_a_fallback_model(openai_fake: tuple[FakeOpenAI, str]) 
     model = chain.create_model()
     assert isinstance(model, FallbackModel)
     assert [m.model_name for m in model.models] == ["gpt-broken", "gpt-test"]
+
+
+async def test_an_agents_budget_holds_on_every_path(registry: ProviderRegistry, openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """An agent's budget applies whether it is called by name through the module API, through
+    the registry, or streamed — and for an agent without fallbacks too."""
+    registry.set_agent("capped", "up", budget={"tokens": 50, "per": "day"})
+    registry.set_agent("capped-chain", "down", ["up"], budget={"tokens": 50, "per": "day"})
+    with pytest.raises(E.BudgetExceededError):
+        await ls.acomplete("capped", "x" * 400, max_tokens=10)  # ~100 prompt tokens: over 50
+    with pytest.raises(E.BudgetExceededError):
+        await registry.acomplete_for_agent("capped", "x" * 400, max_tokens=10)
+    for call in (ls.acomplete("capped-chain", "x" * 400, max_tokens=10),
+                 registry.acomplete_for_agent("capped-chain", "x" * 400, max_tokens=10)):
+        with pytest.raises(E.BudgetExceededError, match="agent:capped-chain"):  # binds every member: no failover
+            await call
+    assert openai_fake[0].requests == []  # refused before anything was sent
+    assert (await ls.acomplete("capped", "hi", max_tokens=10)).provider == "up"  # a small call fits
+
+
+async def test_a_spent_provider_budget_fails_over(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """A provider whose own budget is spent passes the call to the next member (a local model,
+    another account) without sending anything."""
+    capped = member(openai_fake, "capped", "gpt-broken", budget={"tokens": 10, "per": "day"})
+    resp = await FallbackProvider([capped, member(openai_fake, "spare", "gpt-test")]).complete("x" * 400, max_tokens=10)
+    assert resp.provider == "spare" and models_sent(openai_fake) == ["gpt-test"]

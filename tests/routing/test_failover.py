@@ -38,6 +38,10 @@ def test_which_errors_fail_over() -> None:
     assert should_fail_over(E.ProviderTimeoutError("t"))
     assert should_fail_over(E.CircuitOpenError("open"))
     assert should_fail_over(E.ContextWindowExceededError("ctx"))
+    assert should_fail_over(E.BudgetExceededError("402 out of credits"))  # another member (a local model) may still answer
+    own, shared = E.BudgetExceededError("spent"), E.BudgetExceededError("spent")
+    own.budget, shared.budget = "provider:openai", "agent:coder"  # type: ignore[attr-defined]
+    assert should_fail_over(own) and not should_fail_over(shared)
     assert should_fail_over(E.CapabilityError("no tools", feature="tools"))  # nothing was sent; a later member may take it
     assert not should_fail_over(E.ContentFilterError("filtered"))
     assert should_fail_over(E.ContentFilterError("filtered"), on_content_filter=True)

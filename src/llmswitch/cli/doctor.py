@@ -81,9 +81,37 @@ async def _check(provider: BaseProvider, timeout: float) -> ProviderHealthStatus
         return down(f"{type(exc).__name__}: {exc}")
 
 
-def _row_json(provider: BaseProvider, status: ProviderHealthStatus) -> dict[str, Any]:
+def _breaker(provider: BaseProvider) -> str:
+    """The provider's circuit state (``closed``/``open``/``half_open``), or ``off`` without a breaker."""
+    breaker = getattr(provider, "breaker", None)
+    return breaker.state.value if breaker is not None else "off"
+
+
+async def _budgets(providers: list[BaseProvider]) -> dict[int, list[Any]]:
+    """Each configured provider's own budgets and the totals with their use (``cli._budgets``), by
+    ``id(provider)``; empty when nothing is configured."""
+    from ._budgets import budget_use, usage_log_path
+
+    try:
+        from ..registry import default_registry
+
+        reg = default_registry()
+        if not (reg.budgets or any(getattr(p, "budgets", ()) for p in reg.providers.values())):
+            return {}
+        uses = await budget_use(reg, usage_log_path())
+    except Exception:  # noqa: BLE001 - a broken config is reported above; budgets are extra
+        return {}
+    out: dict[int, list[Any]] = {}
+    for p in providers:
+        scopes = {b.label for b in getattr(p, "budgets", ())}
+        out[id(p)] = [u for u in uses if u.status.scope in scopes]
+    return out
+
+
+def _row_json(provider: BaseProvider, status: ProviderHealthStatus, budgets: list[Any] | None = None) -> dict[str, Any]:
     fields = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(status).items()}
-    data: dict[str, Any] = {"provider": provider.name, **fields}
+    data: dict[str, Any] = {"provider": provider.name, **fields, "breaker": _breaker(provider),
+                            "budgets": [u.as_json() for u in budgets or ()]}
     shown: dict[str, Any] = scrubbed(data)
     return shown
 
@@ -101,23 +129,33 @@ async def _doctor(as_json: bool, timeout: float | None = None) -> int:
     for p in providers:
         register_provider_secrets(p)
     statuses = await asyncio.gather(*(_check(p, _probe_timeout(p, timeout)) for p in providers))
+    budgets = await _budgets(providers)
     for p in providers:
         try:
             await p.aclose()
         except Exception:  # noqa: BLE001 - closing must not turn a report into a crash
             pass
     if as_json:
-        print(json.dumps([_row_json(p, s) for p, s in zip(providers, statuses, strict=True)], indent=2, default=str))
+        rows = [_row_json(p, s, budgets.get(id(p))) for p, s in zip(providers, statuses, strict=True)]
+        print(json.dumps(rows, indent=2, default=str))
         return 0 if any(s.healthy for s in statuses) else 1
     table = Table(title="llmswitch doctor")
-    for col in ("provider", "type", "endpoint", "status", "model", "ms", "detail"):
+    columns = ["provider", "type", "endpoint", "status", "model", "ms", "detail", "breaker"]
+    if budgets:
+        columns.append("budget")
+    for col in columns:
         table.add_column(col, overflow="fold")
     for p, s in zip(providers, statuses, strict=True):
         detail = (s.error or "").split(" — ")[0] or ", ".join(f"{k}={v}" for k, v in s.metadata.items() if k not in ("status",))
-        table.add_row(
+        row = [
             cell(p.name), p.provider_type.value, cell(s.base_url), _state(s), cell(s.model_id or ""),
-            f"{s.latency_ms:.0f}" if s.latency_ms is not None else "", cell(detail, 160),
-        )
+            f"{s.latency_ms:.0f}" if s.latency_ms is not None else "", cell(detail, 160), _breaker(p),
+        ]
+        if budgets:
+            from ._budgets import short
+
+            row.append("\n".join(f"{u.status.scope}: {short(u)}" for u in budgets.get(id(p), ())) or "-")
+        table.add_row(*row)
     console.print(table)
     try:
         from ..auto import explain_choice, resolve_auto

@@ -14,17 +14,9 @@ from ._common import console, fail
 
 def _log_path(explicit: Path | None) -> Path:
     """--log, else the config's usage_log path, else the default file."""
-    if explicit is not None:
-        return explicit
-    from ..config import load_config
-    from ..usage.log import default_log_path
+    from ._budgets import usage_log_path
 
-    cfg = load_config()
-    if cfg is not None and cfg.usage_log.enabled:
-        p = cfg.usage_log.resolved_path()
-        if p is not None:
-            return p
-    return default_log_path()
+    return usage_log_path(explicit)
 
 
 def _cost(row: dict[str, Any]) -> str:
@@ -58,13 +50,16 @@ def register(app: typer.Typer) -> None:
             cutoff = parse_since(since)
             path = _log_path(log)
             rows = query_usage(path, since=cutoff, by=by)
+            budgets = _budget_uses(path)
         except (ValueError, LLMSwitchError) as exc:
             fail(exc)
         if as_json:
-            print(json.dumps({"log": str(path), "since": since, "by": by, "rows": rows}, indent=2))
+            print(json.dumps({"log": str(path), "since": since, "by": by, "rows": rows,
+                              "budgets": [u.as_json() for u in budgets]}, indent=2))
             return
         if not rows:
             console.print(f"no calls logged since {since} in {path}", highlight=False)
+            _print_budgets(budgets)
             return
         table = Table(title=f"llmswitch usage — since {since}, by {by}")
         for col, justify in ((by, "left"), ("calls", "right"), ("errors", "right"), ("input", "right"),
@@ -86,3 +81,46 @@ def register(app: typer.Typer) -> None:
                           f"{tot['output_tokens']:,}", f"{tot['cache_read_tokens']:,}", _cost(tot))
         console.print(table)
         console.print(f"[dim]{path}[/]", highlight=False)
+        _print_budgets(budgets)
+
+
+def _budget_uses(log: Path) -> list[Any]:
+    """Spend against every budget in the config (none without a config file)."""
+    import asyncio
+
+    from ..config import load_config
+    from ..registry import ProviderRegistry
+    from ._budgets import budget_use
+
+    cfg = load_config()
+    if cfg is None or not (cfg.budgets or any(p.budget for p in cfg.providers.values())
+                           or any(a.budget for a in cfg.agents.values())):
+        return []
+    reg = ProviderRegistry.from_config(cfg, enable_log=False)
+    return asyncio.run(budget_use(reg, log))
+
+
+def _print_budgets(uses: list[Any]) -> None:
+    if not uses:
+        return
+    from ._budgets import marker
+
+    table = Table(title="budgets — current window")
+    for col, justify in (("budget", "left"), ("per", "left"), ("spent", "right"), ("limit", "right"),
+                         ("soft", "right"), ("resets", "left"), ("source", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for u in uses:
+        s = u.status
+
+        def fmt(v: float, unit: str = s.unit) -> str:
+            return f"${v:,.4f}" if unit == "usd" else f"{v:,.0f} tokens"
+
+        table.add_row(s.scope, s.per, fmt(s.spent) + marker(u), fmt(s.limit) if s.limit is not None else "-",
+                      fmt(s.soft) if s.soft is not None else "-", _when(s.resets_at), u.source)
+    console.print(table)
+
+
+def _when(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")

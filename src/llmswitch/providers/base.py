@@ -23,7 +23,10 @@ from .._limits import Limits, check_seconds
 from .._streaming import ResponseStream
 from .._transport import Timeouts, Transport, call_deadline, reset_call_deadline, set_call_deadline
 from ..hooks import CallObserver, Pricer, add_call_observer, remove_call_observer
+from ..routing.admission import Ticket, admit
 from ..routing.breaker import CircuitBreaker
+from ..routing.budget import Budget
+from ..routing.ratelimit import RateLimit
 from ..routing.retry import RetryPolicy
 from ..routing.shared_breaker import SharedBreaker
 from ..state import StateBackend, default_backend
@@ -230,6 +233,8 @@ class BaseProvider:
         retry_on_timeout: bool | None = None,
         breaker: CircuitBreaker | dict[str, Any] | bool | None = None,
         state: StateBackend | None = None,
+        budget: Any = None,
+        rate_limit: RateLimit | dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         self.name = name or self.provider_type.value
@@ -278,6 +283,10 @@ class BaseProvider:
         self.state: StateBackend = state if state is not None else default_backend()
         # a breaker over a shared backend (redis) is one circuit for every process; None otherwise
         self._shared_breaker: SharedBreaker | None = SharedBreaker.for_provider(self.breaker, self.state)
+        # budgets and the client-side rate limit (README "Budgets", "Rate limits"): checked by the
+        # one admission step of complete()/stream(), which is skipped while both are empty
+        self.budgets: tuple[Budget, ...] = Budget.from_settings(f"provider:{self.name}", budget)
+        self.rate_limit: RateLimit | None = RateLimit.from_settings(self.name, rate_limit)
 
     # --- plumbing --------------------------------------------------------------------
     @staticmethod
@@ -484,12 +493,16 @@ class BaseProvider:
         ``CapabilityError`` before anything is sent; usage and call observers see every outcome."""
         timeout = params.pop("timeout", None) if params else None
         policy = self._policy_for(params.pop("retries")) if params and "retries" in params else self.retry_policy
+        extra = params.pop("budget", None) if params and "budget" in params else None
         msgs, tool_list = as_messages(messages), as_tools(tools)
         self._check_key()
+        ticket: Ticket | None = None
         if timeout is None:  # the common call: no deadline object, the provider's own bounds apply
             model_id = await self.resolve_model(model)
             if self._refusing.get(model_id, self) is not None:  # None: nothing refused (the common case)
                 self._refuse_unsupported(model_id, msgs, tool_list, params)
+            if self.budgets or self.rate_limit is not None or extra is not None:
+                ticket = await admit(self, model_id, msgs, tool_list, params, extra)
             started = time.perf_counter()
             try:
                 if policy is None and self.breaker is None:
@@ -497,6 +510,8 @@ class BaseProvider:
                 else:
                     resp = await self._guarded(policy, lambda: self._complete(model_id, msgs, tool_list, params))
             except BaseException as exc:
+                if ticket is not None:
+                    await ticket.release()
                 self._record(model_id, None, exc, time.perf_counter() - started)
                 raise
         else:
@@ -504,15 +519,21 @@ class BaseProvider:
                 model_id = await self.resolve_model(model)
                 if self._refusing.get(model_id, self) is not None:
                     self._refuse_unsupported(model_id, msgs, tool_list, params)
+                if self.budgets or self.rate_limit is not None or extra is not None:
+                    ticket = await admit(self, model_id, msgs, tool_list, params, extra)
                 started = time.perf_counter()
                 try:
                     resp = await self._guarded(
                         policy, lambda: self._complete_within(timeout, model_id, msgs, tool_list, params)
                     )
                 except BaseException as exc:
+                    if ticket is not None:
+                        await ticket.release()
                     self._record(model_id, None, exc, time.perf_counter() - started)
                     raise
         self._record(model_id, resp, None, resp.latency)
+        if ticket is not None:
+            await ticket.settle(resp.usage)
         return resp
 
     def _policy_for(self, retries: Any) -> RetryPolicy | None:
@@ -563,6 +584,7 @@ class BaseProvider:
         timeout = params.pop("timeout", None) if params else None
         check_seconds("timeout", timeout)
         policy = self._policy_for(params.pop("retries")) if params and "retries" in params else self.retry_policy
+        extra = params.pop("budget", None) if params and "budget" in params else None
         msgs = as_messages(messages)
         tool_list = as_tools(tools)
         state: dict[str, Any] = {"model": model or self.default_model or "", "t": time.perf_counter()}
@@ -573,11 +595,14 @@ class BaseProvider:
             # would leak into the consumer between items. The open request carries it to the end
             # (aiohttp's total timeout guards every read of the body).
             token = set_call_deadline(timeout)
+            ticket: Ticket | None = None
             try:
                 model_id = await self.resolve_model(model)
                 state["model"] = model_id
                 if self._refusing.get(model_id, self) is not None:
                     self._refuse_unsupported(model_id, msgs, tool_list, params)
+                if self.budgets or self.rate_limit is not None or extra is not None:
+                    ticket = await admit(self, model_id, msgs, tool_list, params, extra)
                 if policy is None and self.breaker is None:
                     items = self._stream(model_id, msgs, tool_list, params)
                     first = await items.__anext__()
@@ -585,16 +610,33 @@ class BaseProvider:
                     # retried only until its first event: what the caller has seen is never replayed
                     items, opened = await self._guarded(policy, lambda: self._open_stream(model_id, msgs, tool_list, params))
                     if opened is None:
-                        return
+                        raise StopAsyncIteration
                     first = opened
-            except StopAsyncIteration:
-                return
+            except BaseException as exc:
+                if ticket is not None:  # nothing was generated: give the reservation back
+                    await ticket.release()
+                if isinstance(exc, StopAsyncIteration):
+                    return
+                raise
             finally:
                 reset_call_deadline(token)
             state["opened"] = True
             yield first
-            async for item in items:
-                yield item
+            if ticket is None:
+                async for item in items:
+                    yield item
+                return
+            # settled with the final Response's usage; an error releases the reservation, and a
+            # caller that stops early keeps it (what was generated was probably billed)
+            last = first
+            try:
+                async for item in items:
+                    last = item
+                    yield item
+            except Exception:
+                await ticket.release()
+                raise
+            await ticket.settle(last.usage if type(last) is Response else None)
 
         def on_done(final: Response | None, error: BaseException | None) -> None:
             if error is not None and self.breaker is not None and "opened" in state:

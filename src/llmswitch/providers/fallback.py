@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from .. import errors as E
 from .._limits import check_seconds
 from .._streaming import ResponseStream
+from ..routing.budget import Budget
 from ..routing.failover import complete_chain, stream_chain
 from ..types import (
     Message,
@@ -70,7 +71,8 @@ class _Member:
 class FallbackProvider(BaseProvider):
     """Members tried in order until one answers (module docstring). ``on_content_filter``: fail
     over on a content-filter refusal too (off by default: another provider's filter is a policy
-    choice)."""
+    choice). ``budget``: budgets (``Budget``, a mapping or a list) every member's call is also
+    counted against — an agent's budgets, when the registry builds the chain for an agent."""
 
     provider_type: ClassVar[ProviderType] = ProviderType.FALLBACK
 
@@ -80,6 +82,7 @@ class FallbackProvider(BaseProvider):
         *,
         name: str | None = None,
         on_content_filter: bool = False,
+        budget: Any = None,
     ) -> None:
         bound: list[_Member] = []
         for item in members:
@@ -98,6 +101,8 @@ class FallbackProvider(BaseProvider):
         super().__init__(name=name or " → ".join(m.name for m in bound), base_url="", retries=0, timeout=None)
         self.base_url = bound[0].provider.base_url
         self.on_content_filter = on_content_filter
+        self.agent_budgets: tuple[Budget, ...] = Budget.from_settings(f"chain:{self.name}", budget)
+        """Budgets every member's call is also counted against (an agent's, from the registry)."""
 
     @property
     def members(self) -> tuple[tuple[BaseProvider, str | None], ...]:
@@ -209,6 +214,7 @@ class FallbackProvider(BaseProvider):
         _no_model(model)
         msgs = as_messages(messages)
         deadline = _deadline(params)
+        self._add_budgets(params)
         return await complete_chain(
             self._members, msgs, on_content_filter=self.on_content_filter, deadline=deadline, tools=tools, **params
         )
@@ -225,9 +231,18 @@ class FallbackProvider(BaseProvider):
         _no_model(model)
         msgs = as_messages(messages)
         deadline = _deadline(params)
+        self._add_budgets(params)
         return stream_chain(
             self._members, msgs, on_content_filter=self.on_content_filter, deadline=deadline, tools=tools, **params
         )
+
+
+    def _add_budgets(self, params: dict[str, Any]) -> None:
+        """The chain's budgets join the call's own ``budget=``, for whichever member answers."""
+        if self.agent_budgets:
+            own = params.get("budget")
+            extra = () if own is None else ((own,) if isinstance(own, Budget) else tuple(own))
+            params["budget"] = (*self.agent_budgets, *extra)
 
 
 def _no_model(model: str | None) -> None:

@@ -4,7 +4,10 @@ Why these rules: a chain exists so that an outage of one backend costs the appli
 call. The next member is tried when the error says another attempt can help (``retryable``: a
 connection error, a timeout, 5xx, 429, an open circuit) and on ``ContextWindowExceededError``
 (a later member may have a larger window) and on ``CapabilityError`` (raised before anything was
-sent: this member cannot take tools, images or thinking; a later one may); on a content-filter
+sent: this member cannot take tools, images or thinking; a later one may) and on
+``BudgetExceededError`` when it is this member's own (its provider's budget is spent, or its
+account is out of credits: a local model or another account may still answer) — an agent's or
+the total budget binds every member alike, so it is raised at once; on a content-filter
 refusal only when asked
 (``on_content_filter``: another provider's filter may differ, which is a policy choice). Any
 other error (a 400, a wrong key, a missing model) is the request's or the configuration's fault
@@ -66,6 +69,8 @@ def should_fail_over(error: BaseException, *, on_content_filter: bool = False) -
     """Whether the next member of a chain should be tried after ``error`` (module docstring)."""
     if isinstance(error, (E.ContextWindowExceededError, E.CapabilityError)):
         return True
+    if isinstance(error, E.BudgetExceededError):  # a member's own budget or credits; not one they all share
+        return not str(getattr(error, "budget", "provider:")).startswith(("agent:", "chain:", "total"))
     if isinstance(error, E.ContentFilterError):
         return on_content_filter
     return isinstance(error, Exception) and bool(getattr(error, "retryable", False))
@@ -157,7 +162,11 @@ class _Chain:
         self.attempts.append((self.name(i), exc))
         _note(self.name(i), exc, len(self.members) - i - 1)
 
-    def all_failed(self) -> E.AllProvidersFailedError:
+    def all_failed(self) -> BaseException:
+        """What a failed chain raises: a chain of one is transparent (its member's own error);
+        otherwise ``AllProvidersFailedError`` with every attempt."""
+        if len(self.members) == 1 and len(self.attempts) == 1:
+            return self.attempts[0][1]
         return E.AllProvidersFailedError(self.attempts, self.seconds)
 
 
