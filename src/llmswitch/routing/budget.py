@@ -323,7 +323,8 @@ class Budget:
             f"budget: under {self.label.replace(':', ' ', 1)}" if ":" in self.label else "budget="
         )
         err = E.BudgetExceededError(
-            f"the {_ADJECTIVE.get(self.per, self.per)} {self.unit} budget of {self.label} is spent: {_fmt(self.unit, st.spent)} of "
+            f"the {_ADJECTIVE.get(self.per, self.per)} {self.unit} budget of {self.label} is spent: "
+            f"{_fmt(self.unit, st.spent)} of "
             f"{_fmt(self.unit, self.limit or 0.0)} this {self.per} (since {_when(st.window_start)}), and this call "
             f"may need up to {_fmt(self.unit, needed / self._scale)}; nothing was sent",
             provider=provider,
