@@ -1,5 +1,5 @@
 """Fixtures for the routing tests: an injected clock and the state backend budgets and rate limits
-keep their counters on (memory here; the lead parametrizes ``state_backend`` over Redis too)."""
+keep their counters on (memory and the real Redis)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-async def state_backend(clock: FakeClock) -> AsyncIterator[StateBackend]:
-    """A fresh backend per test (counter expiry on the same fake clock)."""
-    backend = MemoryBackend(clock=clock)
+@pytest.fixture(params=["memory", "redis"])
+async def state_backend(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[StateBackend]:
+    """A fresh backend per test: memory (counter expiry on the same fake clock), and the real
+    Redis (``tests/fixtures/redis.py``), so every budget and rate-limit rule holds on both."""
+    if request.param == "memory":
+        backend: StateBackend = MemoryBackend(clock=clock)
+    else:
+        pytest.importorskip("redis")
+        from llmswitch.state.redis import RedisBackend
+
+        server = request.getfixturevalue("redis_server")
+        backend = RedisBackend(server.url, key_prefix="routing-test:", timeout=5.0)
     yield backend
     await backend.aclose()

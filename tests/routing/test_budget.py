@@ -262,7 +262,9 @@ async def test_local_providers_cost_nothing_but_count_tokens(fake_server, state_
 async def test_an_unpriced_model_is_not_held_by_dollars_and_says_so(openai_fake, state_backend, clock, caplog) -> None:
     openai_fake[0].models.append("gpt-unpriced")
     b = Budget(usd=1e-6, clock=clock)
-    p = provider(openai_fake, state_backend, budget=b)
+    # the note is once per process for each (provider, model): a name of its own per run
+    p = OpenAIProvider(name=f"p-{type(state_backend).__name__}", base_url=openai_fake[1], api_key=openai_server.VALID_KEY,
+                       state=state_backend, retries=0, budget=b)
     with caplog.at_level(logging.WARNING, logger="llmswitch.budget"):
         await p.complete("hi", model="gpt-unpriced")
         await p.complete("hi", model="gpt-unpriced")
