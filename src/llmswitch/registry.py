@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .hooks import HookSet
 from .types import Response, TokenUsage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +36,10 @@ class ProviderRegistry:
         self._providers: dict[str, BaseProvider] = dict(providers or {})
         self._agents: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (agents or {}).items()}
         self.config: LLMSwitchConfig | None = None
+        self.hooks = HookSet()
+        """Call hooks for every provider of this registry (``registry.hooks.add("on_error", fn)``)."""
+        for p in self._providers.values():
+            _link_hooks(p, self.hooks)
 
     # --- mutation (locked, copy-on-write) ---------------------------------------------------
     def register(self, name: str, provider: BaseProvider, *, replace: bool = True) -> None:
@@ -48,6 +53,7 @@ class ProviderRegistry:
             new = dict(self._providers)
             new[name] = provider
             self._providers = new
+        _link_hooks(provider, self.hooks)
 
     def unregister(self, name: str) -> BaseProvider:
         """Remove a provider and hand it back (the caller closes it); KeyError lists the known names."""
@@ -427,6 +433,14 @@ def _config_from_mapping(data: Mapping[str, Any]) -> LLMSwitchConfig:
 
     whole = dict(data) if isinstance(data.get("providers"), Mapping) else {"providers": dict(data)}
     return parse_config(json.dumps(_plain(whole)), source="<dict>")
+
+
+def _link_hooks(provider: Any, hooks: HookSet) -> None:
+    """The registry's hooks apply to ``provider`` too (a provider object that is not a
+    ``BaseProvider`` has no hooks, and is left alone)."""
+    own = getattr(provider, "hooks", None)
+    if isinstance(own, HookSet):
+        own.link(hooks)
 
 
 def _apply_usage_log(config: LLMSwitchConfig) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
+from .. import _observe
 from .. import errors as E
 from .. import hooks as _hooks
 from .._env import expand_vars
@@ -47,6 +48,10 @@ __all__ = ["LLMProviderProtocol", "BaseProvider", "CallObserver", "add_call_obse
 # lists, bound once, so the call path reads them as module globals.
 _observers: list[CallObserver] = _hooks.call_observers
 _PRICER: list[Pricer] = _hooks.pricer
+_TAP: list[bool] = _hooks.tap
+"""Non-empty while a hook is registered anywhere: the call path then builds a ``hooks.Call``."""
+_CALLS_LOG = _observe.CALLS_LOG
+_INFO = 20  # logging.INFO: the call path asks ``_CALLS_LOG.isEnabledFor(_INFO)`` (a cached look-up)
 
 
 @runtime_checkable
@@ -275,6 +280,8 @@ class BaseProvider:
         # where shared counters live (budgets, rate limits, shared breakers): the registry passes
         # the configured backend (``state:``); alone, a provider uses the process's memory backend
         self.state: StateBackend = state if state is not None else default_backend()
+        self.hooks = _hooks.HookSet()
+        """This provider's call hooks (``provider.hooks.add("on_response", fn)``; ``llmswitch.hooks``)."""
 
     # --- plumbing --------------------------------------------------------------------
     @staticmethod
@@ -483,7 +490,8 @@ class BaseProvider:
         policy = self._policy_for(params.pop("retries")) if params and "retries" in params else self.retry_policy
         msgs, tool_list = as_messages(messages), as_tools(tools)
         self._check_key()
-        if timeout is None:  # the common call: no deadline object, the provider's own bounds apply
+        if timeout is None and not _TAP and not _CALLS_LOG.isEnabledFor(_INFO):
+            # the common call: no deadline object, nobody watching (hooks, INFO records)
             model_id = await self.resolve_model(model)
             if self._refusing.get(model_id, self) is not None:  # None: nothing refused (the common case)
                 self._refuse_unsupported(model_id, msgs, tool_list, params)
@@ -496,20 +504,50 @@ class BaseProvider:
             except BaseException as exc:
                 self._record(model_id, None, exc, time.perf_counter() - started)
                 raise
-        else:
-            with call_deadline(timeout):
-                model_id = await self.resolve_model(model)
-                if self._refusing.get(model_id, self) is not None:
-                    self._refuse_unsupported(model_id, msgs, tool_list, params)
-                started = time.perf_counter()
-                try:
+            self._record(model_id, resp, None, resp.latency)
+            return resp
+        return await self._complete_watched(model, msgs, tool_list, params, timeout, policy)
+
+    async def _complete_watched(
+        self,
+        model: str | None,
+        msgs: list[Message],
+        tool_list: list[Tool] | None,
+        params: dict[str, Any],
+        timeout: float | None,
+        policy: RetryPolicy | None,
+    ) -> Response:
+        """``complete`` with a deadline, or watched: the same steps, plus the deadline and the
+        ``Call`` the hooks and the ``llmswitch.calls`` records see (``llmswitch._observe``)."""
+        with call_deadline(timeout):
+            model_id = await self.resolve_model(model)
+            if self._refusing.get(model_id, self) is not None:
+                self._refuse_unsupported(model_id, msgs, tool_list, params)
+            call = None
+            if _TAP or _CALLS_LOG.isEnabledFor(_INFO):
+                call = await _observe.begin(self, model_id, msgs, tool_list, params, False)
+                msgs, tool_list, params = _observe.request_of(call)
+            token = _hooks.current_call.set(call)
+            started = time.perf_counter()
+            resp: Response
+            try:
+                if timeout is None:
+                    resp = await self._guarded(policy, lambda: self._complete(model_id, msgs, tool_list, params))
+                else:
                     resp = await self._guarded(
                         policy, lambda: self._complete_within(timeout, model_id, msgs, tool_list, params)
                     )
-                except BaseException as exc:
-                    self._record(model_id, None, exc, time.perf_counter() - started)
-                    raise
+            except BaseException as exc:
+                seconds = time.perf_counter() - started
+                self._record(model_id, None, exc, seconds)
+                if call is not None:
+                    await _observe.finish(call, None, exc, seconds)
+                raise
+            finally:
+                _hooks.current_call.reset(token)
         self._record(model_id, resp, None, resp.latency)
+        if call is not None:
+            await _observe.finish(call, resp, None, time.perf_counter() - started)
         return resp
 
     def _policy_for(self, retries: Any) -> RetryPolicy | None:
@@ -563,16 +601,22 @@ class BaseProvider:
         state: dict[str, Any] = {"model": model or self.default_model or "", "t": time.perf_counter()}
 
         async def source() -> AsyncIterator[StreamEvent | Response]:
+            nonlocal msgs, tool_list, params
             self._check_key()
             # The deadline is set only until the request is open: a value set in an async generator
             # would leak into the consumer between items. The open request carries it to the end
             # (aiohttp's total timeout guards every read of the body).
             token = set_call_deadline(timeout)
+            call = ctoken = None
             try:
                 model_id = await self.resolve_model(model)
                 state["model"] = model_id
                 if self._refusing.get(model_id, self) is not None:
                     self._refuse_unsupported(model_id, msgs, tool_list, params)
+                if _TAP or _CALLS_LOG.isEnabledFor(_INFO):  # watched: hooks, INFO records (llmswitch._observe)
+                    call = state["call"] = await _observe.begin(self, model_id, msgs, tool_list, params, True)
+                    msgs, tool_list, params = _observe.request_of(call)
+                    ctoken = _hooks.current_call.set(call)
                 if policy is None and self.breaker is None:
                     items = self._stream(model_id, msgs, tool_list, params)
                     first = await items.__anext__()
@@ -586,15 +630,27 @@ class BaseProvider:
                 return
             finally:
                 reset_call_deadline(token)
+                if ctoken is not None:
+                    _hooks.current_call.reset(ctoken)
             state["opened"] = True
+            if call is not None:
+                call.first_chunk = time.perf_counter()
+                if _observe.stream_hooks(call):
+                    async for item in _observe.tapped(call, first, items):
+                        yield item
+                    return
             yield first
             async for item in items:
                 yield item
 
-        def on_done(final: Response | None, error: BaseException | None) -> None:
+        def on_done(final: Response | None, error: BaseException | None) -> Awaitable[None] | None:
             if error is not None and self.breaker is not None and "opened" in state:
                 self.breaker.after_mid_stream(error)  # cut after its first event: a failure too
-            self._record(state["model"], final, error, time.perf_counter() - state["t"])
+            seconds = time.perf_counter() - state["t"]
+            self._record(state["model"], final, error, seconds)
+            if "call" in state:
+                return _observe.finish(state["call"], final, error, seconds)
+            return None
 
         return ResponseStream(source(), on_done)
 

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from .. import errors as E
+from .. import hooks as _hooks
 from .._streaming import ResponseStream
 from ..types import Response, StreamEvent
 
@@ -79,6 +80,7 @@ async def complete_chain(
     seconds: list[float] = []
     for i, member in enumerate(members):
         started = time.perf_counter()
+        hop = _hooks.failover_hop.set(i) if i else None  # the member's call records its place in the chain
         try:
             return await member.complete(messages, **params)
         except Exception as exc:
@@ -87,6 +89,9 @@ async def complete_chain(
             seconds.append(time.perf_counter() - started)
             attempts.append((names[i] if names else member.name, exc))
             _note(names[i] if names else member.name, exc, len(members) - i - 1)
+        finally:
+            if hop is not None:
+                _hooks.failover_hop.reset(hop)
     raise E.AllProvidersFailedError(attempts, seconds)
 
 
@@ -109,6 +114,7 @@ def stream_chain(
             started = time.perf_counter()
             stream = member.stream(messages, **params)
             events = stream.__aiter__()
+            hop = _hooks.failover_hop.set(i) if i else None  # reset before this generator yields
             try:
                 first: StreamEvent | None = await events.__anext__()
             except StopAsyncIteration:
@@ -121,6 +127,9 @@ def stream_chain(
                 attempts.append((names[i] if names else member.name, exc))
                 _note(names[i] if names else member.name, exc, len(members) - i - 1)
                 continue
+            finally:
+                if hop is not None:
+                    _hooks.failover_hop.reset(hop)
             try:
                 if first is not None:
                     yield first
