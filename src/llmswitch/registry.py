@@ -305,6 +305,8 @@ class ProviderRegistry:
         reg = cls._build(cls._load(path_or_model))
         if reg.config is not None and enable_log:
             _apply_usage_log(reg.config)
+        if reg.config is not None:
+            _apply_telemetry(reg.config)
         return reg
 
     @staticmethod
@@ -452,6 +454,22 @@ def _apply_usage_log(config: LLMSwitchConfig) -> None:
     enable_usage_log(path)
 
 
+def _apply_telemetry(config: LLMSwitchConfig) -> None:
+    """``telemetry:``: content capture, and OpenTelemetry when ``otel: true`` (imported only then).
+    A config without the section changes nothing (what code set stays)."""
+    t = config.telemetry
+    if "telemetry" not in config.model_fields_set:
+        return
+    from . import _observe
+
+    _observe.capture_content[:] = [True] if t.capture_content else []
+    if t.otel:
+        from . import telemetry
+
+        if not telemetry.enabled():
+            telemetry.enable(service_name=t.service_name)
+
+
 # --- the process-wide registry the module-level API uses ---------------------------------------
 
 _default: ProviderRegistry | None = None
@@ -481,6 +499,7 @@ def default_registry() -> ProviderRegistry:
                 cfg = LLMSwitchConfig()
                 reg.config = None
             _apply_usage_log(cfg)
+            _apply_telemetry(cfg)
             _default = reg
         return _default
 
