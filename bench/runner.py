@@ -26,7 +26,7 @@ from .contenders import ALL, PIP_REQUIREMENTS
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv"
 RESULTS = ROOT / "bench" / "results"
-PAIRED = ("llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient")
+PAIRED = ("llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient", "llmswitch-log", "llmswitch-otel")
 """Contenders also measured paired with bare aiohttp in one process (for the budget check)."""
 
 PROFILES: dict[str, dict] = {
@@ -105,7 +105,7 @@ def ensure_venv(contenders: list[str]) -> dict[str, str]:
         try:
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
         except (subprocess.SubprocessError, OSError) as exc:
-            own = ("aiohttp", "llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient")
+            own = ("aiohttp", "llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient", "llmswitch-log")
             return {n: f"could not create {VENV}: {exc}" for n in contenders if n not in own}
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     ok, _ = _run([str(py), "-c", "import llmswitch.providers.openai_compat, aiohttp, httpx, pyinstrument, msgspec"], 60,
@@ -119,7 +119,7 @@ def ensure_venv(contenders: list[str]) -> dict[str, str]:
         reqs = PIP_REQUIREMENTS.get(name)
         if not reqs or name in ("aiohttp", "httpx"):
             continue
-        mod = ALL[name].import_stmt.split()[-1]
+        mod = getattr(ALL[name], "probe", "") or ALL[name].import_stmt.split()[-1]
         ok, _ = _run([str(py), "-c", f"import {mod}"], 120)
         if ok:
             continue

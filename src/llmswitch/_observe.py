@@ -87,9 +87,13 @@ async def begin(
     provider: BaseProvider, model: str, messages: list[Any], tools: list[Any] | None, params: dict[str, Any], stream: bool
 ) -> H.Call:
     """The call object, after the transformers (which may change the request) and the
-    ``on_request`` hooks ran; the caller sends ``call.messages``/``tools``/``params``."""
+    ``on_request`` hooks ran; the caller sends what ``request_of(call)`` gives back."""
     call = H.Call(provider, model, messages, tools, params, stream, time.perf_counter())
     call.hop = H.failover_hop.get()
+    if not H.tap:  # logging only: no hook sees the request, nothing to freeze
+        if CALLS_LOG.isEnabledFor(_DEBUG):
+            _log_request(call)
+        return call
     sets = call.hook_sets = _sets_for(provider)
     for s in sets:
         for fn in s.transformers:
@@ -109,8 +113,8 @@ async def begin(
 
 def request_of(call: H.Call) -> tuple[list[Any], list[Any] | None, dict[str, Any]]:
     """The request to send (after transformers): the live lists the hooks saw frozen."""
-    live: tuple[list[Any], list[Any] | None, dict[str, Any]] = call.data.pop("live")
-    return live
+    live: tuple[list[Any], list[Any] | None, dict[str, Any]] | None = call.data.pop("live", None)
+    return live if live is not None else (call.messages, call.tools, call.params)
 
 
 def stream_hooks(call: H.Call) -> bool:
@@ -179,18 +183,32 @@ async def finish(call: H.Call, response: Response | None, error: BaseException |
 # --- the records ------------------------------------------------------------------------------
 
 
-def _where(call: H.Call) -> dict[str, Any]:
-    p = call.provider
-    ptype = getattr(getattr(p, "provider_type", None), "value", "")
-    out: dict[str, Any] = {"provider": getattr(p, "name", ptype), "provider_type": ptype, "model": call.model}
-    url = getattr(p, "base_url", "")
-    if url:
+_WHERE: dict[tuple[int, str, str], dict[str, Any]] = {}
+
+
+def provider_fields(provider: Any) -> dict[str, Any]:
+    """``provider``, ``provider_type``, ``server_address``, ``server_port`` of a provider (cached:
+    parsing its URL on every call would cost more than the record). Do not mutate the result."""
+    name, url = getattr(provider, "name", ""), getattr(provider, "base_url", "") or ""
+    key = (id(provider), name, url)
+    out = _WHERE.get(key)
+    if out is None:
+        ptype = getattr(getattr(provider, "provider_type", None), "value", "")
+        out = {"provider": name or ptype, "provider_type": ptype}
         parts = urlsplit(url)
         if parts.hostname:
             out["server_address"] = parts.hostname
-            if parts.port:
-                out["server_port"] = parts.port
+            port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+            if port:
+                out["server_port"] = port
+        if len(_WHERE) >= 1024:
+            _WHERE.clear()
+        _WHERE[key] = out
     return out
+
+
+def _where(call: H.Call) -> dict[str, Any]:
+    return {**provider_fields(call.provider), "model": call.model}
 
 
 def record_fields(call: H.Call) -> dict[str, Any]:
@@ -209,11 +227,12 @@ def record_fields(call: H.Call) -> dict[str, Any]:
     out["retries"] = call.retries
     out["failover_hop"] = call.hop
     r = call.response
-    secrets = call.provider.secrets()
+    # the provider's secrets are registered with the redaction point when it is built, so the
+    # strings a server sent are redacted without asking it for them again (the hot path's cost)
     if r is not None and call.error is None:
         u = r.usage
-        out["response_model"] = E.redact(r.model, *secrets) if r.model else None
-        out["response_id"] = E.redact(r.id, *secrets) if r.id else None
+        out["response_model"] = r.model if r.model == call.model else E.redact(r.model) if r.model else None
+        out["response_id"] = E.redact(r.id) if r.id else None
         out["finish_reason"] = r.finish_reason
         out["input_tokens"] = u.input_tokens if u.known else None
         out["output_tokens"] = u.output_tokens if u.known else None
@@ -221,7 +240,9 @@ def record_fields(call: H.Call) -> dict[str, Any]:
     else:
         err = call.error
         out["error_type"] = type(err).__name__ if err is not None else "CancelledError"
-        out["error"] = E.redact(str(err), *secrets)[:_MAX_TEXT] if err is not None else "the stream was closed early"
+        out["error"] = (
+            E.redact(str(err), *call.provider.secrets())[:_MAX_TEXT] if err is not None else "the stream was closed early"
+        )
     return out
 
 

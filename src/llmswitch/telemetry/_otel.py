@@ -31,7 +31,6 @@ import json
 import logging
 import os
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -60,14 +59,12 @@ _SPAN = "otel_span"
 
 
 def _server(provider: Any) -> dict[str, Any]:
-    url = getattr(provider, "base_url", "") or ""
-    parts = urlsplit(url)
+    f = _observe.provider_fields(provider)  # cached per provider
     out: dict[str, Any] = {}
-    if parts.hostname:
-        out["server.address"] = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None)
-        if port:
-            out["server.port"] = port
+    if "server_address" in f:
+        out["server.address"] = f["server_address"]
+        if "server_port" in f:
+            out["server.port"] = f["server_port"]
     return out
 
 
@@ -172,15 +169,15 @@ class OtelSubscriber:
 
     def on_response(self, call: H.Call, response: Any) -> None:
         span = call.data.pop(_SPAN, None)
-        secrets = call.provider.secrets()
-        rmodel = E.redact(response.model, *secrets) if response.model else None
+        # the provider's secrets are registered with the redaction point when it is built
+        rmodel = response.model if response.model == call.model else E.redact(response.model) if response.model else None
         u = response.usage
         if span is not None:
             attrs: dict[str, Any] = {"llmswitch.retries": call.retries}
             if rmodel:
                 attrs["gen_ai.response.model"] = rmodel
             if response.id:
-                attrs["gen_ai.response.id"] = E.redact(response.id, *secrets)
+                attrs["gen_ai.response.id"] = E.redact(response.id)
             if response.finish_reason:
                 attrs["gen_ai.response.finish_reasons"] = [str(response.finish_reason)]
             if u.known:
@@ -199,7 +196,7 @@ class OtelSubscriber:
             if _observe.capture_content:
                 attrs["gen_ai.output.messages"] = json.dumps([{
                     "role": "assistant",
-                    "parts": [{"type": "text", "content": E.redact(response.text or "", *secrets)}],
+                    "parts": [{"type": "text", "content": E.redact(response.text or "", *call.provider.secrets())}],
                     "finish_reason": str(response.finish_reason or "stop"),
                 }])
             span.set_attributes(attrs)
