@@ -21,6 +21,7 @@ a server or an error goes through ``errors.redact`` with the provider's secrets.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import time
@@ -47,6 +48,13 @@ _DEBUG = logging.DEBUG
 capture_content: list[bool] = []
 """Non-empty: DEBUG records (and telemetry spans) may carry prompt and response text
 (``telemetry: {capture_content: true}``). Off by default: text is the user's data."""
+
+current_call: contextvars.ContextVar[H.Call | None] = contextvars.ContextVar("llmswitch_call", default=None)
+"""The call being sent, while its attempts run (set only for a watched call): ``routing.retry``
+reports retries to it (``note_retry``)."""
+
+failover_hop: contextvars.ContextVar[int] = contextvars.ContextVar("llmswitch_failover_hop", default=0)
+"""Set by ``routing.failover`` while it tries member number N (> 0) of a chain."""
 
 _CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
 _MAX_TEXT = 4000
@@ -89,7 +97,7 @@ async def begin(
     """The call object, after the transformers (which may change the request) and the
     ``on_request`` hooks ran; the caller sends what ``request_of(call)`` gives back."""
     call = H.Call(provider, model, messages, tools, params, stream, time.perf_counter())
-    call.hop = H.failover_hop.get()
+    call.hop = failover_hop.get()
     if not H.tap:  # logging only: no hook sees the request, nothing to freeze
         if CALLS_LOG.isEnabledFor(_DEBUG):
             _log_request(call)
@@ -139,7 +147,7 @@ async def tapped(call: H.Call, first: Any, items: AsyncIterator[Any]) -> AsyncIt
 async def note_retry(error: BaseException, retry: int, wait: float) -> None:
     """An attempt failed and is tried again after ``wait`` s (``routing.retry``): counted on the
     current call, logged at DEBUG, and handed to the ``on_retry`` hooks."""
-    call = H.current_call.get()
+    call = current_call.get()
     if call is not None:
         call.retries += 1
     if CALLS_LOG.isEnabledFor(_DEBUG):

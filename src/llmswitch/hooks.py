@@ -21,7 +21,6 @@ loads neither ``usage/`` nor ``integrations/``.
 
 from __future__ import annotations
 
-import contextvars
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -251,11 +250,3 @@ class Call:
     def __repr__(self) -> str:
         name = getattr(self.provider, "name", "?")
         return f"Call({name}:{self.model}, stream={self.stream}, retries={self.retries}, hop={self.hop})"
-
-
-current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("llmswitch_call", default=None)
-"""The call being sent, while its attempts run (set only when ``tap`` or logging asks for it):
-``routing.retry`` reports retries to it."""
-
-failover_hop: contextvars.ContextVar[int] = contextvars.ContextVar("llmswitch_failover_hop", default=0)
-"""Set by ``routing.failover`` while it tries member number N (> 0) of a chain."""

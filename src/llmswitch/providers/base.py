@@ -527,7 +527,7 @@ class BaseProvider:
             if _TAP or _CALLS_LOG.isEnabledFor(_INFO):
                 call = await _observe.begin(self, model_id, msgs, tool_list, params, False)
                 msgs, tool_list, params = _observe.request_of(call)
-            token = _hooks.current_call.set(call)
+            token = _observe.current_call.set(call)
             started = time.perf_counter()
             resp: Response
             try:
@@ -544,7 +544,7 @@ class BaseProvider:
                     await _observe.finish(call, None, exc, seconds)
                 raise
             finally:
-                _hooks.current_call.reset(token)
+                _observe.current_call.reset(token)
         self._record(model_id, resp, None, resp.latency)
         if call is not None:
             await _observe.finish(call, resp, None, time.perf_counter() - started)
@@ -616,7 +616,7 @@ class BaseProvider:
                 if _TAP or _CALLS_LOG.isEnabledFor(_INFO):  # watched: hooks, INFO records (llmswitch._observe)
                     call = state["call"] = await _observe.begin(self, model_id, msgs, tool_list, params, True)
                     msgs, tool_list, params = _observe.request_of(call)
-                    ctoken = _hooks.current_call.set(call)
+                    ctoken = _observe.current_call.set(call)
                 if policy is None and self.breaker is None:
                     items = self._stream(model_id, msgs, tool_list, params)
                     first = await items.__anext__()
@@ -631,7 +631,7 @@ class BaseProvider:
             finally:
                 reset_call_deadline(token)
                 if ctoken is not None:
-                    _hooks.current_call.reset(ctoken)
+                    _observe.current_call.reset(ctoken)
             state["opened"] = True
             if call is not None:
                 call.first_chunk = time.perf_counter()

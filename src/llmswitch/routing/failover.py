@@ -26,8 +26,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
+from .. import _observe
 from .. import errors as E
-from .. import hooks as _hooks
 from .._streaming import ResponseStream
 from ..types import Response, StreamEvent
 
@@ -80,7 +80,7 @@ async def complete_chain(
     seconds: list[float] = []
     for i, member in enumerate(members):
         started = time.perf_counter()
-        hop = _hooks.failover_hop.set(i) if i else None  # the member's call records its place in the chain
+        hop = _observe.failover_hop.set(i) if i else None  # the member's call records its place in the chain
         try:
             return await member.complete(messages, **params)
         except Exception as exc:
@@ -91,7 +91,7 @@ async def complete_chain(
             _note(names[i] if names else member.name, exc, len(members) - i - 1)
         finally:
             if hop is not None:
-                _hooks.failover_hop.reset(hop)
+                _observe.failover_hop.reset(hop)
     raise E.AllProvidersFailedError(attempts, seconds)
 
 
@@ -114,7 +114,7 @@ def stream_chain(
             started = time.perf_counter()
             stream = member.stream(messages, **params)
             events = stream.__aiter__()
-            hop = _hooks.failover_hop.set(i) if i else None  # reset before this generator yields
+            hop = _observe.failover_hop.set(i) if i else None  # reset before this generator yields
             try:
                 first: StreamEvent | None = await events.__anext__()
             except StopAsyncIteration:
@@ -129,7 +129,7 @@ def stream_chain(
                 continue
             finally:
                 if hop is not None:
-                    _hooks.failover_hop.reset(hop)
+                    _observe.failover_hop.reset(hop)
             try:
                 if first is not None:
                     yield first
