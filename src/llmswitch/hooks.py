@@ -114,8 +114,8 @@ Each may be a plain function or a coroutine function (awaited on the call's even
 Hook = Callable[..., Any]
 
 tap: list[bool] = []
-"""Non-empty while any hook set anywhere (global, a registry's, a provider's) holds a hook, or
-a subscriber (``telemetry``) asked for the per-call object: the call path's one test."""
+"""Non-empty while any hook set anywhere (global, a registry's, a provider's) holds a hook
+(``telemetry`` subscribes with hooks too): the call path's one test."""
 
 _held: weakref.WeakSet[HookSet] = weakref.WeakSet()  # the sets that were given a hook
 
@@ -171,7 +171,8 @@ class HookSet:
         _refresh()
 
     def link(self, other: HookSet) -> None:
-        """Apply ``other``'s hooks here too (after this set's own); idempotent."""
+        """Apply ``other``'s hooks here too, before this set's own (a registry's hooks run before
+        its provider's); idempotent."""
         if other is not self and other not in self.linked:
             self.linked.append(other)
         _refresh()
@@ -189,6 +190,7 @@ class HookSet:
 
 global_hooks = HookSet()
 """Hooks for every call in the process (``llmswitch.hooks.add_hook``)."""
+
 
 def _refresh() -> None:
     """Recompute ``tap`` after a change (rare: registration, not calls)."""

@@ -143,23 +143,33 @@ async def test_a_failover_hop_is_on_each_members_record(openai_fake: tuple[FakeO
 
 
 async def test_nothing_is_built_while_info_is_off(openai_fake: tuple[FakeOpenAI, str]) -> None:
-    """The level is off (the default WARNING): no record is made, and no Call is built — an
-    on_request hook would see one, and the observer sees the call only through ``_record``."""
+    """The level is off (the default WARNING) and no hook is registered: no record is made and no
+    ``Call`` is built — the retry policy's sleep, run mid-call, finds none in the context; with
+    INFO on, the same call has one."""
     calls = logging.getLogger("llmswitch.calls")
     assert not calls.isEnabledFor(logging.INFO)
     seen: list[logging.LogRecord] = []
+    during: list[object] = []
 
     class Spy(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             seen.append(record)
 
+    async def sleep(_: float) -> None:
+        during.append(_observe.current_call.get())
+
     spy = Spy(logging.DEBUG)
     calls.addHandler(spy)
     try:
-        await provider(openai_fake, retries=0).complete("hi", model="gpt-test")
+        p = provider(openai_fake, retries=RetryPolicy(retries=1, sleep=sleep))
+        await p.complete("hi", model="gpt-flaky-1-500")
+        assert seen == [] and during == [None]
+        calls.setLevel(logging.INFO)
+        await p.complete("hi", model="gpt-flaky-1-503")
+        assert len(seen) == 1 and during[1] is not None and during[1].retries == 1  # type: ignore[attr-defined]
     finally:
         calls.removeHandler(spy)
-    assert seen == []
+        calls.setLevel(logging.NOTSET)
 
 
 # --- no secret in any record ---------------------------------------------------------------------
