@@ -455,6 +455,7 @@ def render(out: dict) -> str:
             L.append(f"| {h['streams']:,} concurrent streams, no leaks | all complete | {'✅' if ok else '❌'} |"
                      + " |" * (len(heads) - 1))
         L.append("")
+    L.extend(_telemetry_table(out))
     # llama
     ll = out.get("llama") or {}
     L.append("Against a real llama-server (gemma3 270M Q4_K_M, `-c 1024`, max_tokens "
@@ -496,6 +497,29 @@ def render(out: dict) -> str:
         L.append("Not measured: " + "; ".join(f"{k}: {v}" for k, v in out["errors"].items()))
         L.append("")
     return "\n".join(L)
+
+
+def _telemetry_table(out: dict) -> list[str]:
+    """Telemetry on against off: the paired ratios (× bare aiohttp) of ``llmswitch`` (off),
+    ``llmswitch-log`` (INFO records) and ``llmswitch-otel`` (OpenTelemetry SDK), and each
+    on-row over the off-row. Off against the code before telemetry needs two trees (README)."""
+    paired = out.get("paired", {})
+    rows = [n for n in ("llmswitch", "llmswitch-log", "llmswitch-otel") if paired.get(n)]
+    if "llmswitch" not in rows or len(rows) < 2:
+        return []
+    keys = [("us_per_call", "per call"), ("us_per_chunk", "per chunk"), ("ttfc_us", "TTFC"), ("calls_per_s", "calls/s @64")]
+    med = {n: {k: _median([p[k] for p in paired[n] if k in p]) for k, _ in keys} for n in rows}
+    L = ["Telemetry (paired, × bare aiohttp; in brackets: × the `llmswitch` row, telemetry off):", ""]
+    L.append("| contender | " + " | ".join(label for _, label in keys) + " |")
+    L.append("|---|" + "---:|" * len(keys))
+    for n in rows:
+        cells = []
+        for k, _ in keys:
+            x, off = med[n][k], med["llmswitch"][k]
+            cells.append(f"{x:.2f}×" + (f" ({x / off:.2f}×)" if n != "llmswitch" and off else ""))
+        L.append(f"| {n} | " + " | ".join(cells) + " |")
+    L.append("")
+    return L
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -175,3 +175,36 @@ def test_enable_from_config_and_import_cost() -> None:
         """
     )
     assert out.splitlines() == ["[]", "True"]
+
+
+async def test_a_key_echoed_by_the_server_is_in_no_span(otel: Otel, hostile: Any) -> None:
+    """Content capture on, a server that echoes the key in the answer's id, model and text, and
+    one that echoes the key and a secret header in an error: no span attribute, event or status
+    carries either."""
+    from tests.fakes.hostile_server import EchoingOpenAI, serve
+    from tests.fixtures.servers import HEADER_SECRET, KEY
+
+    telemetry.set_capture_content(True)
+    secret = "otelkey-0123456789-abcdef"
+    server = serve(EchoingOpenAI(secret))
+    try:
+        p = OpenAIProvider(base_url=server.url + "/v1", api_key=secret, retries=0)
+        async with p.stream("hi", model="m") as s:
+            final = await s.final()
+        assert secret in final.text  # the server did echo it
+        await p.aclose()
+    finally:
+        server.stop()
+    h = OpenAIProvider(base_url=hostile.url + "/v1", api_key=KEY, headers={"X-Custom-Auth": HEADER_SECRET}, retries=0)
+    with pytest.raises(E.LLMSwitchError):
+        await h.complete("hi", model="echo-400")
+    await h.aclose()
+    spans = otel.finished()
+    assert len(spans) == 2 and "Your key is" in spans[0].attributes["gen_ai.output.messages"]
+    dumped = json.dumps(
+        [{"a": dict(s.attributes or {}), "e": [dict(e.attributes or {}) for e in s.events], "s": s.status.description, "n": s.name}
+         for s in spans],
+        default=str,
+    )
+    for leaked in (secret, KEY, HEADER_SECRET):
+        assert leaked not in dumped
