@@ -53,8 +53,11 @@ current_call: contextvars.ContextVar[H.Call | None] = contextvars.ContextVar("ll
 """The call being sent, while its attempts run (set only for a watched call): ``routing.retry``
 reports retries to it (``note_retry``)."""
 
-failover_hop: contextvars.ContextVar[int] = contextvars.ContextVar("llmswitch_failover_hop", default=0)
-"""Set by ``routing.failover`` while it tries member number N (> 0) of a chain."""
+failover_hop: contextvars.ContextVar[tuple[int, str, str] | None] = contextvars.ContextVar(
+    "llmswitch_failover_hop", default=None
+)
+"""Set by ``routing.failover`` while it tries member number N (> 0) of a chain: (N, the member
+tried before it, the class of the error that member failed with)."""
 
 _CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
 _MAX_TEXT = 4000
@@ -97,7 +100,9 @@ async def begin(
     """The call object, after the transformers (which may change the request) and the
     ``on_request`` hooks ran; the caller sends what ``request_of(call)`` gives back."""
     call = H.Call(provider, model, messages, tools, params, stream, time.perf_counter())
-    call.hop = failover_hop.get()
+    hop = failover_hop.get()
+    if hop is not None:
+        call.hop, call.failover_from = hop[0], (hop[1], hop[2])
     if not H.tap:  # logging only: no hook sees the request, nothing to freeze
         if CALLS_LOG.isEnabledFor(_DEBUG):
             _log_request(call)
@@ -222,7 +227,8 @@ def _where(call: H.Call) -> dict[str, Any]:
 def record_fields(call: H.Call) -> dict[str, Any]:
     """The ``extra`` of the INFO record: provider, provider_type, model, server_address/_port,
     stream, status (ok | error | cancelled), duration_ms, ttft_ms (streams), retries,
-    failover_hop; on success response_model, response_id, finish_reason, input_tokens,
+    failover_hop (and, past the first member, failover_from and failover_reason: the member
+    tried before and its error class); on success response_model, response_id, finish_reason, input_tokens,
     output_tokens, cost (USD, None when unknown); on failure error_type and error (redacted)."""
     out = _where(call)
     seconds = call.seconds or 0.0
@@ -234,6 +240,8 @@ def record_fields(call: H.Call) -> dict[str, Any]:
     out["ttft_ms"] = None if ttft is None else round(ttft * 1000.0, 3)
     out["retries"] = call.retries
     out["failover_hop"] = call.hop
+    if call.failover_from is not None:
+        out["failover_from"], out["failover_reason"] = call.failover_from
     r = call.response
     # the provider's secrets are registered with the redaction point when it is built, so the
     # strings a server sent are redacted without asking it for them again (the hot path's cost)

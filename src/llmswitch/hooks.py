@@ -217,12 +217,13 @@ class Call:
     request (frozen for read-only hooks); ``stream`` whether it streams. Timing: ``started`` and
     ``first_chunk`` are ``time.perf_counter()`` readings (``ttft`` is their difference), ``seconds``
     the whole call once it ended. ``retries`` counts attempts tried again; ``hop`` is the call's
-    position in a failover chain (0: first member, or no chain). ``data`` is free for
+    position in a failover chain (0: first member, or no chain), and ``failover_from`` (member
+    name, error class) says which member failed before it and how. ``data`` is free for
     subscribers (telemetry keeps its span there)."""
 
     __slots__ = (
         "provider", "model", "messages", "tools", "params", "stream", "started", "first_chunk",
-        "retries", "hop", "response", "error", "seconds", "data", "hook_sets",
+        "retries", "hop", "failover_from", "response", "error", "seconds", "data", "hook_sets",
     )
 
     def __init__(
@@ -238,6 +239,7 @@ class Call:
         self.first_chunk: float | None = None
         self.retries = 0
         self.hop = 0
+        self.failover_from: tuple[str, str] | None = None
         self.response: Response | None = None
         self.error: BaseException | None = None
         self.seconds: float | None = None

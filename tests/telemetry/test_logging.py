@@ -140,6 +140,8 @@ async def test_a_failover_hop_is_on_each_members_record(openai_fake: tuple[FakeO
     await reg.acomplete_for_agent("coder", "hi")
     recs = capture.outcomes()
     assert [(r.provider, r.status, r.failover_hop) for r in recs] == [("primary", "error", 0), ("backup", "ok", 1)]
+    assert (recs[1].failover_from, recs[1].failover_reason) == ("primary", "ProviderUnavailableError")
+    assert "failover_from" not in recs[0].__dict__
 
 
 async def test_nothing_is_built_while_info_is_off(openai_fake: tuple[FakeOpenAI, str]) -> None:

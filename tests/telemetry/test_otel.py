@@ -142,7 +142,10 @@ async def test_a_failover_is_a_span_per_member_with_its_hop(openai_fake: tuple[F
     assert [(s.attributes["llmswitch.provider"], s.attributes.get("llmswitch.failover.hop", 0), s.status.status_code) for s in spans] == [
         ("primary", 0, StatusCode.ERROR), ("backup", 1, StatusCode.UNSET)
     ]
-    assert spans[0].attributes["error.type"] == "ProviderUnavailableError"
+    assert spans[0].attributes["error.type"] == "ProviderUnavailableError" and spans[0].events == ()
+    [event] = spans[1].events
+    assert event.name == "llmswitch.failover"
+    assert dict(event.attributes) == {"llmswitch.failover.from": "primary", "error.type": "ProviderUnavailableError"}
     by_error = sorted(str(d.attributes.get("error.type")) for d in otel.points("gen_ai.client.operation.duration"))
     assert by_error == ["None", "ProviderUnavailableError"]
 

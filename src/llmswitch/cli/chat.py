@@ -57,7 +57,10 @@ class _Debug:
     def on_request(self, call: Any) -> None:
         self.calls.append(call)
         where = f"{markup(call.provider.name, 200)}:{markup(call.model, 200)}"
-        hop = f" (failover member {call.hop + 1})" if call.hop else ""
+        hop = ""
+        if call.failover_from is not None:
+            member, etype = call.failover_from
+            hop = f" (failover member {call.hop + 1}, after {markup(member, 200)} failed: {etype})"
         err_console.print(f"[dim]debug: request to {where} at {markup(call.provider.base_url, 300)}{hop}[/]", highlight=False)
 
     def on_retry(self, call: Any, error: BaseException, wait: float) -> None:

@@ -80,7 +80,8 @@ async def complete_chain(
     seconds: list[float] = []
     for i, member in enumerate(members):
         started = time.perf_counter()
-        hop = _observe.failover_hop.set(i) if i else None  # the member's call records its place in the chain
+        # the member's call records its place in the chain and what failed before it
+        hop = _observe.failover_hop.set((i, attempts[-1][0], type(attempts[-1][1]).__name__)) if i else None
         try:
             return await member.complete(messages, **params)
         except Exception as exc:
@@ -114,7 +115,8 @@ def stream_chain(
             started = time.perf_counter()
             stream = member.stream(messages, **params)
             events = stream.__aiter__()
-            hop = _observe.failover_hop.set(i) if i else None  # reset before this generator yields
+            # reset before this generator yields
+            hop = _observe.failover_hop.set((i, attempts[-1][0], type(attempts[-1][1]).__name__)) if i else None
             try:
                 first: StreamEvent | None = await events.__anext__()
             except StopAsyncIteration:

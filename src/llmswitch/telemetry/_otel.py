@@ -16,7 +16,9 @@ One CLIENT span per call (per failover member: each member's call is its own spa
   ``gen_ai.response.time_to_first_chunk`` (streams), ``llmswitch.cost_usd`` (when known),
   ``llmswitch.retries``; on failure ``error.type`` (the llmswitch error class name, e.g.
   ``RateLimitError``, ``ProviderUnavailableError``, ``CancelledError``) and status ERROR;
-* an event ``llmswitch.retry`` for each retried attempt (``error.type``, attempt number, wait);
+* an event ``llmswitch.retry`` for each retried attempt (``error.type``, attempt number, wait),
+  and on a failover member's span an event ``llmswitch.failover`` (the member tried before it,
+  ``error.type`` of its failure);
 * opt-in content (``capture_content``): ``gen_ai.input.messages`` and ``gen_ai.output.messages``
   as JSON strings in the conventions' parts format, keys redacted.
 
@@ -152,7 +154,10 @@ class OtelSubscriber:
             attrs["llmswitch.failover.hop"] = call.hop
         if _observe.capture_content:
             attrs["gen_ai.input.messages"] = _messages_json(call)
-        call.data[_SPAN] = self.tracer.start_span(f"chat {call.model}", kind=SpanKind.CLIENT, attributes=attrs)
+        span = call.data[_SPAN] = self.tracer.start_span(f"chat {call.model}", kind=SpanKind.CLIENT, attributes=attrs)
+        if call.failover_from is not None:
+            member, etype = call.failover_from
+            span.add_event("llmswitch.failover", {"llmswitch.failover.from": member, "error.type": etype})
 
     def _metric_attrs(self, call: H.Call, response_model: str | None, error_type: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {
