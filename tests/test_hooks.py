@@ -252,3 +252,22 @@ def test_hooks_run_for_the_sync_api(openai_fake: tuple[FakeOpenAI, str], monkeyp
         api.reset_provider_cache()
     assert seen[:2] == ["request gpt-test", "response Hello! How can I help?"]
     assert seen[2] == "request gpt-test" and seen[-1] == "response Hello! How can I help?" and seen.count("event") >= 3
+
+
+async def test_a_stream_closed_early_with_an_event_hook_is_one_cancelled_outcome(
+    openai_fake: tuple[FakeOpenAI, str], clean_hooks: None
+) -> None:
+    p = _p(openai_fake)
+    events: list[Any] = []
+    errors: list[BaseException] = []
+    p.hooks.add("on_stream_event", lambda call, ev: events.append(ev))
+    p.hooks.add("on_error", lambda call, err: errors.append(err))
+    p.hooks.add("on_response", lambda call, resp: errors.append(AssertionError("no response expected")))
+    async with p.stream("hi", model="gpt-test") as s:
+        async for _ in s:
+            break
+    assert len(events) == 1 and [type(e).__name__ for e in errors] == ["CancelledError"]
+    assert p.usage.errors == 1
+    # the connection went back to the pool or was closed: the next call works at once
+    assert (await p.complete("hi", model="gpt-test")).text == "Hello! How can I help?"
+    await p.aclose()

@@ -25,7 +25,7 @@ import contextvars
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -135,18 +135,24 @@ def stream_hooks(call: H.Call) -> bool:
     return any(s.on_stream_event for s in call.hook_sets)
 
 
-async def tapped(call: H.Call, first: Any, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """The stream's items with ``on_stream_event`` run for each event before the caller sees it."""
+async def tapped(call: H.Call, first: Any, items: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    """The stream's items with ``on_stream_event`` run for each event before the caller sees it.
+    Closing it closes ``items`` (the response) at once, not when the collector gets to it."""
     handlers = [fn for s in call.hook_sets for fn in s.on_stream_event]
-    if type(first) is not Response:
-        for fn in handlers:
-            await _run(fn, "on_stream_event", call, first)
-    yield first
-    async for item in items:
-        if type(item) is not Response:
+    try:
+        if type(first) is not Response:
             for fn in handlers:
-                await _run(fn, "on_stream_event", call, item)
-        yield item
+                await _run(fn, "on_stream_event", call, first)
+        yield first
+        async for item in items:
+            if type(item) is not Response:
+                for fn in handlers:
+                    await _run(fn, "on_stream_event", call, item)
+            yield item
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def note_retry(error: BaseException, retry: int, wait: float) -> None:

@@ -636,8 +636,12 @@ class BaseProvider:
             if call is not None:
                 call.first_chunk = time.perf_counter()
                 if _observe.stream_hooks(call):
-                    async for item in _observe.tapped(call, first, items):
-                        yield item
+                    tapped = _observe.tapped(call, first, items)
+                    try:
+                        async for item in tapped:
+                            yield item
+                    finally:
+                        await tapped.aclose()
                     return
             yield first
             async for item in items:
