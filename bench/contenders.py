@@ -387,6 +387,67 @@ class LLMSwitchGuarded2(LLMSwitchGuarded):
         await super().open(base)
 
 
+class LLMSwitchLogged(LLMSwitch):
+    """Telemetry on, logging half: ``llmswitch.calls`` at INFO into a handler that drops the
+    records (each call builds its record and ``extra``; no I/O), no OpenTelemetry."""
+
+    name = "llmswitch-log"
+    label = "llmswitch OpenAICompatibleProvider, llmswitch.calls INFO records on (dropped)"
+
+    async def open(self, base: str) -> None:
+        import logging
+
+        self._logger = logging.getLogger("llmswitch.calls")
+        self._handler = logging.NullHandler()
+        self._logger.addHandler(self._handler)
+        self._logger.setLevel(logging.INFO)
+        await super().open(base)
+
+    async def close(self) -> None:
+        import logging
+
+        self._logger.removeHandler(self._handler)
+        self._logger.setLevel(logging.NOTSET)
+        await super().close()
+
+
+class LLMSwitchOtel(LLMSwitch):
+    """Telemetry on, OpenTelemetry half: the SDK's TracerProvider (a BatchSpanProcessor into an
+    exporter that drops the spans, as a collector-bound setup minus the network) and
+    MeterProvider (an in-memory reader: every measurement aggregated), ``telemetry.enable()``."""
+
+    name = "llmswitch-otel"
+    probe = "opentelemetry.sdk"
+    """What the bench venv must import for this contender (installed from PIP_REQUIREMENTS)."""
+    label = "llmswitch OpenAICompatibleProvider, telemetry.enable() (OpenTelemetry SDK spans + metrics)"
+
+    async def open(self, base: str) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+        from llmswitch import telemetry
+
+        class Drop(SpanExporter):
+            def export(self, spans):  # noqa: ANN001, ANN201 - the SDK's signature
+                return SpanExportResult.SUCCESS
+
+        self.tp = TracerProvider()
+        self.tp.add_span_processor(BatchSpanProcessor(Drop()))
+        self.mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        telemetry.enable(tracer_provider=self.tp, meter_provider=self.mp)
+        await super().open(base)
+
+    async def close(self) -> None:
+        from llmswitch import telemetry
+
+        telemetry.disable()
+        self.tp.shutdown()
+        self.mp.shutdown()
+        await super().close()
+
+
 class LLMSwitchAPI(LLMSwitch):
     name = "llmswitch-api"
     import_stmt = "import llmswitch"
@@ -426,7 +487,7 @@ class LLMSwitchAPI(LLMSwitch):
 ALL: dict[str, type[Contender]] = {
     c.name: c
     for c in (Aiohttp, Httpx, OpenAISDK, LiteLLM, AnyLLM, PydanticAI, LLMSwitch, LLMSwitchAPI, LLMSwitchBare, LLMSwitchResilient,
-              LLMSwitchGuarded, LLMSwitchGuarded2)
+              LLMSwitchGuarded, LLMSwitchGuarded2, LLMSwitchLogged, LLMSwitchOtel)
 }
 PIP_REQUIREMENTS: dict[str, list[str]] = {
     "aiohttp": ["aiohttp"],
@@ -435,4 +496,5 @@ PIP_REQUIREMENTS: dict[str, list[str]] = {
     "litellm": ["litellm"],
     "any-llm": ["any-llm-sdk[openai]"],
     "pydantic-ai": ["pydantic-ai-slim[openai]"],
+    "llmswitch-otel": ["opentelemetry-sdk"],
 }

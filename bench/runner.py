@@ -26,9 +26,9 @@ from .contenders import ALL, PIP_REQUIREMENTS
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv"
 RESULTS = ROOT / "bench" / "results"
-PAIRED = ("llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient")
+PAIRED = ("llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient", "llmswitch-log", "llmswitch-otel")
 """Contenders also measured paired with bare aiohttp in one process (for the budget check)."""
-RESILIENCE = ("llmswitch-resilient", "llmswitch-guarded", "llmswitch-guarded2")
+RESILIENCE = ("llmswitch-resilient", "llmswitch-log", "llmswitch-guarded", "llmswitch-guarded2")
 """Contenders also measured paired with ``llmswitch-bare`` (the same call without resilience):
 DESIGN.md's budget for resilience on the happy path is at most 1.05x."""
 RESILIENCE_BUDGET = 1.05
@@ -109,7 +109,7 @@ def ensure_venv(contenders: list[str]) -> dict[str, str]:
         try:
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
         except (subprocess.SubprocessError, OSError) as exc:
-            own = ("aiohttp", "llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient", "llmswitch-guarded",
+            own = ("aiohttp", "llmswitch", "llmswitch-api", "llmswitch-bare", "llmswitch-resilient", "llmswitch-log", "llmswitch-guarded",
                    "llmswitch-guarded2")
             return {n: f"could not create {VENV}: {exc}" for n in contenders if n not in own}
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
@@ -124,7 +124,7 @@ def ensure_venv(contenders: list[str]) -> dict[str, str]:
         reqs = PIP_REQUIREMENTS.get(name)
         if not reqs or name in ("aiohttp", "httpx"):
             continue
-        mod = ALL[name].import_stmt.split()[-1]
+        mod = getattr(ALL[name], "probe", "") or ALL[name].import_stmt.split()[-1]
         ok, _ = _run([str(py), "-c", f"import {mod}"], 120)
         if ok:
             continue
@@ -484,6 +484,7 @@ def render(out: dict) -> str:
                 cells.append("—" if r is None else f"{r:.3f}× {'✅' if ok else '❌'}")
             L.append(f"| {ALL[n].label.removeprefix('llmswitch OpenAICompatibleProvider')} | " + " | ".join(cells) + " |")
         L.append("")
+    L.extend(_telemetry_table(out))
     # llama
     ll = out.get("llama") or {}
     L.append("Against a real llama-server (gemma3 270M Q4_K_M, `-c 1024`, max_tokens "
@@ -525,6 +526,29 @@ def render(out: dict) -> str:
         L.append("Not measured: " + "; ".join(f"{k}: {v}" for k, v in out["errors"].items()))
         L.append("")
     return "\n".join(L)
+
+
+def _telemetry_table(out: dict) -> list[str]:
+    """Telemetry on against off: the paired ratios (× bare aiohttp) of ``llmswitch`` (off),
+    ``llmswitch-log`` (INFO records) and ``llmswitch-otel`` (OpenTelemetry SDK), and each
+    on-row over the off-row. Off against the code before telemetry needs two trees (README)."""
+    paired = out.get("paired", {})
+    rows = [n for n in ("llmswitch", "llmswitch-log", "llmswitch-otel") if paired.get(n)]
+    if "llmswitch" not in rows or len(rows) < 2:
+        return []
+    keys = [("us_per_call", "per call"), ("us_per_chunk", "per chunk"), ("ttfc_us", "TTFC"), ("calls_per_s", "calls/s @64")]
+    med = {n: {k: _median([p[k] for p in paired[n] if k in p]) for k, _ in keys} for n in rows}
+    L = ["Telemetry (paired, × bare aiohttp; in brackets: × the `llmswitch` row, telemetry off):", ""]
+    L.append("| contender | " + " | ".join(label for _, label in keys) + " |")
+    L.append("|---|" + "---:|" * len(keys))
+    for n in rows:
+        cells = []
+        for k, _ in keys:
+            x, off = med[n][k], med["llmswitch"][k]
+            cells.append(f"{x:.2f}×" + (f" ({x / off:.2f}×)" if n != "llmswitch" and off else ""))
+        L.append(f"| {n} | " + " | ".join(cells) + " |")
+    L.append("")
+    return L
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("resolve",),  # references → providers; hands `auto` to detection
     ("auto",),  # detection: probes, then the cloud key list and the bundled runtime
     ("registry",),  # failover over an agent's chain (routing.failover) is offered here
-    ("telemetry",),  # not written yet; subscribes through `hooks`
+    ("telemetry",),  # OpenTelemetry spans and metrics; subscribes through `hooks`
     ("usage",),  # subscribes through `hooks`; nothing below imports it
     # Above providers, not at the bottom as DESIGN.md drew it: a config file is validated against
     # the provider types and each type's option names (entry-point types included).
@@ -60,6 +60,9 @@ LAYERS: list[tuple[str, ...]] = [
     # The sync bridge closes the pooled sessions on its loop at shutdown, so it sits above transport.
     ("_bridge",),
     ("_wire", "_transport"),  # siblings: wire/ does no I/O and imports nothing from transport
+    # Not in DESIGN.md: `observe` runs the call hooks and writes the `llmswitch.calls` log records
+    # for providers/ and routing/ (the slow path of a watched call); it reads `hooks`.
+    ("_observe",),
     # Not in DESIGN.md: `hooks` (the extension points the call path offers: call observers, the
     # pricer, the model factory), `streaming` (ResponseStream), `limits` (read bounds), `paths`.
     ("_classify", "_streaming", "hooks", "_limits", "_paths", "_env"),

@@ -60,6 +60,8 @@ _LAZY: dict[str, str] = {
     "BaseProvider": "llmswitch.providers.base",
     "LLMProviderProtocol": "llmswitch.providers.base",
     "add_call_observer": "llmswitch.hooks",
+    "add_hook": "llmswitch.hooks",
+    "remove_hook": "llmswitch.hooks",
     "create_provider": "llmswitch.providers",
     "ProviderRegistry": "llmswitch.registry",
     "CircuitBreaker": "llmswitch.routing",
@@ -123,7 +125,7 @@ if TYPE_CHECKING:  # pragma: no cover
         llamacpp_health_check,
         ollama_health_check,
     )
-    from .hooks import add_call_observer  # noqa: F401
+    from .hooks import add_call_observer, add_hook, remove_hook  # noqa: F401
     from .providers.base import BaseProvider, LLMProviderProtocol  # noqa: F401
     from .providers.fallback import FallbackProvider  # noqa: F401
     from .routing import CircuitBreaker, CircuitState, RetryPolicy  # noqa: F401

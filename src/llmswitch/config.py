@@ -70,6 +70,7 @@ __all__ = [
     "AgentConfig",
     "StateConfig",
     "UsageLogConfig",
+    "TelemetryConfig",
     "LLMSwitchConfig",
     "CONFIG_FILENAME",
     "KEYRING_SERVICE",
@@ -400,6 +401,28 @@ class UsageLogConfig(_Strict):
         return Path(os.path.expanduser(self.path))
 
 
+class TelemetryConfig(_Strict):
+    """``telemetry: {otel: true}``: OpenTelemetry spans and GenAI metrics for every call (the
+    ``otel`` extra; README "Observability"). Logging needs no setting here: the ``llmswitch.calls``
+    records follow the application's ``logging`` levels."""
+
+    otel: bool = False
+    """Emit a client span and the GenAI client metrics per call (``llmswitch.telemetry.enable``)."""
+    capture_content: bool = False
+    """Put prompt and response text in DEBUG log records and spans (keys redacted). Off: the text
+    is the user's data, and often large."""
+    service_name: str | None = None
+    """``service.name`` when llmswitch sets up the OpenTelemetry SDK itself (no provider configured
+    by the application); default ``OTEL_SERVICE_NAME``, else ``llmswitch``."""
+
+    @field_validator("service_name")
+    @classmethod
+    def _service_name(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("service_name must not be empty (leave it out for the default)")
+        return v
+
+
 def _usage_log_before(v: Any) -> Any:
     # YAML 1.1 reads a bare ``off`` as False.
     if v is False or v is None or (isinstance(v, str) and v.strip().lower() in ("off", "false", "no", "none", "disabled")):
@@ -425,6 +448,7 @@ class LLMSwitchConfig(BaseSettings):
     budgets: list[BudgetConfig] = Field(default_factory=list)
     """Total budgets: every provider's calls together (``llmswitch.routing.budget``)."""
     usage_log: Annotated[UsageLogConfig, NoDecode] = Field(default_factory=UsageLogConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -962,6 +986,7 @@ _ENV_EXAMPLES = {
     "agents": '{"coder": {"provider": "local", "fallbacks": []}}',
     "state": '{"backend": "redis", "url": "redis://localhost:6379/0"}',
     "budgets": '[{"usd": 50, "per": "month"}]',
+    "telemetry": '{"otel": true}',
 }
 
 _URL_PASSWORD = re.compile(r"(?<=://)([^/@\s:]*):[^/@\s]+@")
@@ -1108,7 +1133,9 @@ def parse_config(text: str | bytes, *, source: str | os.PathLike[str] = "<string
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{src}:1: the file must be a mapping with providers:, agents:, state:, budgets:, usage_log:")
+        raise ConfigError(
+            f"{src}:1: the file must be a mapping with providers:, agents:, state:, budgets:, usage_log:, telemetry:"
+        )
     problems = list(walker.problems) + _agent_problems(data, walker)
     config: LLMSwitchConfig | None = None
     try:

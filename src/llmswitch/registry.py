@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .hooks import HookSet
 from .types import Response, TokenUsage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,6 +49,10 @@ class ProviderRegistry:
         self.budgets: tuple[Budget, ...] = ()
         """The total budgets, added to every provider registered (``set_budgets``)."""
         self.config: LLMSwitchConfig | None = None
+        self.hooks = HookSet()
+        """Call hooks for every provider of this registry (``registry.hooks.add("on_error", fn)``)."""
+        for p in self._providers.values():
+            _link_hooks(p, self.hooks)
 
     # --- mutation (locked, copy-on-write) ---------------------------------------------------
     def register(self, name: str, provider: BaseProvider, *, replace: bool = True) -> None:
@@ -62,6 +67,7 @@ class ProviderRegistry:
             new = dict(self._providers)
             new[name] = provider
             self._providers = new
+        _link_hooks(provider, self.hooks)
 
     def unregister(self, name: str) -> BaseProvider:
         """Remove a provider and hand it back (the caller closes it); KeyError lists the known names."""
@@ -381,6 +387,8 @@ class ProviderRegistry:
         reg = cls._build(cls._load(path_or_model))
         if reg.config is not None and enable_log:
             _apply_usage_log(reg.config)
+        if reg.config is not None:
+            _apply_telemetry(reg.config)
         return reg
 
     @staticmethod
@@ -521,6 +529,14 @@ def _config_from_mapping(data: Mapping[str, Any]) -> LLMSwitchConfig:
     return parse_config(json.dumps(_plain(whole)), source="<dict>")
 
 
+def _link_hooks(provider: Any, hooks: HookSet) -> None:
+    """The registry's hooks apply to ``provider`` too (a provider object that is not a
+    ``BaseProvider`` has no hooks, and is left alone)."""
+    own = getattr(provider, "hooks", None)
+    if isinstance(own, HookSet):
+        own.link(hooks)
+
+
 def _apply_usage_log(config: LLMSwitchConfig) -> None:
     path = config.usage_log.resolved_path()
     if path is None:
@@ -528,6 +544,22 @@ def _apply_usage_log(config: LLMSwitchConfig) -> None:
     from .usage.log import enable_usage_log
 
     enable_usage_log(path)
+
+
+def _apply_telemetry(config: LLMSwitchConfig) -> None:
+    """``telemetry:``: content capture, and OpenTelemetry when ``otel: true`` (imported only then).
+    A config without the section changes nothing (what code set stays)."""
+    t = config.telemetry
+    if "telemetry" not in config.model_fields_set:
+        return
+    from . import _observe
+
+    _observe.capture_content[:] = [True] if t.capture_content else []
+    if t.otel:
+        from . import telemetry
+
+        if not telemetry.enabled():
+            telemetry.enable(service_name=t.service_name)
 
 
 # --- the process-wide registry the module-level API uses ---------------------------------------
@@ -559,6 +591,7 @@ def default_registry() -> ProviderRegistry:
                 cfg = LLMSwitchConfig()
                 reg.config = None
             _apply_usage_log(cfg)
+            _apply_telemetry(cfg)
             _default = reg
         return _default
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
+from .. import _observe
 from .. import errors as E
 from .. import hooks as _hooks
 from .._env import expand_vars
@@ -51,6 +52,10 @@ __all__ = ["LLMProviderProtocol", "BaseProvider", "CallObserver", "add_call_obse
 # lists, bound once, so the call path reads them as module globals.
 _observers: list[CallObserver] = _hooks.call_observers
 _PRICER: list[Pricer] = _hooks.pricer
+_TAP: list[bool] = _hooks.tap
+"""Non-empty while a hook is registered anywhere: the call path then builds a ``hooks.Call``."""
+_CALLS_LOG = _observe.CALLS_LOG
+_INFO = 20  # logging.INFO: the call path asks ``_CALLS_LOG.isEnabledFor(_INFO)`` (a cached look-up)
 
 
 @runtime_checkable
@@ -147,6 +152,22 @@ _PUBLIC_HEADERS = frozenset(
     {"user-agent", "accept", "content-type", "http-referer", "referer", "x-title", "anthropic-version", "anthropic-beta"}
 )
 """Custom headers whose values are not secrets; every other custom header value is redacted."""
+
+
+def _in_turn(*steps: Awaitable[None] | None) -> Awaitable[None] | None:
+    """What a stream's ``on_done`` returns for several steps: None when there is none, else one
+    awaitable running them in order."""
+    todo = [s for s in steps if s is not None]
+    if not todo:
+        return None
+    if len(todo) == 1:
+        return todo[0]
+
+    async def run() -> None:
+        for step in todo:
+            await step
+
+    return run()
 
 
 def _expanded(value: Any, field: str) -> Any:
@@ -287,6 +308,8 @@ class BaseProvider:
         # one admission step of complete()/stream(), which is skipped while both are empty
         self.budgets: tuple[Budget, ...] = Budget.from_settings(f"provider:{self.name}", budget)
         self.rate_limit: RateLimit | None = RateLimit.from_settings(self.name, rate_limit)
+        self.hooks = _hooks.HookSet()
+        """This provider's call hooks (``provider.hooks.add("on_response", fn)``; ``llmswitch.hooks``)."""
 
     # --- plumbing --------------------------------------------------------------------
     @staticmethod
@@ -496,8 +519,9 @@ class BaseProvider:
         extra = params.pop("budget", None) if params and "budget" in params else None
         msgs, tool_list = as_messages(messages), as_tools(tools)
         self._check_key()
-        ticket: Ticket | None = None
-        if timeout is None:  # the common call: no deadline object, the provider's own bounds apply
+        if timeout is None and not _TAP and not _CALLS_LOG.isEnabledFor(_INFO):
+            # the common call: no deadline object, nobody watching (hooks, INFO records)
+            ticket: Ticket | None = None
             model_id = await self.resolve_model(model)
             if self._refusing.get(model_id, self) is not None:  # None: nothing refused (the common case)
                 self._refuse_unsupported(model_id, msgs, tool_list, params)
@@ -514,26 +538,60 @@ class BaseProvider:
                     await ticket.release()
                 self._record(model_id, None, exc, time.perf_counter() - started)
                 raise
-        else:
-            with call_deadline(timeout):
-                model_id = await self.resolve_model(model)
-                if self._refusing.get(model_id, self) is not None:
-                    self._refuse_unsupported(model_id, msgs, tool_list, params)
-                if self.budgets or self.rate_limit is not None or extra is not None:
-                    ticket = await admit(self, model_id, msgs, tool_list, params, extra)
-                started = time.perf_counter()
-                try:
+            self._record(model_id, resp, None, resp.latency)
+            if ticket is not None:
+                await ticket.settle(resp.usage)
+            return resp
+        return await self._complete_watched(model, msgs, tool_list, params, timeout, policy, extra)
+
+    async def _complete_watched(
+        self,
+        model: str | None,
+        msgs: list[Message],
+        tool_list: list[Tool] | None,
+        params: dict[str, Any],
+        timeout: float | None,
+        policy: RetryPolicy | None,
+        extra: Any,
+    ) -> Response:
+        """``complete`` with a deadline, or watched: the same steps, plus the deadline and the
+        ``Call`` the hooks and the ``llmswitch.calls`` records see (``llmswitch._observe``)."""
+        with call_deadline(timeout):
+            model_id = await self.resolve_model(model)
+            if self._refusing.get(model_id, self) is not None:
+                self._refuse_unsupported(model_id, msgs, tool_list, params)
+            ticket: Ticket | None = None
+            if self.budgets or self.rate_limit is not None or extra is not None:
+                ticket = await admit(self, model_id, msgs, tool_list, params, extra)
+            call = None
+            if _TAP or _CALLS_LOG.isEnabledFor(_INFO):
+                call = await _observe.begin(self, model_id, msgs, tool_list, params, False)
+                msgs, tool_list, params = _observe.request_of(call)
+            token = _observe.current_call.set(call)
+            started = time.perf_counter()
+            resp: Response
+            try:
+                if timeout is None:
+                    resp = await self._guarded(policy, lambda: self._complete(model_id, msgs, tool_list, params))
+                else:
                     resp = await self._guarded(
                         policy, lambda: self._complete_within(timeout, model_id, msgs, tool_list, params)
                     )
-                except BaseException as exc:
-                    if ticket is not None:
-                        await ticket.release()
-                    self._record(model_id, None, exc, time.perf_counter() - started)
-                    raise
+            except BaseException as exc:
+                seconds = time.perf_counter() - started
+                if ticket is not None:
+                    await ticket.release()
+                self._record(model_id, None, exc, seconds)
+                if call is not None:
+                    await _observe.finish(call, None, exc, seconds)
+                raise
+            finally:
+                _observe.current_call.reset(token)
         self._record(model_id, resp, None, resp.latency)
         if ticket is not None:
             await ticket.settle(resp.usage)
+        if call is not None:
+            await _observe.finish(call, resp, None, time.perf_counter() - started)
         return resp
 
     def _policy_for(self, retries: Any) -> RetryPolicy | None:
@@ -590,12 +648,14 @@ class BaseProvider:
         state: dict[str, Any] = {"model": model or self.default_model or "", "t": time.perf_counter()}
 
         async def source() -> AsyncIterator[StreamEvent | Response]:
+            nonlocal msgs, tool_list, params
             self._check_key()
             # The deadline is set only until the request is open: a value set in an async generator
             # would leak into the consumer between items. The open request carries it to the end
             # (aiohttp's total timeout guards every read of the body).
             token = set_call_deadline(timeout)
             ticket: Ticket | None = None
+            call = ctoken = None
             try:
                 model_id = await self.resolve_model(model)
                 state["model"] = model_id
@@ -603,6 +663,10 @@ class BaseProvider:
                     self._refuse_unsupported(model_id, msgs, tool_list, params)
                 if self.budgets or self.rate_limit is not None or extra is not None:
                     ticket = await admit(self, model_id, msgs, tool_list, params, extra)
+                if _TAP or _CALLS_LOG.isEnabledFor(_INFO):  # watched: hooks, INFO records (llmswitch._observe)
+                    call = state["call"] = await _observe.begin(self, model_id, msgs, tool_list, params, True)
+                    msgs, tool_list, params = _observe.request_of(call)
+                    ctoken = _observe.current_call.set(call)
                 if policy is None and self.breaker is None:
                     items = self._stream(model_id, msgs, tool_list, params)
                     first = await items.__anext__()
@@ -620,28 +684,39 @@ class BaseProvider:
                 raise
             finally:
                 reset_call_deadline(token)
+                if ctoken is not None:
+                    _observe.current_call.reset(ctoken)
             state["opened"] = True
+            if ticket is not None:
+                state["ticket"] = ticket  # settled (or released) by on_done, when the stream ends
+            if call is not None:
+                call.first_chunk = time.perf_counter()
+                if _observe.stream_hooks(call):
+                    tapped = _observe.tapped(call, first, items)
+                    try:
+                        async for item in tapped:
+                            yield item
+                    finally:
+                        await tapped.aclose()
+                    return
             yield first
-            if ticket is None:
-                async for item in items:
-                    yield item
-                return
-            # settled with the final Response's usage; an error releases the reservation, and a
-            # caller that stops early keeps it (what was generated was probably billed)
-            last = first
-            try:
-                async for item in items:
-                    last = item
-                    yield item
-            except Exception:
-                await ticket.release()
-                raise
-            await ticket.settle(last.usage if type(last) is Response else None)
+            async for item in items:
+                yield item
 
-        def on_done(final: Response | None, error: BaseException | None) -> None:
+        def on_done(final: Response | None, error: BaseException | None) -> Awaitable[None] | None:
             if error is not None and self.breaker is not None and "opened" in state:
                 self.breaker.after_mid_stream(error)  # cut after its first event: a failure too
-            self._record(state["model"], final, error, time.perf_counter() - state["t"])
+            seconds = time.perf_counter() - state["t"]
+            self._record(state["model"], final, error, seconds)
+            if "ticket" not in state:
+                return _observe.finish(state["call"], final, error, seconds) if "call" in state else None
+            # settled with the final usage; a stream that broke releases its reservation, one the
+            # caller stopped early keeps it (what was generated was probably billed)
+            ticket: Ticket = state["ticket"]
+            settle = ticket.settle(final.usage) if final is not None else (
+                ticket.release() if isinstance(error, Exception) else None)
+            finish = _observe.finish(state["call"], final, error, seconds) if "call" in state else None
+            return _in_turn(settle, finish)
 
         return ResponseStream(source(), on_done)
 

@@ -41,6 +41,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
+from .. import _observe
 from .. import errors as E
 from .._streaming import ResponseStream
 from ..types import Response, StreamEvent
@@ -162,6 +163,14 @@ class _Chain:
         self.attempts.append((self.name(i), exc))
         _note(self.name(i), exc, len(self.members) - i - 1)
 
+    def hop(self, i: int) -> Any:
+        """Tell the telemetry that member ``i`` runs after a failure (its place, the member before
+        it and that member's error); a token to reset, or None for the first member."""
+        if not i or not self.attempts:
+            return None
+        name, error = self.attempts[-1]
+        return _observe.failover_hop.set((i, name, type(error).__name__))
+
     def all_failed(self) -> BaseException:
         """What a failed chain raises: a chain of one is transparent (its member's own error);
         otherwise ``AllProvidersFailedError`` with every attempt."""
@@ -186,10 +195,15 @@ async def complete_chain(
         if chain.skip(i):
             continue
         started = time.perf_counter()
+        # the member's call records its place in the chain and what failed before it
+        hop = chain.hop(i)
         try:
             return await member.complete(messages, **chain.params(params))
         except Exception as exc:
             chain.failed(i, exc, started)
+        finally:
+            if hop is not None:
+                _observe.failover_hop.reset(hop)
     raise chain.all_failed()
 
 
@@ -212,6 +226,8 @@ def stream_chain(
             started = time.perf_counter()
             stream = member.stream(messages, **chain.params(params))
             events = stream.__aiter__()
+            # reset before this generator yields
+            hop = chain.hop(i)
             try:
                 first: StreamEvent | None = await events.__anext__()
             except StopAsyncIteration:
@@ -220,6 +236,9 @@ def stream_chain(
                 await stream.aclose(exc)
                 chain.failed(i, exc, started)
                 continue
+            finally:
+                if hop is not None:
+                    _observe.failover_hop.reset(hop)
             try:
                 if first is not None:
                     yield first

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import _observe
 from .._transport import time_left
 
 if TYPE_CHECKING:
@@ -167,6 +168,8 @@ class RetryPolicy:
                 if breaker is not None:
                     breaker.after_call(None, ticket)
                 return result
+            assert last is not None
+            await _observe.note_retry(last, retry, wait)  # the failure path only: counted, logged, hooks
             if wait > 0:
                 await self.sleep(wait)
             retry += 1
