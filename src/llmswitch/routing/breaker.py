@@ -371,10 +371,11 @@ class CircuitBreaker:
         self._notify(changes)
 
     def reset(self) -> None:
-        """Close the circuit and forget the statistics."""
+        """Close the circuit and forget the statistics (the failure-rate window too)."""
         with self._lock:
             changes = [self._to(CircuitState.CLOSED)] if self._state is not CircuitState.CLOSED else []
             self._stats = BreakerStats()
+            self._outcomes.clear()
         self._notify(changes)
 
     # --- internals (called with the lock held) --------------------------------------------------
