@@ -152,11 +152,11 @@ def test_a_wait_that_ends_exactly_at_max_time_is_not_started() -> None:
 
 async def test_the_calls_deadline_bounds_each_wait() -> None:
     p = RetryPolicy(jitter=lambda: 0.5)
-    with call_deadline(1.0):
+    with call_deadline(10.0):
         assert p.wait_before(unavailable(), 0, 0.0) == 0.25
-        assert p.wait_before(E.RateLimitError("429", retry_after=0.9), 0, 0.0) == 0.9
-        assert p.wait_before(E.RateLimitError("429", retry_after=2), 0, 0.0) is None
-    assert p.wait_before(E.RateLimitError("429", retry_after=2), 0, 0.0) == 2.0
+        assert p.wait_before(E.RateLimitError("429", retry_after=5), 0, 0.0) == 5.0
+        assert p.wait_before(E.RateLimitError("429", retry_after=11), 0, 0.0) is None
+    assert p.wait_before(E.RateLimitError("429", retry_after=11), 0, 0.0) == 11.0
 
 
 async def test_each_retry_doubles_the_bound_and_the_count_ends_the_call() -> None:
