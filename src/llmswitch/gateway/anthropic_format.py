@@ -10,6 +10,7 @@ one every provider takes (the Anthropic provider turns it back). Reference:
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import uuid
 from collections.abc import Mapping
@@ -202,8 +203,13 @@ def usage_body(u: Usage) -> dict[str, Any]:
     }
 
 
+_ids = itertools.count()
+_ID_PREFIX = "msg_" + uuid.uuid4().hex[:12]
+
+
 def _new_id() -> str:
-    return "msg_" + uuid.uuid4().hex[:24]
+    """A unique id per answer: a per-process random prefix and a counter (cheaper than reading ``os.urandom`` for a ``uuid4`` per answer)."""
+    return f"{_ID_PREFIX}{next(_ids):012x}"
 
 
 def response_body(resp: Response, model: str) -> dict[str, Any]:

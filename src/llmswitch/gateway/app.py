@@ -33,6 +33,7 @@ from ..usage.log import caller_scope
 from . import anthropic_format, openai_format
 from .auth import Caller, KeyRing
 from .call import Call, Planned, plan
+from .coalesce import Coalescer
 from .errors import GatewayError, anthropic_body, anthropic_error, failure_of, openai_body, openai_error
 from .limits import CallerLimits, NoLimits
 from .metrics import CONTENT_TYPE_LATEST, Metrics
@@ -160,7 +161,7 @@ class Gateway:
                     status = sresp.status
                     return sresp
                 try:
-                    final = await planned.complete(timeout=self.settings.request_timeout)
+                    final = await self._complete(planned)
                 except Exception as exc:
                     error = exc
                     resp = fmt.error(exc)
@@ -178,6 +179,19 @@ class Gateway:
             self.metrics.in_flight.dec()
             self.metrics.done(fmt.route, model, caller.name if caller else "", status, time.perf_counter() - started,
                               error, final)
+
+    async def _complete(self, planned: Planned) -> Response:
+        """The whole answer within ``request_timeout``: one timer here rather than a deadline passed
+        down (``timeout=`` takes the provider's slower deadline path on every call); past it, a 504."""
+        limit = self.settings.request_timeout
+        try:
+            async with asyncio.timeout(limit) as cm:
+                return await planned.complete()
+        except TimeoutError:
+            if not cm.expired():
+                raise
+            raise GatewayError(504, f"no answer within the gateway's request_timeout of {limit:g}s",
+                               kind="timeout") from None
 
     async def _stream(self, request: web.Request, fmt: _Format, planned: Planned, body: Any,
                       started: float) -> tuple[web.StreamResponse, Response | None, BaseException | None]:
@@ -199,19 +213,25 @@ class Gateway:
                 chunk = writer.event(first)
                 if chunk:
                     head += chunk
-            await resp.write(head)
+            out = Coalescer(resp.write)
             try:
-                if first is not None:
-                    async for ev in events:
-                        chunk = writer.event(ev)
-                        if chunk:
-                            await resp.write(chunk)
-                final = await stream.final()
-            except Exception as exc:  # after the status went out: the error travels in the stream
-                await resp.write(fmt.stream_error(exc))
-                await resp.write_eof()
-                return resp, None, exc
-            await resp.write(writer.last(final))
+                await out.add(head)
+                try:
+                    if first is not None:
+                        async for ev in events:
+                            chunk = writer.event(ev)
+                            if chunk:
+                                await out.add(chunk)
+                    final = await stream.final()
+                except Exception as exc:  # after the status went out: the error travels in the stream
+                    await out.add(fmt.stream_error(exc))
+                    await out.flush()
+                    await resp.write_eof()
+                    return resp, None, exc
+                await out.add(writer.last(final))
+                await out.flush()
+            finally:
+                out.cancel()
             await resp.write_eof()
             return resp, final, None
         finally:

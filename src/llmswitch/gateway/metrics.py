@@ -45,20 +45,36 @@ class Metrics:
         self.breaker = Gauge("llmswitch_gateway_breaker_state", "Circuit breaker state per provider (0 closed, "
                              "1 half-open, 2 open).", ["provider"], registry=r)
 
+        self._children: dict[tuple[str, str, str, int], tuple[Any, Any, Any, Any, Any]] = {}
+        """(route, model, caller, status) → its label children: ``labels()`` costs a lock and a
+        tuple build per call, five times per request; looked up once per distinct combination."""
+
+    def _for(self, route: str, model: str, caller: str, status: int) -> tuple[Any, Any, Any, Any, Any]:
+        key = (route, model, caller, status)
+        hit = self._children.get(key)
+        if hit is None:
+            hit = (self.requests.labels(route, model, caller, str(status)), self.latency.labels(route),
+                   self.tokens.labels("input", model, caller), self.tokens.labels("output", model, caller),
+                   self.cost.labels(model, caller))
+            if len(self._children) < 100_000:
+                self._children[key] = hit
+        return hit
+
     def done(self, route: str, model: str, caller: str, status: int, seconds: float, error: BaseException | None,
              response: Response | None) -> None:
         """Record one finished request."""
-        self.requests.labels(route, model, caller, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        requests, latency, tokens_in, tokens_out, cost = self._for(route, model, caller, status)
+        requests.inc()
+        latency.observe(seconds)
         if error is not None:
             self.errors.labels(route, type(error).__name__).inc()
         if response is not None:
             u = response.usage
             if u.known:
-                self.tokens.labels("input", model, caller).inc(u.input_tokens)
-                self.tokens.labels("output", model, caller).inc(u.output_tokens)
+                tokens_in.inc(u.input_tokens)
+                tokens_out.inc(u.output_tokens)
             if u.cost:
-                self.cost.labels(model, caller).inc(u.cost)
+                cost.inc(u.cost)
 
     def render(self, providers: Iterable[tuple[str, Any]]) -> bytes:
         """The text exposition, with breaker states read now (they change without requests)."""

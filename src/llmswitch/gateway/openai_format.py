@@ -8,6 +8,7 @@ Reference: ``reference/wire-protocols.md`` §4.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -155,8 +156,13 @@ def usage_body(u: Usage) -> dict[str, Any]:
     }
 
 
+_ids = itertools.count()
+_ID_PREFIX = "chatcmpl-" + uuid.uuid4().hex[:12]
+
+
 def _new_id() -> str:
-    return "chatcmpl-" + uuid.uuid4().hex[:24]
+    """A unique id per answer: a per-process random prefix and a counter (cheaper than reading ``os.urandom`` for a ``uuid4`` per answer)."""
+    return f"{_ID_PREFIX}{next(_ids):012x}"
 
 
 def _arguments(call: ToolCall) -> str:
