@@ -136,3 +136,46 @@ def test_sigterm_lets_a_running_stream_finish_then_exits(tmp_path: Path) -> None
                 proc.wait(5)
     finally:
         server.stop()
+
+
+def test_two_workers_share_one_port_and_stop_on_sigterm(tmp_path: Path) -> None:
+    fake, server = openai_server.start(["gpt-test"])
+    log = tmp_path / "usage.sqlite3"
+    try:
+        cfg = tmp_path / "llmswitch.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "providers": {"oai": {"type": "openai", "base_url": fake.base_url, "api_key": openai_server.VALID_KEY}},
+            "usage_log": {"path": str(log)},
+            "gateway": {"keys": [{"name": "alice", "key_sha256": hash_key(ALICE)}], "shutdown_timeout": 5},
+        }))
+        port = _free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        proc = subprocess.Popen([sys.executable, "-m", "llmswitch", "serve", "--port", str(port), "--workers", "2",
+                                 "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        try:
+            deadline = time.monotonic() + 60
+            answered = 0
+            while answered < 40:
+                assert time.monotonic() < deadline and proc.poll() is None, "the workers did not answer"
+                try:
+                    # a new connection each time: the kernel spreads them over the listening workers
+                    with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=ALICE, max_retries=0) as c:
+                        assert c.chat.completions.create(model="oai:gpt-test", messages=HI).choices[0].message.content
+                    answered += 1
+                except openai.APIConnectionError:
+                    pass
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        rows = sqlite3.connect(str(log)).execute("SELECT DISTINCT pid, caller FROM calls").fetchall()
+        pids = {pid for pid, _ in rows}
+        assert len(pids) == 2 and proc.pid not in pids and {c for _, c in rows} == {"alice"}
+        for pid in pids:  # both workers are gone with the parent
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+    finally:
+        server.stop()

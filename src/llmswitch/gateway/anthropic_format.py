@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .._wire.anthropic import _STOP
+from .._wire.anthropic import stop_reason_for
 from ..types import (
     ImagePart,
     Message,
@@ -35,20 +35,13 @@ from ..types import (
 from .call import ANTHROPIC, Call
 from .errors import GatewayError
 
-__all__ = ["parse_request", "response_body", "EventWriter", "stop_reason"]
+__all__ = ["parse_request", "response_body", "usage_body", "EventWriter", "stop_reason"]
 
 _TRANSLATED = frozenset({"model", "messages", "system", "max_tokens", "tools", "tool_choice", "stream", "temperature",
                          "top_p", "top_k", "stop_sequences", "thinking"})
 
-_STOP_OF_FINISH = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
-"""llmswitch's finish reasons → Anthropic's: the first Anthropic reason ``_STOP`` maps to each."""
-for _reason, _finish in _STOP.items():
-    _STOP_OF_FINISH.setdefault(_finish, _reason)
-
-
-def stop_reason(finish: str | None) -> str:
-    """Anthropic's ``stop_reason`` for one of ours (an ``error`` finish has none of its own: ``end_turn``)."""
-    return _STOP_OF_FINISH.get(finish or "stop", "end_turn")
+stop_reason = stop_reason_for
+"""Anthropic's ``stop_reason`` for one of llmswitch's finish reasons (the client side's table, read backwards)."""
 
 
 def _bad(message: str, param: str | None = None) -> GatewayError:
@@ -208,7 +201,7 @@ _ID_PREFIX = "msg_" + uuid.uuid4().hex[:12]
 
 
 def _new_id() -> str:
-    """A unique id per answer: a per-process random prefix and a counter (cheaper than reading ``os.urandom`` for a ``uuid4`` per answer)."""
+    """A unique id per answer: a per-process random prefix and a counter (no ``os.urandom`` read per answer)."""
     return f"{_ID_PREFIX}{next(_ids):012x}"
 
 

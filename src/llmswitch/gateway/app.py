@@ -168,7 +168,7 @@ class Gateway:
                     status = resp.status
                     return resp
                 status = 200
-                return web.json_response(fmt.body(final, call.model), dumps=_dumps)
+                return web.Response(body=_encode(fmt.body(final, call.model)).encode(), content_type="application/json")
         except asyncio.CancelledError:
             status = 499  # the caller went away (nginx's code for it)
             raise
@@ -316,5 +316,5 @@ class Gateway:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+"""One encoder for every answer (``json.dumps`` with ``separators`` builds a new one per call)."""

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .. import errors as E
-from .._wire.anthropic import _ERROR_STATUS as _ANTHROPIC_STATUS
+from .._wire.anthropic import error_type as anthropic_error_type
 
-__all__ = ["GatewayError", "Failure", "failure_of", "openai_error", "anthropic_error"]
+__all__ = ["GatewayError", "Failure", "failure_of", "openai_body", "openai_error", "anthropic_body", "anthropic_status",
+           "anthropic_error"]
 
 
 class GatewayError(Exception):
@@ -126,10 +127,6 @@ def openai_error(exc: BaseException) -> web.Response:
                         headers=_headers(f))
 
 
-_ANTHROPIC_TYPE_OF_STATUS = {status: etype for etype, status in _ANTHROPIC_STATUS.items()}
-"""The inverse of the client side's table (``_wire.anthropic``): one mapping, read both ways."""
-
-
 def anthropic_status(f: Failure) -> int:
     """Anthropic's status for a failure: an overloaded backend or an open breaker is 529, as the API sends it."""
     return 529 if f.kind == "overloaded" else 402 if f.kind == "budget" else f.status
@@ -138,8 +135,7 @@ def anthropic_status(f: Failure) -> int:
 def anthropic_body(f: Failure) -> dict[str, object]:
     """``{"type": "error", "error": {type, message}}`` (also the data of a stream's ``error`` event)."""
     status = anthropic_status(f)
-    etype = _ANTHROPIC_TYPE_OF_STATUS.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": etype, "message": f.message}}
+    return {"type": "error", "error": {"type": anthropic_error_type(status), "message": f.message}}
 
 
 def anthropic_error(exc: BaseException) -> web.Response:

@@ -35,7 +35,7 @@ from ..types import (
 from .call import OPENAI, Call
 from .errors import GatewayError
 
-__all__ = ["parse_request", "response_body", "ChunkWriter"]
+__all__ = ["parse_request", "response_body", "usage_body", "wants_usage", "ChunkWriter"]
 
 _TRANSLATED = frozenset({"model", "messages", "tools", "tool_choice", "stream", "stream_options", "max_tokens",
                          "max_completion_tokens", "temperature", "top_p", "stop", "response_format", "n"})
@@ -161,7 +161,7 @@ _ID_PREFIX = "chatcmpl-" + uuid.uuid4().hex[:12]
 
 
 def _new_id() -> str:
-    """A unique id per answer: a per-process random prefix and a counter (cheaper than reading ``os.urandom`` for a ``uuid4`` per answer)."""
+    """A unique id per answer: a per-process random prefix and a counter (no ``os.urandom`` read per answer)."""
     return f"{_ID_PREFIX}{next(_ids):012x}"
 
 

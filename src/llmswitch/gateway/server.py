@@ -70,9 +70,8 @@ async def serve(config: LLMSwitchConfig, host: str, port: int, *, reuse_port: bo
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests run it in one)
             pass
     if ready is not None:
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        ready(sockets[0].getsockname()[1] if sockets else port)
+        addresses = runner.addresses
+        ready(int(addresses[0][1]) if addresses else port)
     try:
         await stop.wait()
     finally:
