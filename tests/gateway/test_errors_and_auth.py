@@ -165,3 +165,18 @@ def test_per_key_concurrency_is_bounded(gateway: RunningGateway, backends: Any) 
         s.close()
     for t in threads:
         t.join(10)
+
+
+def test_anthropic_stream_error_reaches_the_sdk(ant_client: Any) -> None:
+    with pytest.raises(anthropic.APIStatusError) as err:
+        with ant_client.messages.stream(model="claude:claude-overloaded", max_tokens=8, messages=HI) as s:
+            for _ in s.text_stream:
+                pass
+    assert "verloaded" in str(err.value)
+
+
+def test_openai_stream_cut_upstream_is_an_error_in_the_stream(oai_client: Any) -> None:
+    stream = oai_client.chat.completions.create(model="oai:gpt-cut", messages=HI, stream=True)
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass

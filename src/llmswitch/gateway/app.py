@@ -213,9 +213,9 @@ class Gateway:
                 chunk = writer.event(first)
                 if chunk:
                     head += chunk
+            await resp.write(head)  # the first event at once: a burst behind it must not delay it
             out = Coalescer(resp.write)
             try:
-                await out.add(head)
                 try:
                     if first is not None:
                         async for ev in events:

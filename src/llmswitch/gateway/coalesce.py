@@ -8,8 +8,9 @@ suspending (all from one read) are gathered; the flush is scheduled with ``call_
 runs as soon as the handler waits on the network again — a token that arrives alone is still
 written at once, and nothing waits for a timer.
 
-Back-pressure: while a write is in flight and more than ``limit`` bytes are gathered, ``add``
-waits for it, so a slow reader slows the upstream read instead of growing memory.
+Bounds: once more than ``limit`` bytes are gathered, ``add`` writes them and waits for the write,
+so a long burst goes out in pieces (its first bytes are not held until its end) and a slow
+reader slows the upstream read instead of growing memory.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ class Coalescer:
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._kick)
-        if self._size > self.limit and task is not None and not task.done():
-            await task
+        if self._size > self.limit:  # a long burst goes out in pieces of about ``limit`` bytes
+            await self.flush()
 
     def _kick(self) -> None:
         self._scheduled = False
