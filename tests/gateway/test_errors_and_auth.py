@@ -119,6 +119,11 @@ def test_open_breaker_is_503_for_openai_and_529_for_anthropic(strict_gateway: Ru
     with pytest.raises(anthropic.OverloadedError) as over:
         ant.messages.create(model="oai:gpt-test", max_tokens=8, messages=HI)
     assert over.value.status_code == 529 and int(over.value.response.headers["retry-after"]) >= 1
+    import urllib.request
+
+    metrics = urllib.request.urlopen(strict_gateway.url + "/metrics", timeout=10).read().decode()
+    assert 'llmswitch_gateway_breaker_state{provider="oai"} 2.0' in metrics
+    assert 'llmswitch_gateway_errors_total{error_class="CircuitOpenError",route="messages"} 1.0' in metrics
 
 
 def test_deadline_is_504(strict_gateway: RunningGateway) -> None:

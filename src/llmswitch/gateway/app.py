@@ -137,7 +137,7 @@ class Gateway:
         error: BaseException | None = None
         final: Response | None = None
         entered = False
-        self.metrics.in_flight.inc()
+        self.metrics.in_flight += 1
         try:
             try:
                 caller = self._admit(request)
@@ -176,7 +176,7 @@ class Gateway:
             if entered and caller is not None:
                 caller.leave()
                 self.limits.settle(caller, final, error)
-            self.metrics.in_flight.dec()
+            self.metrics.in_flight -= 1
             self.metrics.done(fmt.route, model, caller.name if caller else "", status, time.perf_counter() - started,
                               error, final)
 
@@ -204,7 +204,7 @@ class Gateway:
                 first = None
             except Exception as exc:
                 return fmt.error(exc), None, exc
-            self.metrics.ttft.labels(fmt.route).observe(time.perf_counter() - started)
+            self.metrics.ttft(fmt.route, time.perf_counter() - started)
             writer = fmt.writer(planned.call, body)
             resp = web.StreamResponse(headers=_SSE_HEADERS)
             await resp.prepare(request)
