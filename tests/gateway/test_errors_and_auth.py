@@ -185,3 +185,19 @@ def test_openai_stream_cut_upstream_is_an_error_in_the_stream(oai_client: Any) -
     with pytest.raises(openai.APIError):
         for _ in stream:
             pass
+
+
+def test_oversized_header_is_refused_before_the_handler(gateway: RunningGateway, backends: Any) -> None:
+    import asyncio
+
+    async def send(size: int) -> int:
+        async with aiohttp.ClientSession() as s:
+            headers = {"Authorization": f"Bearer {ALICE}", "X-Padding": "p" * size}
+            async with s.post(gateway.url + "/v1/chat/completions", json={"model": "fast", "messages": HI},
+                              headers=headers) as r:
+                return r.status
+
+    before = len(backends.openai.requests)
+    assert asyncio.run(send(64 * 1024)) in (400, 431)  # gateway.max_header_bytes is 16 KiB
+    assert len(backends.openai.requests) == before
+    assert asyncio.run(send(100)) == 200

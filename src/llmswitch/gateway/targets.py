@@ -18,7 +18,6 @@ from .._streaming import ResponseStream
 from ..providers.base import BaseProvider
 from ..registry import ProviderRegistry
 from ..resolve import parse_model_ref, resolve
-from ..routing.failover import complete_chain, stream_chain
 from ..types import Response
 from .errors import GatewayError
 
@@ -44,22 +43,11 @@ class Member:
 
 @dataclass(slots=True)
 class Target:
-    """The backends one public model name stands for, in failover order."""
+    """The backends one public model name stands for, in failover order (``call.plan`` binds a
+    request to them and runs the chain)."""
 
     name: str
     members: tuple[Member, ...]
-
-    async def complete(self, messages: Any, **params: Any) -> Response:
-        """The answer of the first member that gives one (a single member: called directly)."""
-        if len(self.members) == 1:
-            return await self.members[0].complete(messages, **params)
-        return await complete_chain(self.members, messages, names=[m.name for m in self.members], **params)
-
-    def stream(self, messages: Any, **params: Any) -> ResponseStream:
-        """A stream from the first member that opens one (failover only before the first event)."""
-        if len(self.members) == 1:
-            return self.members[0].stream(messages, **params)
-        return stream_chain(self.members, messages, names=[m.name for m in self.members], **params)
 
 
 class Targets:
