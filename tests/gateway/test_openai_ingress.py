@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fakes import anthropic_server
+from tests.fakes import anthropic_server, openai_server
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -134,3 +134,20 @@ def test_fallback_chain_answers_from_the_second_member(oai_client: Any, backends
 def test_anthropic_fake_key_never_reaches_the_caller(oai_client: Any) -> None:
     r = oai_client.chat.completions.with_raw_response.create(model="claude-fast", messages=[{"role": "user", "content": "x"}])
     assert anthropic_server.VALID_KEY not in r.http_response.text
+
+
+def test_a_bare_provider_type_reference_uses_the_env_key(backends: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``openai-compatible:MODEL`` names no configured provider: the resolver builds one from the
+    environment (its key and base URL stay on the gateway's side)."""
+    from tests.gateway.conftest import ALICE, gateway_config, start_gateway
+
+    monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", backends.openai.base_url)
+    monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", openai_server.VALID_KEY)
+    gw = start_gateway(gateway_config(backends))
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ALICE, max_retries=0)
+        r = client.chat.completions.create(model="openai-compatible:gpt-test", messages=[{"role": "user", "content": "hi"}])
+        assert r.choices[0].message.content == "Hello! How can I help?"
+        assert backends.openai.headers[-1]["Authorization"] == f"Bearer {openai_server.VALID_KEY}"
+    finally:
+        gw.stop()

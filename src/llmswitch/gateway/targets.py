@@ -75,7 +75,11 @@ class Targets:
         if hit is not None:
             return hit
         target = self._build(model)
-        if len(self._cache) < 4096:  # names come from callers: bounded
+        # Only targets made of configured providers are kept: a provider the resolver built from a
+        # bare type is replaced (and closed) when its env var changes, so it is asked for each time
+        # (the resolver's own cache makes that one lookup). Names come from callers: bounded.
+        configured = self._registry.providers.values()
+        if len(self._cache) < 4096 and all(any(m.provider is p for p in configured) for m in target.members):
             self._cache[model] = target
         return target
 
