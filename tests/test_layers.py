@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     # import their module on first use.
     ("llmswitch",),
     ("cli",),
-    ("gateway",),  # not written yet
+    ("gateway",),  # `llmswitch serve`: the HTTP face over the registry (README "Gateway")
     # Not in DESIGN.md: the pydantic-ai integration resolves "auto" and config names through the
     # module API and the registry, so it sits above them, beside the other front ends.
     ("integrations",),

@@ -71,6 +71,8 @@ __all__ = [
     "StateConfig",
     "UsageLogConfig",
     "TelemetryConfig",
+    "GatewayConfig",
+    "GatewayKeyConfig",
     "LLMSwitchConfig",
     "CONFIG_FILENAME",
     "KEYRING_SERVICE",
@@ -423,6 +425,58 @@ class TelemetryConfig(_Strict):
         return v
 
 
+_SHA256_HEX = re.compile(r"^(?:sha256:)?[0-9a-f]{64}$")
+
+
+class GatewayKeyConfig(_Strict):
+    """A caller of ``llmswitch serve``: its name (in the usage log and metrics), the sha256 of its
+    key (never the key itself: a leaked config file then grants nothing), what it may call and
+    how much at once. ``budget`` and ``rate_limit`` are accepted and handed to the routing layer's
+    per-caller limits (``llmswitch.gateway.limits``)."""
+
+    name: str = Field(min_length=1)
+    key_sha256: str
+    models: list[str] = Field(default_factory=lambda: ["*"])
+    """Model names the key may ask for (``fnmatch`` patterns: ``"*"``, ``"ollama:*"``, an alias)."""
+    max_concurrency: int | None = Field(default=None, ge=1)
+    budget: dict[str, Any] | None = None
+    rate_limit: dict[str, Any] | None = None
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not _SHA256_HEX.match(v):
+            raise ValueError(
+                "key_sha256 must be the 64-hex-digit sha256 of the key (`llmswitch serve --hash-key` prints it), "
+                "not the key itself"
+            )
+        return v.removeprefix("sha256:")
+
+
+class GatewayConfig(_Strict):
+    """``gateway:`` — what ``llmswitch serve`` accepts (README "Gateway")."""
+
+    keys: list[GatewayKeyConfig] = Field(default_factory=list)
+    models: dict[str, str | list[str]] = Field(default_factory=dict)
+    """Public alias → a model reference, or a list of them tried in order (a fallback chain)."""
+    max_body_bytes: int = Field(default=16 * 2**20, gt=0)
+    max_header_bytes: int = Field(default=16 * 2**10, gt=0)
+    request_timeout: float = Field(default=600.0, gt=0)
+    """Each call's total deadline; past it the caller gets a 504."""
+    shutdown_timeout: float = Field(default=30.0, ge=0)
+    """On SIGTERM: seconds running requests and streams get to finish before they are cut."""
+
+    @field_validator("keys")
+    @classmethod
+    def _unique(cls, v: list[GatewayKeyConfig]) -> list[GatewayKeyConfig]:
+        names = [k.name for k in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"gateway key names must be unique; repeated: {', '.join(dup)}")
+        return v
+
+
 def _usage_log_before(v: Any) -> Any:
     # YAML 1.1 reads a bare ``off`` as False.
     if v is False or v is None or (isinstance(v, str) and v.strip().lower() in ("off", "false", "no", "none", "disabled")):
@@ -449,6 +503,7 @@ class LLMSwitchConfig(BaseSettings):
     """Total budgets: every provider's calls together (``llmswitch.routing.budget``)."""
     usage_log: Annotated[UsageLogConfig, NoDecode] = Field(default_factory=UsageLogConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -55,7 +55,9 @@ __all__ = [
     "parse_usage",
     "parse_response",
     "map_stop_reason",
+    "stop_reason_for",
     "error_status",
+    "error_type",
     "MessagesStreamAccumulator",
     "iter_stream",
 ]
@@ -99,6 +101,24 @@ def map_stop_reason(reason: str | None) -> str | None:
 def error_status(error_type: Any) -> int:
     """The HTTP status a documented error type stands for; an unknown (or not a string) is a 500."""
     return _ERROR_STATUS.get(error_type, 500) if isinstance(error_type, str) else 500
+
+
+_TYPE_OF_STATUS = {status: etype for etype, status in _ERROR_STATUS.items()}
+_STOP_OF_FINISH: dict[str, str] = {}
+for _reason, _finish in _STOP.items():
+    _STOP_OF_FINISH.setdefault(_finish, _reason)
+
+
+def error_type(status: int) -> str:
+    """``error_status`` read backwards (the server side, ``llmswitch serve``): the documented error
+    type for a status; other 5xx are ``api_error``, other 4xx ``invalid_request_error``."""
+    return _TYPE_OF_STATUS.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
+
+
+def stop_reason_for(finish: str | None) -> str:
+    """``map_stop_reason`` read backwards: the first Anthropic stop reason that maps to one of
+    llmswitch's finish reasons (``error``, which has none, is ``end_turn``)."""
+    return _STOP_OF_FINISH.get(finish or "stop", "end_turn")
 
 
 # --- request -------------------------------------------------------------------------

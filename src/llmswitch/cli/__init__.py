@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-COMMAND_MODULES = ("chat", "models", "doctor", "local", "ollama", "usage", "config_cmd", "keys")
+COMMAND_MODULES = ("chat", "models", "doctor", "local", "ollama", "usage", "config_cmd", "keys", "serve")
 
 app = typer.Typer(
     name="llmswitch",

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def usage(
         since: str = typer.Option("7d", "--since", help="How far back: 7d, 24h, 30m, 2w, a date (2025-01-31), or all."),
-        by: str = typer.Option("provider", "--by", help="Group by provider, model, agent, day or type."),
+        by: str = typer.Option("provider", "--by", help="Group by provider, model, agent, caller, day or type."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
         log: Path | None = typer.Option(None, "--log", help="Usage log file (default: from config, else the user data dir)."),
         config: Path | None = typer.Option(None, "--config", "-c", help="Config file to read usage_log from."),

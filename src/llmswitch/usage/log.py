@@ -53,6 +53,8 @@ __all__ = [
     "default_log_path",
     "agent_scope",
     "current_agent",
+    "caller_scope",
+    "current_caller",
     "query_usage",
     "parse_since",
     "connect",
@@ -60,6 +62,8 @@ __all__ = [
 
 current_agent: contextvars.ContextVar[str | None] = contextvars.ContextVar("llmswitch_agent", default=None)
 """The agent a call is made for; set with ``agent_scope`` (the registry cannot know it)."""
+current_caller: contextvars.ContextVar[str | None] = contextvars.ContextVar("llmswitch_caller", default=None)
+"""The gateway caller (its key's name) a call is made for; set with ``caller_scope``."""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: the calls table and its time index. IF NOT EXISTS, so a log written before the schema was
@@ -86,6 +90,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )""",
         "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts)",
     ),
+    # 2: the gateway caller (its key's name) each call was made for (``llmswitch serve``).
+    ("ALTER TABLE calls ADD COLUMN caller TEXT",),
 )
 """Ordered schema migrations: entry N (1-based) brings a log from version N-1 to N. Append a new
 entry for every change (``ALTER TABLE calls ADD COLUMN ...``); never edit a released one."""
@@ -126,9 +132,9 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[tuple[str, ...], ...] = 
 
 _COLUMNS = (
     "ts, provider, provider_type, model, agent, input_tokens, output_tokens, cache_read_tokens, "
-    "cache_write_tokens, reasoning_tokens, usage_known, cost, latency, status, error_class, pid"
+    "cache_write_tokens, reasoning_tokens, usage_known, cost, latency, status, error_class, pid, caller"
 )
-_INSERT = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
+_INSERT = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 17)})"
 _BUSY_TIMEOUT_MS = 10_000
 _COALESCE_SECONDS = 0.2
 """How long the writer lets rows gather before one transaction: every wake-up of the writer costs
@@ -159,13 +165,16 @@ class UsageRow:
     status: str = "ok"
     """``ok``, ``error`` or ``cancelled``."""
     error_class: str | None = None
+    caller: str | None = None
+    """The gateway caller's key name (``llmswitch serve``); None for calls made in-process."""
 
     def as_tuple(self) -> tuple[Any, ...]:
-        """The row's values in the table's column order, with this process's pid last."""
+        """The row's values in the table's column order, then this process's pid and the gateway caller."""
         return (
             self.ts, self.provider, self.provider_type, self.model, self.agent, self.input_tokens,
             self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.reasoning_tokens,
             int(self.usage_known), self.cost, self.latency, self.status, self.error_class, os.getpid(),
+            self.caller,
         )
 
 
@@ -227,7 +236,7 @@ def _row_for_call(provider: Any, model: str, response: Any, error: BaseException
     ptype = getattr(getattr(provider, "provider_type", None), "value", None) or str(getattr(provider, "provider_type", ""))
     row = UsageRow(
         ts=time.time(), provider=getattr(provider, "name", ptype), provider_type=ptype, model=model or None,
-        agent=current_agent.get(), latency=seconds,
+        agent=current_agent.get(), latency=seconds, caller=current_caller.get(),
     )
     if response is not None:
         u = response.usage
@@ -519,12 +528,23 @@ def agent_scope(agent: str | None) -> Iterator[None]:
         current_agent.reset(token)
 
 
+@contextlib.contextmanager
+def caller_scope(caller: str | None) -> Iterator[None]:
+    """Attribute the calls made inside this block (and tasks it starts) to the gateway caller ``caller``."""
+    token = current_caller.set(caller)
+    try:
+        yield
+    finally:
+        current_caller.reset(token)
+
+
 # --- reading ---------------------------------------------------------------------------------
 
 _GROUPS = {
     "provider": "provider",
     "model": "COALESCE(model, '?')",
     "agent": "COALESCE(agent, '-')",
+    "caller": "COALESCE(caller, '-')",
     "day": "date(ts, 'unixepoch', 'localtime')",
     "type": "provider_type",
 }

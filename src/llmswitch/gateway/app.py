@@ -1,0 +1,320 @@
+"""The HTTP face: routes, the request flow shared by both formats, health and metrics.
+
+One request: authenticate the caller (before the body is read) → read the body (bounded) →
+parse it in the caller's format → check the caller may use the model → resolve the model to
+its backends → bind the call to them (fields a backend cannot take are a 400 now) → take a
+concurrency slot → call through the registry's path (retries, breaker, failover) under the
+caller's name (usage log) → answer in the caller's format. Every failure on the way is
+rendered by the format's one error function.
+
+A stream's HTTP status is sent only once its first event arrived: until then an error (a 429,
+an open breaker, a failover that found nothing) is still a proper error status the SDK turns
+into its exception class; after it, the error travels in the stream as the format does it.
+With ``handler_cancellation`` on, a caller that disconnects cancels its handler at once, and the
+upstream request is closed by the stream's ``aclose`` on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .. import errors as E
+from ..config import LLMSwitchConfig
+from ..registry import ProviderRegistry
+from ..types import Response
+from ..usage.log import caller_scope
+from . import anthropic_format, openai_format
+from .auth import Caller, KeyRing
+from .call import Call, Planned, plan
+from .coalesce import Coalescer
+from .errors import GatewayError, anthropic_body, anthropic_error, failure_of, openai_body, openai_error
+from .limits import CallerLimits, NoLimits
+from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .targets import Targets
+
+__all__ = ["Gateway"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Format:
+    """What differs between the two ingress formats."""
+
+    route: str
+    parse: Callable[[Any], Call]
+    body: Callable[[Response, str], dict[str, Any]]
+    error: Callable[[BaseException], web.Response]
+    stream_error: Callable[[BaseException], bytes]
+    writer: Callable[[Call, Any], Any]
+
+
+def _openai_stream_error(exc: BaseException) -> bytes:
+    return b"data: " + json.dumps(openai_body(failure_of(exc))).encode() + b"\n\n"
+
+
+def _anthropic_stream_error(exc: BaseException) -> bytes:
+    return b"event: error\ndata: " + json.dumps(anthropic_body(failure_of(exc))).encode() + b"\n\n"
+
+
+OPENAI = _Format("chat", openai_format.parse_request, openai_format.response_body, openai_error, _openai_stream_error,
+                 lambda call, body: openai_format.ChunkWriter(call.model, openai_format.wants_usage(body)))
+ANTHROPIC = _Format("messages", anthropic_format.parse_request, anthropic_format.response_body, anthropic_error,
+                    _anthropic_stream_error, lambda call, body: anthropic_format.EventWriter(call.model))
+
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class Gateway:
+    """One gateway over one registry: build the ``web.Application`` with ``app()``."""
+
+    def __init__(self, config: LLMSwitchConfig, registry: ProviderRegistry | None = None, *,
+                 limits: CallerLimits | None = None) -> None:
+        self.config = config
+        self.settings = config.gateway
+        self.registry = registry if registry is not None else ProviderRegistry.from_config(config)
+        self.keys = KeyRing(self.settings.keys)
+        self.targets = Targets(self.registry, self.settings.models)
+        self.metrics = Metrics()
+        self.limits: CallerLimits = limits if limits is not None else NoLimits()
+        self.draining = False
+        """Set on SIGTERM: new requests get a 503 while running ones finish."""
+
+    def app(self) -> web.Application:
+        """The aiohttp application (bodies bounded by ``gateway.max_body_bytes``)."""
+        app = web.Application(client_max_size=self.settings.max_body_bytes)
+        app.router.add_post("/v1/chat/completions", self.chat_completions)
+        app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health/live", self.live)
+        app.router.add_get("/health/ready", self.ready)
+        app.router.add_get("/metrics", self.metrics_handler)
+        app.on_cleanup.append(self._close)
+        return app
+
+    async def _close(self, app: web.Application) -> None:
+        await self.registry.aclose()
+
+    # --- the shared request flow -------------------------------------------------------------
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/chat/completions`` (OpenAI format)."""
+        return await self._serve(request, OPENAI)
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/messages`` (Anthropic format)."""
+        return await self._serve(request, ANTHROPIC)
+
+    async def _body(self, request: web.Request) -> Any:
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise GatewayError(413, f"request body larger than {self.settings.max_body_bytes} bytes",
+                               kind="too_large") from None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise GatewayError(400, "the request body is not valid JSON") from None
+
+    def _admit(self, request: web.Request) -> Caller:
+        if self.draining:
+            raise GatewayError(503, "the gateway is shutting down", kind="overloaded", retry_after=1.0)
+        length = request.content_length
+        if length is not None and length > self.settings.max_body_bytes:
+            raise GatewayError(413, f"request body larger than {self.settings.max_body_bytes} bytes", kind="too_large")
+        return self.keys.caller(request.headers)
+
+    async def _serve(self, request: web.Request, fmt: _Format) -> web.StreamResponse:
+        started = time.perf_counter()
+        caller: Caller | None = None
+        model = ""
+        status = 500
+        error: BaseException | None = None
+        final: Response | None = None
+        entered = False
+        self.metrics.in_flight += 1
+        try:
+            try:
+                caller = self._admit(request)
+                body = await self._body(request)
+                call = fmt.parse(body)
+                if not caller.may_use(call.model):
+                    raise GatewayError(403, f"this key may not use model {call.model!r}", kind="permission", param="model")
+                planned = plan(call, self.targets.get(call.model))
+                model = call.model
+                caller.enter()
+                entered = True
+                await self.limits.admit(caller, call)
+            except (GatewayError, E.LLMSwitchError) as exc:
+                error = exc
+                resp = fmt.error(exc)
+                status = resp.status
+                return resp
+            with caller_scope(caller.name):
+                if call.stream:
+                    sresp, final, error = await self._stream(request, fmt, planned, body, started)
+                    status = sresp.status
+                    return sresp
+                try:
+                    final = await self._complete(planned)
+                except Exception as exc:
+                    error = exc
+                    resp = fmt.error(exc)
+                    status = resp.status
+                    return resp
+                status = 200
+                return web.Response(body=_encode(fmt.body(final, call.model)).encode(), content_type="application/json")
+        except asyncio.CancelledError:
+            status = 499  # the caller went away (nginx's code for it)
+            raise
+        finally:
+            if entered and caller is not None:
+                caller.leave()
+                self.limits.settle(caller, final, error)
+            self.metrics.in_flight -= 1
+            self.metrics.done(fmt.route, model, caller.name if caller else "", status, time.perf_counter() - started,
+                              error, final)
+
+    async def _complete(self, planned: Planned) -> Response:
+        """The whole answer within ``request_timeout``: one timer here rather than a deadline passed
+        down (``timeout=`` takes the provider's slower deadline path on every call); past it, a 504."""
+        limit = self.settings.request_timeout
+        try:
+            async with asyncio.timeout(limit) as cm:
+                return await planned.complete()
+        except TimeoutError:
+            if not cm.expired():
+                raise
+            raise GatewayError(504, f"no answer within the gateway's request_timeout of {limit:g}s",
+                               kind="timeout") from None
+
+    async def _stream(self, request: web.Request, fmt: _Format, planned: Planned, body: Any,
+                      started: float) -> tuple[web.StreamResponse, Response | None, BaseException | None]:
+        stream = planned.stream(timeout=self.settings.request_timeout)
+        events = stream.__aiter__()
+        try:
+            try:
+                first = await events.__anext__()
+            except StopAsyncIteration:
+                first = None
+            except Exception as exc:
+                return fmt.error(exc), None, exc
+            self.metrics.ttft(fmt.route, time.perf_counter() - started)
+            writer = fmt.writer(planned.call, body)
+            resp = web.StreamResponse(headers=_SSE_HEADERS)
+            await resp.prepare(request)
+            head = writer.first()
+            if first is not None:
+                chunk = writer.event(first)
+                if chunk:
+                    head += chunk
+            await resp.write(head)  # the first event at once: a burst behind it must not delay it
+            out = Coalescer(resp.write)
+            try:
+                try:
+                    if first is not None:
+                        async for ev in events:
+                            chunk = writer.event(ev)
+                            if chunk:
+                                await out.add(chunk)
+                    final = await stream.final()
+                except Exception as exc:  # after the status went out: the error travels in the stream
+                    await out.add(fmt.stream_error(exc))
+                    await out.flush()
+                    await resp.write_eof()
+                    return resp, None, exc
+                await out.add(writer.last(final))
+                await out.flush()
+            finally:
+                out.cancel()
+            await resp.write_eof()
+            return resp, final, None
+        finally:
+            await stream.aclose()
+
+    # --- the other endpoints -----------------------------------------------------------------
+    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/messages/count_tokens``: asked of the backend when it speaks the Messages API
+        (Anthropic, llama-server), since only the backend's own tokenizer gives the true count."""
+        try:
+            caller = self._admit(request)
+            body = await self._body(request)
+            if not isinstance(body, dict):
+                raise GatewayError(400, "the request body must be a JSON object")
+            model = body.get("model")
+            if not isinstance(model, str) or not caller.may_use(model):
+                raise GatewayError(403, f"this key may not use model {model!r}", kind="permission", param="model")
+            member = self.targets.get(model).members[0]
+            provider = member.provider
+            if provider.wire_format != "anthropic":
+                raise GatewayError(400, f"{member.name} ({provider.wire_format} wire format) cannot count tokens; "
+                                   "count_tokens is served for Anthropic-format backends", param="model")
+            upstream = {**body, "model": member.model or provider.default_model or model}
+            data = await provider.transport.post_json("/v1/messages/count_tokens", upstream, model=upstream["model"])
+            if not isinstance(data, dict) or not isinstance(data.get("input_tokens"), int):
+                raise GatewayError(502, "the backend's count_tokens answer has no input_tokens", kind="upstream")
+            return web.json_response({"input_tokens": data["input_tokens"]})
+        except Exception as exc:
+            return anthropic_error(exc)
+
+    async def models(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v1/models``: the names this caller may use, in OpenAI's list format (Anthropic's
+        when the request carries ``anthropic-version``, as the Anthropic SDK's does)."""
+        anthropic = "anthropic-version" in request.headers
+        try:
+            caller = self._admit(request)
+        except GatewayError as exc:
+            return anthropic_error(exc) if anthropic else openai_error(exc)
+        names = [n for n in self.targets.public_names() if caller.may_use(n)]
+        if anthropic:
+            data = [{"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"} for n in names]
+            return web.json_response({"data": data, "has_more": False, "first_id": names[0] if names else None,
+                                      "last_id": names[-1] if names else None})
+        return web.json_response({"object": "list", "data": [
+            {"id": n, "object": "model", "created": 0, "owned_by": "llmswitch"} for n in names]})
+
+    async def live(self, request: web.Request) -> web.Response:
+        """``GET /health/live``: the process answers."""
+        return web.json_response({"status": "ok"})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """``GET /health/ready``: 200 when at least one provider is healthy (and the shared state
+        backend answers, when one is configured); 503 otherwise, or while draining."""
+        checks = await self.registry.check_health(timeout=5.0)
+        providers = {n: {"healthy": s.healthy, "error": s.error} for n, s in checks.items()}
+        state = await self._state_ok()
+        ok = not self.draining and (not providers or any(p["healthy"] for p in providers.values())) and state is not False
+        body = {"status": "ok" if ok else "unavailable", "providers": providers, "draining": self.draining,
+                "state": {"backend": self.config.state.backend, "ok": state}}
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def _state_ok(self) -> bool | None:
+        """Whether the Redis state backend answers a PING (None: memory state, nothing to check)."""
+        st = self.config.state
+        if st.backend != "redis" or not st.url:
+            return None
+        try:
+            import redis.asyncio as aioredis
+        except ImportError:
+            return False
+        client = aioredis.from_url(st.url)
+        try:
+            return bool(await asyncio.wait_for(client.ping(), 2.0))
+        except Exception:
+            return False
+        finally:
+            await client.aclose()
+
+    async def metrics_handler(self, request: web.Request) -> web.Response:
+        """``GET /metrics``: Prometheus text format."""
+        body = self.metrics.render(self.registry.items())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+"""One encoder for every answer (``json.dumps`` with ``separators`` builds a new one per call)."""
