@@ -766,3 +766,47 @@ def test_a_failing_listener_is_logged_and_the_next_still_runs(caplog: pytest.Log
     assert rec.getMessage() == f"circuit 'svc': state listener {broken!r} failed"
     assert rec.exc_info is not None and isinstance(rec.exc_info[1], RuntimeError)
     assert seen == [O]
+
+
+# --- open(retry_after=): adopting a circuit another process opened (routing.shared_breaker) ---------
+
+
+def test_open_with_retry_after_rejects_for_exactly_that_long() -> None:
+    clock = Clock()
+    b, changes = breaker(clock, recovery_timeout=30)
+    b.open(retry_after=5)
+    assert b.state is CircuitState.OPEN and changes == [(CircuitState.CLOSED, CircuitState.OPEN)]
+    with pytest.raises(E.CircuitOpenError) as info:
+        b.before_call()
+    assert info.value.retry_after == pytest.approx(5)  # the rest of the other process's cool-down, not 30
+    clock.now += 4.9
+    assert b.state is CircuitState.OPEN
+    clock.now += 0.1
+    assert b.state is CircuitState.HALF_OPEN
+
+
+def test_open_again_with_retry_after_moves_the_cool_down_without_a_second_change() -> None:
+    clock = Clock()
+    b, changes = breaker(clock, recovery_timeout=30)
+    b.open()
+    b.open(retry_after=2)  # already open: the cool-down now ends 2 s from here
+    assert changes == [(CircuitState.CLOSED, CircuitState.OPEN)]
+    clock.now += 2
+    assert b.state is CircuitState.HALF_OPEN
+
+
+def test_open_with_a_negative_retry_after_half_opens_at_once() -> None:
+    clock = Clock()
+    b, _ = breaker(clock, recovery_timeout=30)
+    b.open(retry_after=-3)
+    assert b.state is CircuitState.HALF_OPEN
+
+
+def test_open_without_retry_after_keeps_the_full_cool_down() -> None:
+    clock = Clock()
+    b, _ = breaker(clock, recovery_timeout=30)
+    b.open()
+    clock.now += 29.9
+    assert b.state is CircuitState.OPEN
+    clock.now += 0.1
+    assert b.state is CircuitState.HALF_OPEN

@@ -343,3 +343,30 @@ async def test_an_attempt_admitted_before_the_breaker_changed_does_not_decide_it
     assert state(b) is CircuitState.HALF_OPEN
     b.after_call(None, trial[0])  # the real trial decides
     assert state(b) is CircuitState.CLOSED
+
+
+# --- what a retry tells the telemetry -------------------------------------------------------------
+
+
+def test_each_retry_is_logged_at_debug_with_its_number_error_and_wait(caplog: pytest.LogCaptureFixture) -> None:
+    """``llmswitch.calls`` at DEBUG gets one record per retry: which retry, after which error,
+    and the wait before it (README "Observability")."""
+    import logging
+
+    sleeps = Sleeps()
+    policy = RetryPolicy(retries=2, sleep=sleeps, jitter=lambda: 0.5)
+    attempts: list[int] = []
+
+    async def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise unavailable()
+        return "ok"
+
+    with caplog.at_level(logging.DEBUG, logger="llmswitch.calls"):
+        assert asyncio.run(policy.run(flaky)) == "ok"
+    records = [r for r in caplog.records if getattr(r, "event", None) == "retry"]
+    assert [r.retry for r in records] == [1, 2]  # type: ignore[attr-defined]
+    assert [r.error_type for r in records] == ["ProviderUnavailableError"] * 2  # type: ignore[attr-defined]
+    assert [r.wait_s for r in records] == list(sleeps)  # type: ignore[attr-defined]
+    assert records[0].getMessage() == f"retry 1 after ProviderUnavailableError, waiting {sleeps[0]:.3f} s"
