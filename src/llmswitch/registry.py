@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import LLMSwitchConfig
     from .providers.base import BaseProvider
     from .routing.budget import Budget
+    from .state import StateBackend
 
 __all__ = ["ProviderRegistry", "default_registry", "set_default_registry", "reset_default_registry"]
 
@@ -49,6 +50,8 @@ class ProviderRegistry:
         self.budgets: tuple[Budget, ...] = ()
         """The total budgets, added to every provider registered (``set_budgets``)."""
         self.config: LLMSwitchConfig | None = None
+        self.state: StateBackend | None = None
+        """The configured state backend (``state:``) its providers share; None: each uses the process's memory one."""
         self.hooks = HookSet()
         """Call hooks for every provider of this registry (``registry.hooks.add("on_error", fn)``)."""
         for p in self._providers.values():
@@ -423,7 +426,7 @@ class ProviderRegistry:
         where = f" in {config.source}" if config.source else ""
         # one state backend (``state:``) for every provider built here: their breakers, budgets
         # and rate limits are shared with every process that uses the same backend
-        state = backend_from_config(config.state)
+        state = reg.state = backend_from_config(config.state)
         problems: list[str] = []
         if config.budgets:
             reg.set_budgets([b.model_dump(exclude_none=True) for b in config.budgets])

@@ -145,7 +145,7 @@ async def test_skipped_members_are_listed_with_the_reason(openai_fake: tuple[Fak
         await FallbackProvider([a, b]).complete("y" * 400)
     assert [n for n, _ in info.value.attempts] == ["a", "b"]
     assert all(isinstance(e, E.ContextWindowExceededError) for _, e in info.value.attempts)
-    assert "skipped" in str(info.value) and "about 100 tokens" in str(info.value)
+    assert "skipped" in str(info.value) and "about 104 tokens" in str(info.value)  # 400 characters / 4, plus 4 for the message
     assert openai_fake[0].requests == []
 
 

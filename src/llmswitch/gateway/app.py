@@ -35,7 +35,7 @@ from .auth import Caller, KeyRing
 from .call import Call, Planned, plan
 from .coalesce import Coalescer
 from .errors import GatewayError, anthropic_body, anthropic_error, failure_of, openai_body, openai_error
-from .limits import CallerLimits, NoLimits
+from .limits import CallerLimits, RoutingLimits
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .targets import Targets
 
@@ -81,7 +81,8 @@ class Gateway:
         self.keys = KeyRing(self.settings.keys)
         self.targets = Targets(self.registry, self.settings.models)
         self.metrics = Metrics()
-        self.limits: CallerLimits = limits if limits is not None else NoLimits()
+        self.limits: CallerLimits = limits if limits is not None else RoutingLimits.for_keys(
+            self.settings.keys, self.registry.state, self.settings.request_timeout)
         self.draining = False
         """Set on SIGTERM: new requests get a 503 while running ones finish."""
 
@@ -145,7 +146,7 @@ class Gateway:
                 call = fmt.parse(body)
                 if not caller.may_use(call.model):
                     raise GatewayError(403, f"this key may not use model {call.model!r}", kind="permission", param="model")
-                planned = plan(call, self.targets.get(call.model))
+                planned = plan(call, self.targets.get(call.model), self.limits.budgets_for(caller))
                 model = call.model
                 caller.enter()
                 entered = True

@@ -116,8 +116,11 @@ class Planned:
         return stream_chain(self.bound, c.messages, names=[b.name for b in self.bound], tools=c.tools, **params)
 
 
-def plan(call: Call, target: Target) -> Planned:
+def plan(call: Call, target: Target, budgets: tuple[Any, ...] = ()) -> Planned:
     """Bind ``call`` to every member of ``target``; a field some member cannot take is a 400 now,
-    before anything is sent (a chain would otherwise fail over into a different answer shape)."""
-    extra = {"budget": target.budget} if target.budget else {}  # an agent's budgets, for whichever member answers
+    before anything is sent (a chain would otherwise fail over into a different answer shape).
+    ``budgets``: the caller's (``gateway.keys[].budget``), counted with the agent's, if any,
+    against whichever member answers — through the provider's own admission step."""
+    both = (*target.budget, *budgets)
+    extra = {"budget": both} if both else {}
     return Planned(call, [_Bound(m.name, m, {**_member_params(call, m), **extra}) for m in target.members])

@@ -62,8 +62,8 @@ def _provider_failure(exc: BaseException) -> Failure:
         return Failure(503, msg, "overloaded", exc.retry_after if exc.retry_after is not None else 1.0)
     if isinstance(exc, E.RateLimitError):
         return Failure(429, msg, "rate_limit", exc.retry_after if exc.retry_after is not None else 1.0)
-    if isinstance(exc, E.BudgetExceededError):
-        return Failure(429, msg, "budget")
+    if isinstance(exc, E.BudgetExceededError):  # a budget of llmswitch's says when its window resets
+        return Failure(429, msg, "budget", getattr(exc, "retry_after", None))
     if isinstance(exc, E.ProviderTimeoutError):
         return Failure(504, msg, "timeout")
     if isinstance(exc, E.ProviderUnavailableError):

@@ -7,7 +7,7 @@ connection error, a timeout, 5xx, 429, an open circuit) and on ``ContextWindowEx
 sent: this member cannot take tools, images or thinking; a later one may) and on
 ``BudgetExceededError`` when it is this member's own (its provider's budget is spent, or its
 account is out of credits: a local model or another account may still answer) — an agent's or
-the total budget binds every member alike, so it is raised at once; on a content-filter
+the total budget, a caller's or the call's own binds every member alike, so it is raised at once; on a content-filter
 refusal only when asked
 (``on_content_filter``: another provider's filter may differ, which is a policy choice). Any
 other error (a 400, a wrong key, a missing model) is the request's or the configuration's fault
@@ -45,6 +45,7 @@ from .. import _observe
 from .. import errors as E
 from .._streaming import ResponseStream
 from ..types import Response, StreamEvent
+from .budget import estimate_tokens as _budget_estimate
 
 __all__ = ["ChainMember", "should_fail_over", "complete_chain", "stream_chain", "estimate_tokens"]
 
@@ -71,24 +72,18 @@ def should_fail_over(error: BaseException, *, on_content_filter: bool = False) -
     if isinstance(error, (E.ContextWindowExceededError, E.CapabilityError)):
         return True
     if isinstance(error, E.BudgetExceededError):  # a member's own budget or credits; not one they all share
-        return not str(getattr(error, "budget", "provider:")).startswith(("agent:", "chain:", "total"))
+        return str(getattr(error, "budget", "provider:")).startswith("provider:")
     if isinstance(error, E.ContentFilterError):
         return on_content_filter
     return isinstance(error, Exception) and bool(getattr(error, "retryable", False))
 
 
 def estimate_tokens(messages: Any) -> int:
-    """A low estimate of a prompt's tokens: its characters / 4 (text of every message and part)."""
+    """A prompt's tokens as the budgets estimate them (``routing.budget.estimate_tokens``: its
+    characters / 4, plus a few per message); a bare string is its characters / 4."""
     if isinstance(messages, str):
         return len(messages) // 4
-    chars = 0
-    for m in messages if isinstance(messages, (list, tuple)) else (messages,):
-        content = getattr(m, "content", None) if not isinstance(m, dict) else m.get("content")
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            chars += sum(len(getattr(p, "text", "") or "") for p in content)
-    return chars // 4
+    return _budget_estimate(messages if isinstance(messages, (list, tuple)) else [messages], None, None, None)[0]
 
 
 def _note(name: str, error: BaseException, left: int) -> None:
