@@ -62,6 +62,11 @@ class SharedMemory(MemoryBackend):
         return await super().peek(keys)
 
 
+def rounded(peeked: list[tuple[float, float | None]]) -> list[tuple[float, float | None]]:
+    """Seconds left to 1/100 s: a provider's shared breaker measures its own (real, sub-millisecond) delays."""
+    return [(value, None if left is None else round(left, 2)) for value, left in peeked]
+
+
 def sent(fake: FakeOpenAI) -> int:
     return len(fake.requests)
 
@@ -352,6 +357,151 @@ async def test_shared_state_reads_what_every_process_sees(openai_fake: tuple[Fak
     assert (await shared.shared_state())["state"] is CircuitState.HALF_OPEN
     assert (await a.complete("hi", model="gpt-test")).text
     assert (await shared.shared_state())["state"] is CircuitState.CLOSED
+
+
+async def test_what_is_published_and_how_long_it_lives(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """The keys, their values and their expiry (read with ``peek``, as another process reads them)."""
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, failure_threshold=3, window=50.0)
+    assert a._shared_breaker is not None and a._shared_breaker.open_key == "breaker:svc:open"
+    keys = ["breaker:svc:open", "breaker:svc:failures", "breaker:svc:half_open", "breaker:svc:trials"]
+    await fails(a.complete("hi", model="gpt-broken"))
+    assert (rounded(await state.peek(keys)))[1] == (1.0, 50.0)  # a failure, for one window
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    assert rounded(await state.peek(keys)) == [(1.0, 30.0), (0.0, 50.0), (1.0, 60.0), (0.0, 60.0)]  # opened
+    clock.now += 30
+    assert (await a.complete("hi", model="gpt-test")).text  # the trial closes it
+    assert rounded(await state.peek(keys)) == [(0.0, None), (0.0, 20.0), (0.0, 30.0), (0.0, 30.0)]
+    clock.now += 20
+    await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 1
+    assert (await a.complete("hi", model="gpt-test")).text  # a success ends the run, for a window
+    assert (rounded(await state.peek(keys)))[1] == (0.0, 50.0)
+
+
+async def test_an_abandoned_trial_slot_expires_after_one_cool_down(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    assert await state.take("breaker:svc:trials", 1, 1, ttl=None) is True  # a process that died mid-trial...
+    await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    await state.set("breaker:svc:trials", 1, ttl=30)  # ... as the slot it took would be: with a ttl
+    clock.now += 29
+    await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    clock.now += 1
+    assert (await a.complete("hi", model="gpt-test")).text
+
+
+async def test_a_trial_slot_taken_here_expires_too(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """The slot a call takes carries the cool-down as its ttl (a process killed mid-trial frees it)."""
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    await state.set("breaker:svc:trials", 0)  # no ttl of its own: only the one a take sets would expire it
+    assert (await a.complete("hi", model="gpt-test")).text
+    assert rounded(await state.peek(["breaker:svc:trials"])) == [(0.0, 30.0)]
+
+
+async def test_adopting_keeps_the_rest_of_the_cool_down_however_short(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    b = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 29.5
+    before = sent(fake)
+    rejected = await fails(b.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    assert isinstance(rejected, E.CircuitOpenError) and rejected.retry_after == pytest.approx(0.5, abs=0.01)
+    assert sent(fake) == before
+    shared = b._shared_breaker
+    assert shared is not None
+    view = await shared.shared_state()
+    assert view["open"] is True and view["retry_after"] == pytest.approx(0.5, abs=0.01)
+
+
+async def test_retries_stop_when_the_shared_count_opens_the_circuit(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    from llmswitch.routing import RetryPolicy
+
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    other = provider(url, clock, state, failure_threshold=3)
+    await fails(other.complete("hi", model="gpt-broken"))  # one failure elsewhere
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    b = CircuitBreaker("svc", clock=clock, failure_threshold=3)
+    p = OpenAIProvider(name="svc", base_url=url, api_key=openai_server.VALID_KEY, breaker=b, state=state,
+                       retries=RetryPolicy(retries=5, sleep=no_wait))
+    _built.append(p)
+    before = sent(fake)
+    with pytest.raises(E.CircuitOpenError):
+        await p.complete("hi", model="gpt-broken")
+    assert sent(fake) - before == 2  # 1 + 2 = 3 failures in all: open, no third attempt here
+
+
+async def test_a_run_of_failures_seen_before_keeps_the_next_read(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """With a sync interval, only an all-clear read is reused: one that saw failures is not."""
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    p = provider(url, clock, state, failure_threshold=5)
+    p._shared_breaker = SharedBreaker(p.breaker, state, sync_interval=60, clock=clock)  # type: ignore[arg-type]
+    other = provider(url, clock, state, failure_threshold=5)
+    await fails(other.complete("hi", model="gpt-broken"))
+    state.ops.clear()
+    assert (await p.complete("hi", model="gpt-test")).text  # sees the failure, resets it
+    assert (await p.complete("hi", model="gpt-test")).text  # reads again: that read was not all-clear
+    assert (await p.complete("hi", model="gpt-test")).text  # the second read was: reused now
+    assert state.ops == ["peek", "set", "peek"]
+
+
+def test_a_shared_breaker_needs_a_shared_backend_that_can_peek() -> None:
+    clock = Clock()
+    b = CircuitBreaker("svc", clock=clock)
+
+    class Plain:
+        async def peek(self, keys: Any) -> list[tuple[float, float | None]]:
+            return []
+
+    assert SharedBreaker.for_provider(b, Plain()) is None  # says nothing about being shared: not shared
+    synced = SharedMemory(clock)
+    synced.breaker_sync_interval = 0.25  # type: ignore[attr-defined]
+    made = SharedBreaker.for_provider(b, synced)
+    assert made is not None and made.sync_interval == 0.25 and made.breaker is b
+    assert SharedBreaker(b, SharedMemory(clock)).sync_interval == 0.0
+    for bad in (True, "1", -0.5):
+        with pytest.raises(ValueError, match="sync_interval"):
+            SharedBreaker(b, SharedMemory(clock), sync_interval=bad)  # type: ignore[arg-type]
+
+
+async def test_a_busy_half_open_circuit_says_so(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    await state.take("breaker:svc:trials", 1, 1)
+    busy = await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    assert isinstance(busy, E.CircuitOpenError) and busy.provider == "svc" and busy.retry_after is None
+    text = str(busy)
+    assert "half-open" in text and "another process" in text and "fallback" in text
 
 
 # --- the hook SharedBreaker uses: CircuitBreaker.open(retry_after=...) ------------------------------
