@@ -44,6 +44,7 @@ class SharedMemory(MemoryBackend):
     def __init__(self, clock: Callable[[], float]) -> None:
         super().__init__(clock=clock)
         self.ops: list[str] = []
+        self.adds: list[tuple[str, float]] = []
 
     async def get(self, key: str) -> float:
         self.ops.append("get")
@@ -51,6 +52,7 @@ class SharedMemory(MemoryBackend):
 
     async def add(self, key: str, amount: float, *, ttl: float | None = None) -> float:
         self.ops.append("add")
+        self.adds.append((key, amount))
         return await super().add(key, amount, ttl=ttl)
 
     async def set(self, key: str, value: float, *, ttl: float | None = None) -> None:
@@ -404,12 +406,12 @@ async def test_a_trial_slot_taken_here_expires_too(openai_fake: tuple[FakeOpenAI
     _, url = openai_fake
     clock = Clock()
     state = SharedMemory(clock)
-    a = provider(url, clock, state)
+    a = provider(url, clock, state, success_threshold=2)
     for _ in range(2):
         await fails(a.complete("hi", model="gpt-broken"))
     clock.now += 30
     await state.set("breaker:svc:trials", 0)  # no ttl of its own: only the one a take sets would expire it
-    assert (await a.complete("hi", model="gpt-test")).text
+    assert (await a.complete("hi", model="gpt-test")).text  # one trial success of two: still half-open
     assert rounded(await state.peek(["breaker:svc:trials"])) == [(0.0, 30.0)]
 
 
@@ -501,7 +503,83 @@ async def test_a_busy_half_open_circuit_says_so(openai_fake: tuple[FakeOpenAI, s
     busy = await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)
     assert isinstance(busy, E.CircuitOpenError) and busy.provider == "svc" and busy.retry_after is None
     text = str(busy)
-    assert "half-open" in text and "another process" in text and "fallback" in text
+    assert text.startswith("[svc] the circuit is half-open and its trial calls are in flight (in this or another process)")
+    assert "; not calling — the backend failed repeatedly; a few trial calls are testing it now (a fallback" in text
+    assert text.endswith("(a fallback, if configured, answers meanwhile)")
+    assert repr(a._shared_breaker) == f"SharedBreaker({a.breaker!r}, backend=memory)"
+
+
+async def test_an_opening_published_late_keeps_only_the_rest_of_the_cool_down(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """A stream cut opens the circuit here; the opening is published when the next call ends."""
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, failure_threshold=1)
+    b = provider(url, clock, state, failure_threshold=1)
+    await fails(a.stream("hi", model="gpt-cut").final(), E.ProviderConnectionError)
+    clock.now += 29.5
+    await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)  # rejected here; publishes
+    keys = ["breaker:svc:open", "breaker:svc:half_open"]
+    assert rounded(await state.peek(keys)) == [(1.0, 0.5), (1.0, 30.5)]
+    rejected = await fails(b.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    assert isinstance(rejected, E.CircuitOpenError) and rejected.retry_after == pytest.approx(0.5, abs=0.01)
+
+
+async def test_an_opening_published_after_its_cool_down_opens_nothing(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, failure_threshold=1)
+    await fails(a.stream("hi", model="gpt-cut").final(), E.ProviderConnectionError)
+    clock.now += 31
+    await fails(a.complete("hi", model="gpt-broken"))  # its own half-open trial fails: open again
+    keys = ["breaker:svc:open", "breaker:svc:half_open"]
+    assert rounded(await state.peek(keys)) == [(1.0, 30.0), (1.0, 60.0)]  # the new opening only
+
+
+async def test_an_opening_closed_again_before_it_was_published_is_not_published(
+    openai_fake: tuple[FakeOpenAI, str],
+) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, failure_threshold=1)
+    await fails(a.stream("hi", model="gpt-cut").final(), E.ProviderConnectionError)
+    clock.now += 31
+    assert (await a.complete("hi", model="gpt-test")).text  # its trial closes it first
+    assert await state.peek(["breaker:svc:open", "breaker:svc:half_open"]) == [(0.0, None), (0.0, None)]
+
+
+async def test_a_failed_trial_does_not_hand_its_slot_on(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    state.adds.clear()
+    await fails(a.complete("hi", model="gpt-broken"))  # the trial fails: reopened, no slot freed
+    assert ("breaker:svc:trials", -1) not in state.adds
+
+
+async def test_a_failure_and_a_success_within_one_call_leave_no_run(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    from llmswitch.routing import RetryPolicy
+
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    p = OpenAIProvider(name="svc", base_url=url, api_key=openai_server.VALID_KEY, state=state,
+                       breaker=CircuitBreaker("svc", clock=clock, failure_threshold=3),
+                       retries=RetryPolicy(retries=2, sleep=no_wait))
+    _built.append(p)
+    assert (await p.complete("hi", model="gpt-flaky-1-500")).text  # fails once, then answers
+    assert state.adds == [("breaker:svc:failures", 1)]
+    assert await state.get("breaker:svc:failures") == 0.0
 
 
 # --- the hook SharedBreaker uses: CircuitBreaker.open(retry_after=...) ------------------------------
