@@ -84,11 +84,16 @@ async def _close_providers() -> AsyncIterator[None]:
 
 
 def provider(fake_url: str, clock: Clock, state: Any, *, changes: list[tuple[str, str]] | None = None,
-             retries: int = 0, **breaker: Any) -> OpenAIProvider:
+             retries: int = 0, sync_interval: float = 0.0, **breaker: Any) -> OpenAIProvider:
+    """A provider whose breaker and shared breaker run on ``clock`` (the provider builds its shared
+    breaker on the real monotonic clock; the one set here measures what it publishes on the fake one)."""
     listeners = [lambda b, old, new: changes.append((old.value, new.value))] if changes is not None else []
     settings = {"failure_threshold": 2, "recovery_timeout": 30.0, **breaker}
     b = CircuitBreaker("svc", clock=clock, listeners=listeners, **settings)
     p = OpenAIProvider(name="svc", base_url=fake_url, api_key=openai_server.VALID_KEY, retries=retries, breaker=b, state=state)
+    if p._shared_breaker is not None:
+        b.remove_listener(p._shared_breaker._on_change)
+        p._shared_breaker = SharedBreaker(b, state, sync_interval=sync_interval, clock=clock)
     _built.append(p)
     return p
 
@@ -271,8 +276,7 @@ async def test_a_sync_interval_reuses_an_all_clear_read(openai_fake: tuple[FakeO
     fake, url = openai_fake
     clock = Clock()
     state = SharedMemory(clock)
-    p = provider(url, clock, state)
-    p._shared_breaker = SharedBreaker(p.breaker, state, sync_interval=0.5, clock=clock)  # type: ignore[arg-type]
+    p = provider(url, clock, state, sync_interval=0.5)
     other = provider(url, clock, state)
     for _ in range(5):
         assert (await p.complete("hi", model="gpt-test")).text
@@ -292,8 +296,7 @@ async def test_after_a_failure_the_next_call_reads_again(openai_fake: tuple[Fake
     _, url = openai_fake
     clock = Clock()
     state = SharedMemory(clock)
-    p = provider(url, clock, state, failure_threshold=5)
-    p._shared_breaker = SharedBreaker(p.breaker, state, sync_interval=60, clock=clock)  # type: ignore[arg-type]
+    p = provider(url, clock, state, failure_threshold=5, sync_interval=60)
     assert (await p.complete("hi", model="gpt-test")).text
     await fails(p.complete("hi", model="gpt-broken"))
     assert (await p.complete("hi", model="gpt-test")).text  # reads (sees 1 failure) and resets it
@@ -461,8 +464,7 @@ async def test_a_run_of_failures_seen_before_keeps_the_next_read(openai_fake: tu
     _, url = openai_fake
     clock = Clock()
     state = SharedMemory(clock)
-    p = provider(url, clock, state, failure_threshold=5)
-    p._shared_breaker = SharedBreaker(p.breaker, state, sync_interval=60, clock=clock)  # type: ignore[arg-type]
+    p = provider(url, clock, state, failure_threshold=5, sync_interval=60)
     other = provider(url, clock, state, failure_threshold=5)
     await fails(other.complete("hi", model="gpt-broken"))
     state.ops.clear()

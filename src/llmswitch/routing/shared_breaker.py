@@ -64,7 +64,7 @@ class SharedBreaker:
         backend: PeekingBackend,
         *,
         sync_interval: float = 0.0,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(sync_interval, bool) or not isinstance(sync_interval, (int, float)) or sync_interval < 0:
             raise ValueError(f"sync_interval must be a number of seconds >= 0, not {sync_interval!r}")
@@ -78,8 +78,7 @@ class SharedBreaker:
         self.probing_key = f"breaker:{breaker.name}:half_open"
         self.trials_key = f"breaker:{breaker.name}:trials"
         self._keys = (self.open_key, self.failures_key, self.probing_key)
-        # the breaker's own clock (by default): the rest of a cool-down is measured as it measures it
-        self._clock: Callable[[], float] = getattr(breaker, "_clock", time.monotonic) if clock is None else clock
+        self._clock = clock  # the breaker's own clock, where one is injected (tests)
         self._lock = threading.Lock()
         self._tripped_at: float | None = None  # a local opening not yet published (our clock)
         self._adopting: ContextVar[bool] = ContextVar(f"llmswitch_shared_breaker_{id(self)}", default=False)
