@@ -44,6 +44,7 @@ class SharedMemory(MemoryBackend):
     def __init__(self, clock: Callable[[], float]) -> None:
         super().__init__(clock=clock)
         self.ops: list[str] = []
+        self.adds: list[tuple[str, float]] = []
 
     async def get(self, key: str) -> float:
         self.ops.append("get")
@@ -51,6 +52,7 @@ class SharedMemory(MemoryBackend):
 
     async def add(self, key: str, amount: float, *, ttl: float | None = None) -> float:
         self.ops.append("add")
+        self.adds.append((key, amount))
         return await super().add(key, amount, ttl=ttl)
 
     async def set(self, key: str, value: float, *, ttl: float | None = None) -> None:
@@ -60,6 +62,11 @@ class SharedMemory(MemoryBackend):
     async def peek(self, keys: Any) -> list[tuple[float, float | None]]:
         self.ops.append("peek")
         return await super().peek(keys)
+
+
+def rounded(peeked: list[tuple[float, float | None]]) -> list[tuple[float, float | None]]:
+    """Seconds left to 1/100 s: a provider's shared breaker measures its own (real, sub-millisecond) delays."""
+    return [(value, None if left is None else round(left, 2)) for value, left in peeked]
 
 
 def sent(fake: FakeOpenAI) -> int:
@@ -77,11 +84,16 @@ async def _close_providers() -> AsyncIterator[None]:
 
 
 def provider(fake_url: str, clock: Clock, state: Any, *, changes: list[tuple[str, str]] | None = None,
-             retries: int = 0, **breaker: Any) -> OpenAIProvider:
+             retries: int = 0, sync_interval: float = 0.0, **breaker: Any) -> OpenAIProvider:
+    """A provider whose breaker and shared breaker run on ``clock`` (the provider builds its shared
+    breaker on the real monotonic clock; the one set here measures what it publishes on the fake one)."""
     listeners = [lambda b, old, new: changes.append((old.value, new.value))] if changes is not None else []
     settings = {"failure_threshold": 2, "recovery_timeout": 30.0, **breaker}
     b = CircuitBreaker("svc", clock=clock, listeners=listeners, **settings)
     p = OpenAIProvider(name="svc", base_url=fake_url, api_key=openai_server.VALID_KEY, retries=retries, breaker=b, state=state)
+    if p._shared_breaker is not None:
+        b.remove_listener(p._shared_breaker._on_change)
+        p._shared_breaker = SharedBreaker(b, state, sync_interval=sync_interval, clock=clock)
     _built.append(p)
     return p
 
@@ -264,8 +276,7 @@ async def test_a_sync_interval_reuses_an_all_clear_read(openai_fake: tuple[FakeO
     fake, url = openai_fake
     clock = Clock()
     state = SharedMemory(clock)
-    p = provider(url, clock, state)
-    p._shared_breaker = SharedBreaker(p.breaker, state, sync_interval=0.5, clock=clock)  # type: ignore[arg-type]
+    p = provider(url, clock, state, sync_interval=0.5)
     other = provider(url, clock, state)
     for _ in range(5):
         assert (await p.complete("hi", model="gpt-test")).text
@@ -285,8 +296,7 @@ async def test_after_a_failure_the_next_call_reads_again(openai_fake: tuple[Fake
     _, url = openai_fake
     clock = Clock()
     state = SharedMemory(clock)
-    p = provider(url, clock, state, failure_threshold=5)
-    p._shared_breaker = SharedBreaker(p.breaker, state, sync_interval=60, clock=clock)  # type: ignore[arg-type]
+    p = provider(url, clock, state, failure_threshold=5, sync_interval=60)
     assert (await p.complete("hi", model="gpt-test")).text
     await fails(p.complete("hi", model="gpt-broken"))
     assert (await p.complete("hi", model="gpt-test")).text  # reads (sees 1 failure) and resets it
@@ -352,6 +362,226 @@ async def test_shared_state_reads_what_every_process_sees(openai_fake: tuple[Fak
     assert (await shared.shared_state())["state"] is CircuitState.HALF_OPEN
     assert (await a.complete("hi", model="gpt-test")).text
     assert (await shared.shared_state())["state"] is CircuitState.CLOSED
+
+
+async def test_what_is_published_and_how_long_it_lives(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """The keys, their values and their expiry (read with ``peek``, as another process reads them)."""
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, failure_threshold=3, window=50.0)
+    assert a._shared_breaker is not None and a._shared_breaker.open_key == "breaker:svc:open"
+    keys = ["breaker:svc:open", "breaker:svc:failures", "breaker:svc:half_open", "breaker:svc:trials"]
+    await fails(a.complete("hi", model="gpt-broken"))
+    assert (rounded(await state.peek(keys)))[1] == (1.0, 50.0)  # a failure, for one window
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    assert rounded(await state.peek(keys)) == [(1.0, 30.0), (0.0, 50.0), (1.0, 60.0), (0.0, 60.0)]  # opened
+    clock.now += 30
+    assert (await a.complete("hi", model="gpt-test")).text  # the trial closes it
+    assert rounded(await state.peek(keys)) == [(0.0, None), (0.0, 20.0), (0.0, 30.0), (0.0, 30.0)]
+    clock.now += 20
+    await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 1
+    assert (await a.complete("hi", model="gpt-test")).text  # a success ends the run, for a window
+    assert (rounded(await state.peek(keys)))[1] == (0.0, 50.0)
+
+
+async def test_an_abandoned_trial_slot_expires_after_one_cool_down(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    assert await state.take("breaker:svc:trials", 1, 1, ttl=None) is True  # a process that died mid-trial...
+    await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    await state.set("breaker:svc:trials", 1, ttl=30)  # ... as the slot it took would be: with a ttl
+    clock.now += 29
+    await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    clock.now += 1
+    assert (await a.complete("hi", model="gpt-test")).text
+
+
+async def test_a_trial_slot_taken_here_expires_too(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """The slot a call takes carries the cool-down as its ttl (a process killed mid-trial frees it)."""
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, success_threshold=2)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    await state.set("breaker:svc:trials", 0)  # no ttl of its own: only the one a take sets would expire it
+    assert (await a.complete("hi", model="gpt-test")).text  # one trial success of two: still half-open
+    assert rounded(await state.peek(["breaker:svc:trials"])) == [(0.0, 30.0)]
+
+
+async def test_adopting_keeps_the_rest_of_the_cool_down_however_short(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    b = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 29.5
+    before = sent(fake)
+    rejected = await fails(b.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    assert isinstance(rejected, E.CircuitOpenError) and rejected.retry_after == pytest.approx(0.5, abs=0.01)
+    assert sent(fake) == before
+    shared = b._shared_breaker
+    assert shared is not None
+    view = await shared.shared_state()
+    assert view["open"] is True and view["retry_after"] == pytest.approx(0.5, abs=0.01)
+
+
+async def test_retries_stop_when_the_shared_count_opens_the_circuit(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    from llmswitch.routing import RetryPolicy
+
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    other = provider(url, clock, state, failure_threshold=3)
+    await fails(other.complete("hi", model="gpt-broken"))  # one failure elsewhere
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    b = CircuitBreaker("svc", clock=clock, failure_threshold=3)
+    p = OpenAIProvider(name="svc", base_url=url, api_key=openai_server.VALID_KEY, breaker=b, state=state,
+                       retries=RetryPolicy(retries=5, sleep=no_wait))
+    _built.append(p)
+    before = sent(fake)
+    with pytest.raises(E.CircuitOpenError):
+        await p.complete("hi", model="gpt-broken")
+    assert sent(fake) - before == 2  # 1 + 2 = 3 failures in all: open, no third attempt here
+
+
+async def test_a_run_of_failures_seen_before_keeps_the_next_read(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """With a sync interval, only an all-clear read is reused: one that saw failures is not."""
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    p = provider(url, clock, state, failure_threshold=5, sync_interval=60)
+    other = provider(url, clock, state, failure_threshold=5)
+    await fails(other.complete("hi", model="gpt-broken"))
+    state.ops.clear()
+    assert (await p.complete("hi", model="gpt-test")).text  # sees the failure, resets it
+    assert (await p.complete("hi", model="gpt-test")).text  # reads again: that read was not all-clear
+    assert (await p.complete("hi", model="gpt-test")).text  # the second read was: reused now
+    assert state.ops == ["peek", "set", "peek"]
+
+
+def test_a_shared_breaker_needs_a_shared_backend_that_can_peek() -> None:
+    clock = Clock()
+    b = CircuitBreaker("svc", clock=clock)
+
+    class Plain:
+        async def peek(self, keys: Any) -> list[tuple[float, float | None]]:
+            return []
+
+    assert SharedBreaker.for_provider(b, Plain()) is None  # says nothing about being shared: not shared
+    synced = SharedMemory(clock)
+    synced.breaker_sync_interval = 0.25  # type: ignore[attr-defined]
+    made = SharedBreaker.for_provider(b, synced)
+    assert made is not None and made.sync_interval == 0.25 and made.breaker is b
+    assert SharedBreaker(b, SharedMemory(clock)).sync_interval == 0.0
+    for bad in (True, "1", -0.5):
+        with pytest.raises(ValueError, match="sync_interval"):
+            SharedBreaker(b, SharedMemory(clock), sync_interval=bad)  # type: ignore[arg-type]
+
+
+async def test_a_busy_half_open_circuit_says_so(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    await state.take("breaker:svc:trials", 1, 1)
+    busy = await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    assert isinstance(busy, E.CircuitOpenError) and busy.provider == "svc" and busy.retry_after is None
+    text = str(busy)
+    assert text.startswith("[svc] the circuit is half-open and its trial calls are in flight (in this or another process)")
+    assert "; not calling — the backend failed repeatedly; a few trial calls are testing it now (a fallback" in text
+    assert text.endswith("(a fallback, if configured, answers meanwhile)")
+    assert repr(a._shared_breaker) == f"SharedBreaker({a.breaker!r}, backend=memory)"
+
+
+async def test_an_opening_published_late_keeps_only_the_rest_of_the_cool_down(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    """A stream cut opens the circuit here; the opening is published when the next call ends."""
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, failure_threshold=1)
+    b = provider(url, clock, state, failure_threshold=1)
+    await fails(a.stream("hi", model="gpt-cut").final(), E.ProviderConnectionError)
+    clock.now += 29.5
+    await fails(a.complete("hi", model="gpt-test"), E.CircuitOpenError)  # rejected here; publishes
+    keys = ["breaker:svc:open", "breaker:svc:half_open"]
+    assert rounded(await state.peek(keys)) == [(1.0, 0.5), (1.0, 30.5)]
+    rejected = await fails(b.complete("hi", model="gpt-test"), E.CircuitOpenError)
+    assert isinstance(rejected, E.CircuitOpenError) and rejected.retry_after == pytest.approx(0.5, abs=0.01)
+
+
+async def test_an_opening_published_after_its_cool_down_opens_nothing(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    fake, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, failure_threshold=1)
+    await fails(a.stream("hi", model="gpt-cut").final(), E.ProviderConnectionError)
+    clock.now += 31
+    await fails(a.complete("hi", model="gpt-broken"))  # its own half-open trial fails: open again
+    keys = ["breaker:svc:open", "breaker:svc:half_open"]
+    assert rounded(await state.peek(keys)) == [(1.0, 30.0), (1.0, 60.0)]  # the new opening only
+
+
+async def test_an_opening_closed_again_before_it_was_published_is_not_published(
+    openai_fake: tuple[FakeOpenAI, str],
+) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state, failure_threshold=1)
+    await fails(a.stream("hi", model="gpt-cut").final(), E.ProviderConnectionError)
+    clock.now += 31
+    assert (await a.complete("hi", model="gpt-test")).text  # its trial closes it first
+    assert await state.peek(["breaker:svc:open", "breaker:svc:half_open"]) == [(0.0, None), (0.0, None)]
+
+
+async def test_a_failed_trial_does_not_hand_its_slot_on(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+    a = provider(url, clock, state)
+    for _ in range(2):
+        await fails(a.complete("hi", model="gpt-broken"))
+    clock.now += 30
+    state.adds.clear()
+    await fails(a.complete("hi", model="gpt-broken"))  # the trial fails: reopened, no slot freed
+    assert ("breaker:svc:trials", -1) not in state.adds
+
+
+async def test_a_failure_and_a_success_within_one_call_leave_no_run(openai_fake: tuple[FakeOpenAI, str]) -> None:
+    from llmswitch.routing import RetryPolicy
+
+    _, url = openai_fake
+    clock = Clock()
+    state = SharedMemory(clock)
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    p = OpenAIProvider(name="svc", base_url=url, api_key=openai_server.VALID_KEY, state=state,
+                       breaker=CircuitBreaker("svc", clock=clock, failure_threshold=3),
+                       retries=RetryPolicy(retries=2, sleep=no_wait))
+    _built.append(p)
+    assert (await p.complete("hi", model="gpt-flaky-1-500")).text  # fails once, then answers
+    assert state.adds == [("breaker:svc:failures", 1)]
+    assert await state.get("breaker:svc:failures") == 0.0
 
 
 # --- the hook SharedBreaker uses: CircuitBreaker.open(retry_after=...) ------------------------------

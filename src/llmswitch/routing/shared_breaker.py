@@ -31,11 +31,12 @@ process's opening up to that much later. Any failure here makes the next call re
 
 Rate-based opening (``failure_rate_threshold``) is judged by each process on its own calls; what it
 opens is shared like any other opening. A stream cut after its first event counts locally (its
-breaker may open; that is published at the start of the provider's next call).
+breaker may open; that is published when the provider's next call, rejected at once, ends).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -70,14 +71,14 @@ class SharedBreaker:
         self.breaker = breaker
         self.sync_interval = float(sync_interval)
         """Seconds an all-clear read of the shared state is reused (0: read before every call)."""
-        self._clear_until = -1.0  # our clock: until when the last all-clear read is reused
+        self._clear_until = -math.inf  # our clock: until when the last all-clear read is reused
         self.backend = backend
         self.open_key = f"breaker:{breaker.name}:open"
         self.failures_key = f"breaker:{breaker.name}:failures"
         self.probing_key = f"breaker:{breaker.name}:half_open"
         self.trials_key = f"breaker:{breaker.name}:trials"
         self._keys = (self.open_key, self.failures_key, self.probing_key)
-        self._clock = clock
+        self._clock = clock  # the breaker's own clock, where one is injected (tests)
         self._lock = threading.Lock()
         self._tripped_at: float | None = None  # a local opening not yet published (our clock)
         self._adopting: ContextVar[bool] = ContextVar(f"llmswitch_shared_breaker_{id(self)}", default=False)
@@ -98,13 +99,11 @@ class SharedBreaker:
     async def run(self, policy: RetryPolicy | None, attempt: Callable[[], Awaitable[T]]) -> T:
         """``attempt`` through the retry policy (if any) and the breaker, with the shared state read
         first and what changed published after."""
-        if self._tripped_at is not None:
-            await self._publish()
         trial = False
         failures = 0.0
-        if self._clear_until < 0 or self._clock() >= self._clear_until:
-            (opened, left), (failures, _), (probing, _) = await self.backend.peek(self._keys)
-            if opened > 0 and left is not None and left > 0:
+        if self._clock() >= self._clear_until:
+            (_, left), (failures, _), (probing, _) = await self.backend.peek(self._keys)
+            if left is not None and left > 0:  # ``open`` exists (it is only ever set with a ttl)
                 self._adopt(left)
             elif probing > 0:  # the cool-down is over: a few trial calls, for all processes together
                 if not await self.backend.take(self.trials_key, 1, self.breaker.half_open_max_calls,
@@ -113,8 +112,8 @@ class SharedBreaker:
                 trial = True
             elif failures == 0 and self.sync_interval > 0:
                 self._clear_until = self._clock() + self.sync_interval
-        seen = [failures]
         reopened = [False]
+        dirty = [failures > 0]  # a run of failures is on record (seen before the call, or added in it)
 
         async def observed() -> T:
             try:
@@ -126,10 +125,10 @@ class SharedBreaker:
                         if self.breaker.state is not CircuitState.OPEN:
                             self.breaker.open()
                     else:
+                        dirty[0] = True
                         await self._count_failure()
                 raise
-            if seen[0] > 0:  # a run of failures elsewhere (or here) ends with this success
-                seen[0] = 0
+            if dirty[0]:  # a run of failures elsewhere (or here) ends with this success
                 await self.backend.set(self.failures_key, 0, ttl=self.breaker.window)
             return result
 
@@ -162,7 +161,7 @@ class SharedBreaker:
         )
 
     async def _count_failure(self) -> None:
-        self._clear_until = -1.0  # read again before the next call
+        self._clear_until = -math.inf  # read again before the next call
         total = await self.backend.add(self.failures_key, 1, ttl=self.breaker.window)
         if total >= self.breaker.failure_threshold and self.breaker.state is CircuitState.CLOSED:
             self.breaker.open()  # enough failures across all processes: a trip like a local one
@@ -182,8 +181,8 @@ class SharedBreaker:
     async def _publish(self) -> None:
         with self._lock:
             tripped, self._tripped_at = self._tripped_at, None
-        if tripped is None:
-            return
+        if tripped is None or self.breaker.state is CircuitState.CLOSED:
+            return  # nothing to publish, or a trial here closed the circuit again before we could
         cool_down = self.breaker.recovery_timeout
         left = cool_down - (self._clock() - tripped)
         if left > 0:
@@ -197,7 +196,7 @@ class SharedBreaker:
     async def shared_state(self) -> dict[str, Any]:
         """What every process sees: ``{"state": CircuitState, "open": bool, "retry_after": seconds or
         None, "failures": n}`` (for ``llmswitch doctor``)."""
-        (opened, left), (failures, _), (probing, _) = await self.backend.peek(self._keys)
-        is_open = opened > 0 and left is not None and left > 0
+        (_, left), (failures, _), (probing, _) = await self.backend.peek(self._keys)
+        is_open = left is not None and left > 0
         state = CircuitState.OPEN if is_open else CircuitState.HALF_OPEN if probing > 0 else CircuitState.CLOSED
         return {"state": state, "open": is_open, "retry_after": left if is_open else None, "failures": int(failures)}
