@@ -222,3 +222,27 @@ async def test_a_spent_provider_budget_fails_over(openai_fake: tuple[FakeOpenAI,
     capped = member(openai_fake, "capped", "gpt-broken", budget={"tokens": 10, "per": "day"})
     resp = await FallbackProvider([capped, member(openai_fake, "spare", "gpt-test")]).complete("x" * 400, max_tokens=10)
     assert resp.provider == "spare" and models_sent(openai_fake) == ["gpt-test"]
+
+
+def test_a_list_with_auto_among_its_members_is_auto() -> None:
+    from llmswitch.resolve import is_auto
+
+    assert is_auto(["openai:gpt-4o", "auto"]) and is_auto(("auto:llama",))
+    assert not is_auto(["openai:gpt-4o", "ollama:llama3.2"]) and not is_auto([])
+
+
+async def test_aresolve_takes_a_list_too(registry: ProviderRegistry) -> None:
+    from llmswitch.resolve import aresolve
+
+    chain, model = await aresolve(["down", "up:gpt-test"])
+    assert isinstance(chain, FallbackProvider) and model is None
+    assert [(p.name, m) for p, m in chain.members] == [("down", None), ("up", "gpt-test")]
+    assert (await aresolve(["down", "up:gpt-test"]))[0] is chain
+
+
+def test_many_different_lists_keep_the_chain_cache_bounded(registry: ProviderRegistry) -> None:
+    first = resolve(["down", "up:m0"])[0]
+    for i in range(1, 300):
+        resolve(["down", f"up:m{i}"])
+    assert resolve(["down", "up:m299"])[0] is resolve(["down", "up:m299"])[0]  # still cached after the flush
+    assert resolve(["down", "up:m0"])[0] is not first  # the oldest went with the flush

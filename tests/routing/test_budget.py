@@ -11,6 +11,7 @@ import asyncio
 import logging
 import pickle
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -263,7 +264,7 @@ async def test_an_unpriced_model_is_not_held_by_dollars_and_says_so(openai_fake,
     openai_fake[0].models.append("gpt-unpriced")
     b = Budget(usd=1e-6, clock=clock)
     # the note is once per process for each (provider, model): a name of its own per run
-    p = OpenAIProvider(name=f"p-{type(state_backend).__name__}", base_url=openai_fake[1], api_key=openai_server.VALID_KEY,
+    p = OpenAIProvider(name=f"p-{uuid.uuid4().hex[:8]}", base_url=openai_fake[1], api_key=openai_server.VALID_KEY,
                        state=state_backend, retries=0, budget=b)
     with caplog.at_level(logging.WARNING, logger="llmswitch.budget"):
         await p.complete("hi", model="gpt-unpriced")
