@@ -109,7 +109,7 @@ def test_a_status_describes_spend_against_its_limit_or_soft_limit() -> None:
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(-5, "0m 0s"), (0, "0m 0s"), (59.9, "0m 59s"), (61, "1m 1s"), (3599, "59m 59s"), (3600, "1h 0m"),
-     (3600 + 61 * 60, "2h 1m"), (86399, "23h 59m"), (86400, "1d 0h"), (2 * 86400 + 7200 + 59, "2d 2h")],
+     (3600 + 61 * 60, "2h 1m"), (86399, "23h 59m"), (86400, "1d 0h"), (86400 + 3600, "1d 1h"), (2 * 86400 + 7200 + 59, "2d 2h")],
 )
 def test_spans_read_in_the_two_largest_units(seconds: float, text: str) -> None:
     assert B._span(seconds) == text
@@ -327,8 +327,11 @@ async def test_a_listener_that_raises_is_logged_and_the_others_still_run(
         remove_soft_limit_listener(after.append)  # type: ignore[arg-type]
     remove_soft_limit_listener(after.append)  # type: ignore[arg-type]  # not there: no error
     b2 = Budget(tokens=10, soft=5, scope=scope(), clock=clock)
-    await b2.adjust(state, b2.current()[0], 6)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="llmswitch.budget"):
+        await b2.adjust(state, b2.current()[0], 6)
     assert len(after) == 1
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]  # no on_soft: nothing to call, nothing raised
 
 
 # --- the refusal -------------------------------------------------------------------------------
@@ -384,6 +387,41 @@ async def test_a_refusal_after_the_window_turned_reports_no_wait(clock: FakeCloc
     assert "0 tokens of 0 tokens this day" in err.message  # a soft-only budget has no hard amount
 
 
+async def test_a_refusal_in_the_last_second_of_a_window_waits_that_fraction(clock: FakeClock) -> None:
+    state = MemoryBackend(clock=clock)
+    b = Budget(tokens=10, per="hour", scope=scope(), clock=clock)
+    clock.now = DAY0 + 4 * 3600 - 0.25
+    err = await b.exceeded(state, 11, provider="p", model="m")
+    assert err.retry_after == 0.25  # type: ignore[attr-defined]
+    assert "(in 0m 0s)" in (err.hint or "")
+
+
+@pytest.fixture
+def far_from_utc() -> Iterator[None]:
+    """The process's local time zone 5 h 30 min east of UTC: windows and times stay in UTC."""
+    import os
+    import time
+
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "XST-5:30"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+def test_windows_and_reset_times_are_utc_whatever_the_local_zone(far_from_utc: None) -> None:
+    assert window("hour", START) == ("2026120103", DAY0 + 3 * 3600, DAY0 + 4 * 3600)
+    assert window("day", START) == ("20261201", DAY0, DAY0 + 86400)
+    st = BudgetStatus("total", "usd", "day", 0.0, 1.0, None, DAY0, DAY0 + 86400)
+    assert st.describe() == "$0.0000 of $1.0000 (day, resets 2026-12-02 00:00 UTC)"
+
+
 # --- estimating a call ---------------------------------------------------------------------------
 
 
@@ -400,6 +438,16 @@ def test_the_estimate_counts_text_parts_images_tool_calls_and_tools() -> None:
              Tool(name="x", parameters={})]
     tchars = 6 + 7 + len(str({"type": "object"})) + 1 + 0 + 2
     assert estimate_tokens(msgs, tools, None, None) == ((chars + tchars) // 4 + 16, 1024)
+
+
+def test_the_estimate_rounds_characters_down_exactly() -> None:
+    assert estimate_tokens([Message.user("abc")], None, None, None) == (0 + 4, 1024)
+    assert estimate_tokens([Message.user("abcd")], None, None, None) == (1 + 4, 1024)
+    image = Message.user([TextPart("abc"), ImagePart(url="https://example.test/a.png")])
+    assert estimate_tokens([image], None, None, None) == (1003 // 4 + 4, 1024)
+    call = Message.assistant(None, tool_calls=[ToolCall(id="c", name="f", arguments={"abcde": 1})])
+    assert len(str({"abcde": 1})) + 16 == 28
+    assert estimate_tokens([call, Message.user("abc")], None, None, None) == (31 // 4 + 8, 1024)
 
 
 class _Described:
@@ -420,6 +468,7 @@ def test_a_tool_without_a_description_counts_its_name_and_parameters() -> None:
         ({"max_tokens": 50, "max_completion_tokens": 60}, None, 50),
         ({"max_tokens": None, "max_completion_tokens": 60}, None, 60),
         ({"max_tokens": 0}, 300, 300),
+        ({"max_tokens": 0, "max_completion_tokens": 0}, 300, 300),
         ({"max_tokens": -5}, None, 1024),
         ({"max_tokens": 1}, None, 1),
         ({"max_tokens": 50.0}, 300, 300),
@@ -510,6 +559,25 @@ def test_the_price_cache_is_bounded() -> None:
     before = n[0]
     price_estimate("openai", first, 1, 0)  # cleared when the cache grew past 4096: asked again
     assert n[0] == before + 2
+
+
+def test_the_price_cache_is_cleared_only_when_it_grew_past_4096_models() -> None:
+    hooks.set_pricer(lambda t, m, u: 1e-6 * u.input_tokens)
+    while len(B._per_token) != 4096:  # wherever other tests left it: fill (or clear, then fill) to 4096
+        price_estimate("openai", uniq(), 1, 0)
+    price_estimate("openai", uniq(), 1, 0)
+    assert len(B._per_token) == 4097
+    price_estimate("openai", uniq(), 1, 0)
+    assert len(B._per_token) == 1
+
+
+def test_a_pricer_that_turns_pricing_off_while_asked_still_answers_that_once() -> None:
+    def once(provider_type: str, model: str, usage: Usage) -> float | None:
+        hooks.set_pricer(None)
+        return 1e-6 * usage.input_tokens
+
+    hooks.set_pricer(once)
+    assert price_estimate("openai", uniq(), 3, 0) == pytest.approx(3e-6)
 
 
 def test_an_unpriced_model_is_noted_once_per_provider_and_model(caplog: pytest.LogCaptureFixture) -> None:
