@@ -272,13 +272,7 @@ class ProviderRegistry:
         """Token, cost and call counts summed over every provider in this process."""
         total = TokenUsage()
         for p in self._providers.values():
-            u = p.usage
-            total.input_tokens += u.input_tokens
-            total.output_tokens += u.output_tokens
-            total.cost += u.cost
-            total.calls += u.calls
-            total.errors += u.errors
-            total.unpriced_calls += u.unpriced_calls
+            total.add(p.usage)
         return total
 
     def get_usage_summary(self) -> dict[str, dict[str, Any]]:

@@ -581,6 +581,15 @@ class TokenUsage:
         """Count a failed call, which has no usage to add."""
         self.errors += 1
 
+    def add(self, other: TokenUsage) -> None:
+        """Add another provider's totals to these (a registry's total, a fallback chain's members)."""
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost += other.cost
+        self.calls += other.calls
+        self.errors += other.errors
+        self.unpriced_calls += other.unpriced_calls
+
     @property
     def total_tokens(self) -> int:
         """Input plus output tokens over every recorded call."""

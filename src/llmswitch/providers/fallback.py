@@ -146,13 +146,7 @@ class FallbackProvider(BaseProvider):
         """The members' usage summed (the chain records none of its own)."""
         total = TokenUsage()
         for provider in {id(m.provider): m.provider for m in self._members}.values():
-            u = provider.usage
-            total.input_tokens += u.input_tokens
-            total.output_tokens += u.output_tokens
-            total.cost += u.cost
-            total.calls += u.calls
-            total.errors += u.errors
-            total.unpriced_calls += u.unpriced_calls
+            total.add(provider.usage)
         return total
 
     async def resolve_model(self, model: str | None) -> str:
