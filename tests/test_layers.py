@@ -60,6 +60,8 @@ LAYERS: list[tuple[str, ...]] = [
     # The sync bridge closes the pooled sessions on its loop at shutdown, so it sits above transport.
     ("_bridge",),
     ("_wire", "_transport"),  # siblings: wire/ does no I/O and imports nothing from transport
+    # Not in DESIGN.md: the lean HTTP/1.1 exchange the transport sends plain requests through.
+    ("_h1",),
     # Not in DESIGN.md: `observe` runs the call hooks and writes the `llmswitch.calls` log records
     # for providers/ and routing/ (the slow path of a watched call); it reads `hooks`.
     ("_observe",),

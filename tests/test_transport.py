@@ -38,6 +38,7 @@ from llmswitch._transport import (
 )
 from tests.fakes import hostile_server
 from tests.fakes._threaded import ThreadedServer
+from tests.fixtures.http_paths import both_http_paths  # noqa: F401  # every test here runs over both paths
 
 # --- the fake -------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from llmswitch.providers.anthropic import AnthropicProvider
 from llmswitch.providers.openai_compat import OpenAICompatibleProvider
 from tests.fakes._threaded import ThreadedServer
 from tests.fakes.hostile_server import state
+from tests.fixtures.http_paths import both_http_paths  # noqa: F401  # every test here runs over both paths
 from tests.fixtures.servers import HEADER_SECRET, KEY
 
 

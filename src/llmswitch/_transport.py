@@ -41,6 +41,7 @@ from yarl import URL
 
 from . import errors as E
 from ._classify import error_from_response, extract_error, parse_retry_after
+from ._h1 import H1Pool, HttpProcessingError, TooLarge
 from ._limits import DEFAULT_LIMITS, Limits, check_seconds
 
 __all__ = [
@@ -220,6 +221,95 @@ def _too_large(what: str, setting: str, limit: int, provider: str, url: str) -> 
     )
 
 
+def _lean_http() -> bool:
+    """``LLMSWITCH_HTTP=aiohttp`` sends every request of the transports made after it through
+    aiohttp's session (the lean exchange off): a way out should a server need aiohttp's leniency."""
+    return os.environ.get("LLMSWITCH_HTTP", "").strip().lower() != "aiohttp"
+_HEADER_UNSAFE = frozenset("\r\n\0")
+_MAX_TARGETS = 256
+
+
+def _safe_header(name: str, value: str) -> bool:
+    return isinstance(value, str) and name.isascii() and not _HEADER_UNSAFE.intersection(name + value)
+
+
+@dataclass(slots=True)
+class _H1Spec:
+    """What the lean exchange (``_h1``) needs to know of a transport's origin, worked out once."""
+
+    host: str
+    port: int
+    tls: bool
+    head: bytes
+    """Host, User-Agent, the key and the custom headers, as the request's header lines."""
+    origin: str
+    targets: dict[str, bytes | None]
+    """url → request line path (None: not this origin, or not plain ASCII: the aiohttp path)."""
+
+    @classmethod
+    def of(cls, base_url: str, headers: Mapping[str, str]) -> _H1Spec | None:
+        """None where the lean exchange does not apply: a scheme other than http(s), a host that is
+        not plain ASCII, or a header value aiohttp would refuse (it then says why)."""
+        u = URL(base_url)
+        host = u.raw_host
+        if u.scheme not in ("http", "https") or not host or not host.isascii() or u.port is None or u.user:
+            return None
+        if not all(_safe_header(k, v) for k, v in headers.items()):
+            return None
+        authority = f"[{host}]" if ":" in host else host
+        if u.explicit_port is not None and u.explicit_port != (443 if u.scheme == "https" else 80):
+            authority += f":{u.port}"
+        lines = [f"Host: {authority}", "Accept: */*", "Accept-Encoding: gzip, deflate"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        head = ("\r\n".join(lines) + "\r\n").encode("latin-1", "strict") if all(
+            line.isascii() for line in lines) else b""
+        if not head:
+            return None
+        origin = f"{u.scheme}://{u.raw_authority}"
+        return cls(host=host, port=u.port, tls=u.scheme == "https", head=head, origin=origin, targets={})
+
+    def target(self, url: str) -> bytes | None:
+        """The request target of ``url`` when it is on this origin and plain ASCII."""
+        t = self.targets.get(url, b"")
+        if t != b"":
+            return t
+        path = url[len(self.origin):] if url.startswith(self.origin) else ""
+        ok = path.startswith("/") and path.isascii() and path.isprintable() and " " not in path and "#" not in path
+        if len(self.targets) >= _MAX_TARGETS:
+            self.targets.clear()
+        t = self.targets[url] = path.encode("ascii") if ok else None
+        return t
+
+
+@dataclass(slots=True)
+class _Answered:
+    """A redirect the lean exchange received, in the shape ``Transport._follow`` reads."""
+
+    status: int
+    headers: Mapping[str, str]
+    url: URL
+
+    def release(self) -> None:
+        """Nothing to release: the body was read whole."""
+
+
+_SSL_DEFAULT: list[ssl.SSLContext] = []
+
+
+def _default_ssl() -> ssl.SSLContext:
+    """The verifying context for https without a ``ca_bundle`` (made once: loading the CA store is slow)."""
+    if not _SSL_DEFAULT:
+        _SSL_DEFAULT.append(ssl.create_default_context())
+    return _SSL_DEFAULT[0]
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 _LIVE: weakref.WeakSet[Transport] = weakref.WeakSet()
 
 
@@ -230,6 +320,11 @@ async def close_sessions_on_loop() -> None:
         s = t._sessions.pop(loop, None)
         if t._last is not None and t._last[0] is loop:
             t._last = None
+        pool = t._pools.pop(loop, None)
+        if t._fast is not None and t._fast[0] is loop:
+            t._fast = None
+        if pool is not None:
+            pool.close()
         if s is not None and not s.closed:
             await s.close()
 
@@ -238,6 +333,8 @@ def _release_orphaned_sessions() -> None:
     """At exit, release sockets of sessions whose loop is gone (``asyncio.run`` has returned), so
     providers cached by the module API do not end the program with "Unclosed client session"."""
     for t in list(_LIVE):
+        for pool in list(t._pools.values()):
+            pool.close()
         for loop, s in list(t._sessions.items()):
             if not s.closed and (loop.is_closed() or not loop.is_running()):
                 connector = s.connector
@@ -247,7 +344,7 @@ def _release_orphaned_sessions() -> None:
 
 atexit.register(_release_orphaned_sessions)
 
-_INHERITED: list[aiohttp.ClientSession] = []
+_INHERITED: list[aiohttp.ClientSession | H1Pool] = []
 """Sessions a forked child inherited. Kept referenced and never closed: closing one in the child
 would take the parent's sockets out of the epoll set the two processes share."""
 
@@ -255,8 +352,10 @@ would take the parent's sockets out of the epoll set the two processes share."""
 def _forget_sessions_after_fork() -> None:
     for t in list(_LIVE):
         _INHERITED.extend(t._sessions.values())
+        _INHERITED.extend(t._pools.values())
         t._sessions.clear()
-        t._last = None
+        t._pools.clear()
+        t._last = t._fast = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -268,7 +367,8 @@ class Transport:
 
     __slots__ = (
         "base_url", "provider", "headers", "timeouts", "limits", "_secrets", "_sessions", "_last",
-        "_timeout_obj", "_stream_timeout_obj", "_ssl", "keepalive_timeout", "__weakref__",
+        "_timeout_obj", "_stream_timeout_obj", "_ssl", "keepalive_timeout", "_pools", "_fast", "_h1",
+        "__weakref__",
     )
 
     def __init__(
@@ -304,6 +404,10 @@ class Transport:
         # TLS verification stays on; a private CA is trusted by adding it, never by switching checks off
         self._ssl: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         self.keepalive_timeout = keepalive_timeout
+        # the lean exchange for plain requests (``_h1``): one pool per loop, like the sessions
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, H1Pool] = weakref.WeakKeyDictionary()
+        self._fast: tuple[Any, H1Pool] | None = None
+        self._h1: _H1Spec | None | bool = None if _lean_http() else False
         _LIVE.add(self)
 
     def __repr__(self) -> str:
@@ -337,6 +441,30 @@ class Transport:
         self._last = (loop, s)
         return s
 
+    def _pool(self) -> H1Pool | None:
+        """The lean exchange's pool for the running loop, or None where that path does not apply
+        (see ``_H1Spec.of``): the aiohttp session then does the request."""
+        loop = asyncio.get_running_loop()
+        fast = self._fast
+        if fast is not None and fast[0] is loop and not fast[1].closed:
+            return fast[1]
+        spec = self._h1
+        if spec is None:
+            spec = self._h1 = _H1Spec.of(self.base_url, self.headers) or False
+        if spec is False:
+            return None
+        assert isinstance(spec, _H1Spec)
+        pool = self._pools.get(loop)
+        if pool is None or pool.closed:
+            pool = self._pools[loop] = H1Pool(
+                loop, host=spec.host, port=spec.port,
+                ssl_context=(self._ssl if isinstance(self._ssl, ssl.SSLContext) else _default_ssl()) if spec.tls else None,
+                head=spec.head, max_open=_CONNECTION_LIMIT, connect=self.timeouts.connect, read=self.timeouts.read,
+                keepalive=self.keepalive_timeout,
+            )
+        self._fast = (loop, pool)
+        return pool
+
     async def aclose(self) -> None:
         """Close every session this transport opened; those of other live loops are closed on their loop."""
         try:
@@ -346,6 +474,7 @@ class Transport:
         sessions = list(self._sessions.items())
         self._sessions.clear()
         self._last = None
+        self._close_pools()
         for loop, s in sessions:
             if s.closed:
                 continue
@@ -363,6 +492,20 @@ class Transport:
                 if connector is not None:
                     s._connector = None  # type: ignore[attr-defined, unused-ignore]  # private; typed in aiohttp >= 3.14 only
                     connector._close()  # type: ignore[attr-defined, unused-ignore]
+
+    def _close_pools(self) -> None:
+        """Close the lean exchange's pools (their sockets are plain asyncio transports: closing
+        one needs no await, from any thread its loop is not running in)."""
+        pools = list(self._pools.values())
+        self._pools.clear()
+        self._fast = None
+        for pool in pools:
+            if pool.loop.is_closed():
+                continue
+            if pool.loop.is_running() and pool.loop is not _running_loop():
+                pool.loop.call_soon_threadsafe(pool.close)
+            else:
+                pool.close()
 
     # --- error mapping -------------------------------------------------------------
     def _conn_error(self, exc: BaseException, url: str, seconds: float | None = None) -> E.ProviderError:
@@ -422,6 +565,12 @@ class Transport:
             )
             lost.outcome_unknown = True
             return lost
+        if isinstance(exc, HttpProcessingError):
+            return E.ProviderConnectionError(
+                f"the server's answer is not valid HTTP ({msg})",
+                hint="is the base URL pointing at an HTTP server (and http vs https right)?",
+                **kw,
+            )
         return E.ProviderConnectionError(f"{type(exc).__name__}: {msg}", **kw)
 
     def error_for(
@@ -522,7 +671,9 @@ class Transport:
             return await self._follow(method, resp, kw)
         return resp
 
-    async def _follow(self, method: str, resp: aiohttp.ClientResponse, kw: dict[str, Any]) -> aiohttp.ClientResponse:
+    async def _follow(
+        self, method: str, resp: aiohttp.ClientResponse | _Answered, kw: dict[str, Any]
+    ) -> aiohttp.ClientResponse:
         """Follow redirects within the same scheme, host and port (see the module docstring)."""
         kw.pop("params", None)  # each Location carries its own query
         for _ in range(_MAX_REDIRECTS):
@@ -573,13 +724,18 @@ class Transport:
         seconds = expiry = None
         try:
             expiry, seconds = self._expiry(timeout)
+            pool = self._pool() if params is None and not headers else None
+            if pool is not None:
+                answer = await self._exchange_h1(pool, method, url, data, model)
+                if answer is not None:
+                    return answer
             async with await self._send(method, url, data=data, params=params, headers=req_headers) as resp:
                 if resp.status >= 400:
                     raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
                 return resp.status, await self.read_body(resp, url)
         except E.LLMSwitchError:
             raise
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, HttpProcessingError) as exc:
             raise self._conn_error(exc, url, seconds) from None
         except asyncio.CancelledError:
             if expiry is not None and expiry.fired:
@@ -589,6 +745,43 @@ class Transport:
         finally:
             if expiry is not None:
                 expiry.done()
+
+    async def _exchange_h1(
+        self, pool: H1Pool, method: str, url: str, data: str | None, model: str | None
+    ) -> tuple[int, bytes] | None:
+        """``_exchange`` through the lean exchange (``_h1``); None: not sent, take the aiohttp path.
+        A redirect is followed by the aiohttp path's ``_follow``, with the same checks."""
+        assert self._h1 is not None and not isinstance(self._h1, bool)
+        target = self._h1.target(url)
+        if target is None:
+            return None
+        body = b"" if data is None else data.encode()
+        request_line = f"{method} ".encode() + target + b" HTTP/1.1\r\n"
+        rest = (
+            b"\r\n" if data is None and method == "GET"
+            else b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        limits = self.limits
+        try:
+            got = await pool.exchange(
+                request_line, rest, limit=limits.max_body_bytes, error_limit=limits.max_error_body_bytes
+            )
+        except TooLarge as big:
+            what = "the body" if big.announced is None else f"the body ({big.announced} bytes announced)"
+            raise _too_large(what, "max_body_bytes", limits.max_body_bytes, self.provider, url) from None
+        if got is None:
+            return None
+        status, headers, raw, _cut = got
+        if status in _REDIRECTS:
+            kw: dict[str, Any] = {"data": data, "headers": _JSON_HEADERS if data is not None else None,
+                                  "allow_redirects": False}
+            async with await self._follow(method, _Answered(status, headers, URL(url)), kw) as resp:
+                if resp.status >= 400:
+                    raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
+                return resp.status, await self.read_body(resp, url)
+        if status >= 400:
+            raise self.error_for(status, raw, headers, url, model)
+        return status, raw
 
     async def request_raw(
         self,

@@ -1,0 +1,182 @@
+"""The lean HTTP/1.1 exchange (``llmswitch._h1``) behind every non-streamed request: what only the
+framing shows, against a server that sends exactly the scripted bytes. The transport's other
+guarantees (redirects, bounds, deadlines, TLS, dropped requests) are tested on this path by
+``test_transport*.py`` and ``test_errors_on_the_wire.py``, which run through it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from llmswitch import errors as E
+from llmswitch._transport import Timeouts, Transport
+from tests.fakes.raw_http_server import RawHTTPServer, Reply, ok
+
+
+@pytest.fixture
+def serve() -> Iterator[list[RawHTTPServer]]:
+    started: list[RawHTTPServer] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def _start(started: list[RawHTTPServer], *replies: Reply) -> RawHTTPServer:
+    s = RawHTTPServer(*replies).start()
+    started.append(s)
+    return s
+
+
+def _transport(server: RawHTTPServer, **kw: object) -> Transport:
+    return Transport(server.url + "/v1", provider="raw", headers={"Authorization": "Bearer sk-raw"}, **kw)  # type: ignore[arg-type]
+
+
+async def test_sequential_requests_reuse_one_connection_on_the_lean_path(serve: list[RawHTTPServer]) -> None:
+    s = _start(serve, ok(b'{"n":1}'))
+    t = _transport(s)
+    try:
+        for _ in range(5):
+            assert await t.post_json("/chat", {"a": 1}) == {"n": 1}
+        assert t._fast is not None  # the lean exchange carried them, not aiohttp's session
+        assert not t._sessions
+    finally:
+        await t.aclose()
+    assert s.connections == 1 and len(s.requests) == 5
+
+
+async def test_the_request_carries_host_key_type_length_and_body(serve: list[RawHTTPServer]) -> None:
+    s = _start(serve)
+    t = _transport(s)
+    try:
+        await t.post_json("/chat/completions", {"model": "m", "x": "é"})
+    finally:
+        await t.aclose()
+    head, _, body = s.requests[0].partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /v1/chat/completions HTTP/1.1"
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    assert headers["host"] == f"127.0.0.1:{s.port}"
+    assert headers["authorization"] == "Bearer sk-raw"
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    assert json.loads(body) == {"model": "m", "x": "é"}
+
+
+async def test_an_answer_with_connection_close_is_not_reused(serve: list[RawHTTPServer]) -> None:
+    closing = ok(b'{"n":2}', extra="Connection: close\r\n")
+    closing.close = True
+    s = _start(serve, closing)
+    t = _transport(s)
+    try:
+        for _ in range(3):
+            assert await t.post_json("/chat", {}) == {"n": 2}
+    finally:
+        await t.aclose()
+    assert s.connections == 3
+
+
+async def test_chunked_gzip_and_until_close_bodies_are_read_whole(serve: list[RawHTTPServer]) -> None:
+    doc = json.dumps({"text": "x" * 5000}).encode()
+    zipped = gzip.compress(doc)
+    chunked = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for i in range(0, len(doc), 1000):
+        piece = doc[i : i + 1000]
+        chunked += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    chunked += b"0\r\n\r\n"
+    gz = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        f"Content-Length: {len(zipped)}\r\n\r\n".encode() + zipped
+    )
+    until_close = Reply(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + doc, close=True)
+    s = _start(serve, Reply(chunked), Reply(gz), until_close)
+    t = _transport(s)
+    try:
+        for _ in range(3):
+            assert await t.post_json("/chat", {}) == {"text": "x" * 5000}
+    finally:
+        await t.aclose()
+    assert s.connections == 1  # the body read until close ended the only connection
+
+
+async def test_a_late_answer_to_an_abandoned_request_is_never_read_as_the_next_answer(
+    serve: list[RawHTTPServer],
+) -> None:
+    s = _start(serve, Reply(ok(b'{"n":"late"}').raw, delay=0.6), ok(b'{"n":"mine"}'))
+    t = _transport(s)
+    try:
+        with pytest.raises(E.ProviderTimeoutError):
+            await t.post_json("/chat", {}, timeout=0.2)
+        assert await t.post_json("/chat", {}) == {"n": "mine"}
+    finally:
+        await t.aclose()
+    assert s.connections == 2  # the abandoned connection was closed, not pooled
+
+
+async def test_bytes_after_an_answer_retire_the_connection(serve: list[RawHTTPServer]) -> None:
+    s = _start(serve, Reply(ok(b'{"n":1}').raw + b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"n\":9}"), ok(b'{"n":2}'))
+    t = _transport(s)
+    try:
+        assert await t.post_json("/chat", {}) == {"n": 1}
+        assert await t.post_json("/chat", {}) == {"n": 2}
+    finally:
+        await t.aclose()
+
+
+async def test_an_answer_that_is_not_http_is_a_clear_connection_error(serve: list[RawHTTPServer]) -> None:
+    s = _start(serve, Reply(b"SSH-2.0-OpenSSH_9.2\r\n\r\n", close=True))
+    t = _transport(s)
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await t.post_json("/chat", {})
+    finally:
+        await t.aclose()
+    assert "not valid HTTP" in str(info.value) and "base URL" in (info.value.hint or "")
+
+
+async def test_a_silent_server_meets_the_idle_bound_on_the_lean_path(serve: list[RawHTTPServer]) -> None:
+    s = _start(serve, Reply(ok().raw, delay=2.0))
+    t = _transport(s, timeouts=Timeouts(connect=5, read=0.3, total=30))
+    try:
+        with pytest.raises(E.ProviderTimeoutError) as info:
+            await t.post_json("/chat", {})
+    finally:
+        await t.aclose()
+    assert "sent nothing for 0.3s" in str(info.value)
+
+
+async def test_llmswitch_http_aiohttp_turns_the_lean_path_off(
+    serve: list[RawHTTPServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMSWITCH_HTTP", "aiohttp")
+    s = _start(serve, ok(b'{"n":3}'))
+    t = _transport(s)
+    try:
+        assert await t.post_json("/chat", {}) == {"n": 3}
+        assert t._fast is None and t._sessions
+    finally:
+        await t.aclose()
+
+
+async def test_a_header_value_with_a_line_break_never_reaches_the_wire(serve: list[RawHTTPServer]) -> None:
+    s = _start(serve)
+    t = Transport(s.url, provider="raw", headers={"X-Evil": "a\r\nX-Injected: 1"})
+    try:
+        with pytest.raises(ValueError, match="header injection"):  # aiohttp's refusal, as before
+            await t.post_json("/chat", {})
+    finally:
+        await t.aclose()
+    assert not any(b"X-Injected" in r for r in s.requests)
+
+
+async def test_an_interim_103_answer_is_passed_over(serve: list[RawHTTPServer]) -> None:
+    s = _start(serve, Reply(b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n" + ok(b'{"n":5}').raw))
+    t = _transport(s)
+    try:
+        assert await t.post_json("/chat", {}) == {"n": 5}
+        assert await t.post_json("/chat", {}) == {"n": 5}
+    finally:
+        await t.aclose()
+    assert s.connections == 1
