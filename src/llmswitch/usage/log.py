@@ -231,25 +231,28 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
 _CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
 
 
-def _row_for_call(provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> UsageRow:
-    """What an observed call becomes in the log."""
-    ptype = getattr(getattr(provider, "provider_type", None), "value", None) or str(getattr(provider, "provider_type", ""))
-    row = UsageRow(
-        ts=time.time(), provider=getattr(provider, "name", ptype), provider_type=ptype, model=model or None,
-        agent=current_agent.get(), latency=seconds, caller=current_caller.get(),
-    )
+def _values_for_call(provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> tuple[Any, ...]:
+    """What an observed call becomes in the log: the row's values in ``_INSERT``'s column order,
+    built straight into the tuple the writer inserts (no ``UsageRow`` on the call path)."""
+    pt = getattr(provider, "provider_type", None)
+    ptype = getattr(pt, "value", None) or str(pt or "")
+    name = getattr(provider, "name", ptype)
     if response is not None:
         u = response.usage
-        row.model = response.model or row.model
-        row.input_tokens, row.output_tokens = u.input_tokens, u.output_tokens
-        row.cache_read_tokens, row.cache_write_tokens = u.cache_read_tokens, u.cache_write_tokens
-        row.reasoning_tokens, row.usage_known, row.cost = u.reasoning_tokens, u.known, u.cost
-    else:
-        name = type(error).__name__ if error is not None else "UnknownError"
-        row.status = "cancelled" if name in _CANCELLED else "error"
-        row.error_class = name
-        row.usage_known = False
-    return row
+        return (
+            time.time(), name, ptype, response.model or model or None, current_agent.get(), u.input_tokens,
+            u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens, int(u.known), u.cost,
+            seconds, "ok", None, _PID[0], current_caller.get(),
+        )
+    cls = type(error).__name__ if error is not None else "UnknownError"
+    return (
+        time.time(), name, ptype, model or None, current_agent.get(), 0, 0, 0, 0, 0, 0, None, seconds,
+        "cancelled" if cls in _CANCELLED else "error", cls, _PID[0], current_caller.get(),
+    )
+
+
+_PID = [os.getpid()]
+"""This process's pid, for every row (kept current in a forked child)."""
 
 
 class UsageLog:
@@ -280,9 +283,12 @@ class UsageLog:
     # --- writing --------------------------------------------------------------------------
     def record(self, row: UsageRow) -> None:
         """Queue a row for the writer thread; never blocks on the database, and does nothing once closed."""
+        self._enqueue(row.as_tuple())
+
+    def _enqueue(self, values: tuple[Any, ...]) -> None:
         if self._closed:
             return
-        self._queue.append(row.as_tuple())
+        self._queue.append(values)
         if self._idle:
             self._idle = False
             self._wake.set()
@@ -297,7 +303,7 @@ class UsageLog:
 
     def observe(self, provider: Any, model: str, response: Any, error: BaseException | None, seconds: float) -> None:
         """The call observer (``providers.base.add_call_observer``)."""
-        self.record(_row_for_call(provider, model, response, error, seconds))
+        self._enqueue(_values_for_call(provider, model, response, error, seconds))
 
     def _start(self) -> None:
         with self._lock:
@@ -432,6 +438,7 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     _held_for_fork.clear()
+    _PID[0] = os.getpid()
     global _active_lock
     _active_lock = threading.Lock()
     for log in list(_LOGS):
