@@ -180,3 +180,47 @@ async def test_an_interim_103_answer_is_passed_over(serve: list[RawHTTPServer]) 
     finally:
         await t.aclose()
     assert s.connections == 1
+
+
+@pytest.mark.parametrize("piece", [1, 3, 17])
+async def test_an_answer_in_small_pieces_is_assembled_and_the_connection_reused(
+    serve: list[RawHTTPServer], piece: int
+) -> None:
+    doc = json.dumps({"choices": [{"message": {"content": "é" * 40}}]}).encode()
+    chunked = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked += f"{len(doc):x}\r\n".encode() + doc + b"\r\n0\r\n\r\n"
+    s = _start(serve, Reply(ok(doc).raw, piece=piece), Reply(chunked, piece=piece))
+    t = _transport(s)
+    try:
+        assert await t.post_json("/chat", {}) == json.loads(doc)
+        assert await t.post_json("/chat", {}) == json.loads(doc)
+    finally:
+        await t.aclose()
+    assert s.connections == 1
+
+
+async def test_aclose_closes_the_pooled_connections(serve: list[RawHTTPServer]) -> None:
+    import asyncio
+
+    s = _start(serve)
+    t = _transport(s)
+    await t.post_json("/chat", {})
+    assert s.connections == 1 and s.closed_connections == 0
+    await t.aclose()
+    for _ in range(100):
+        if s.closed_connections == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert s.closed_connections == 1  # the server saw it closed: nothing left behind
+
+
+def test_a_loop_that_is_gone_leaves_no_pool_behind(serve: list[RawHTTPServer]) -> None:
+    """``asyncio.run`` in a loop (a script, a notebook cell): each run's pool is let go by the next."""
+    import asyncio
+
+    s = _start(serve)
+    t = _transport(s)
+    for _ in range(5):
+        assert asyncio.run(t.post_json("/chat", {})) == {"ok": True}
+    assert len(t._pools) == 1  # only the last run's; the four before were forgotten
+    asyncio.run(t.aclose())

@@ -1142,7 +1142,7 @@ def test_sessions_of_finished_loops_are_released_at_exit(server: ThreadedServer)
     assert connector.closed
 
 
-def test_a_forked_child_starts_with_no_sessions(server: ThreadedServer) -> None:
+def test_a_forked_child_starts_with_no_sessions(server: ThreadedServer, both_http_paths: str) -> None:
     t = _t(server)
 
     async def use() -> aiohttp.ClientSession:
@@ -1150,11 +1150,14 @@ def test_a_forked_child_starts_with_no_sessions(server: ThreadedServer) -> None:
         return t.session()
 
     parent_session = asyncio.run(use())
+    parent_pools = list(t._pools.values())  # the lean exchange's connections, when it carried the call
+    assert len(parent_pools) == (1 if both_http_paths == "lean" else 0)
     r, w = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: no inherited session may be used or closed here
+    if pid == 0:  # the child: no inherited session or pooled connection may be used or closed here
         try:
             ok = not t._sessions and t._last is None and parent_session in T._INHERITED
+            ok = ok and not t._pools and t._fast is None and all(p in T._INHERITED for p in parent_pools)
             os.write(w, b"1" if ok else b"0")
         finally:
             os._exit(0)

@@ -456,6 +456,10 @@ class Transport:
         assert isinstance(spec, _H1Spec)
         pool = self._pools.get(loop)
         if pool is None or pool.closed:
+            # a pool holds its loop, so the entry of a loop that is gone (asyncio.run returned) would
+            # stay forever: forget those here, and their idle sockets close when collected
+            for gone in [lp for lp in self._pools if lp.is_closed()]:
+                del self._pools[gone]
             pool = self._pools[loop] = H1Pool(
                 loop, host=spec.host, port=spec.port,
                 ssl_context=(self._ssl if isinstance(self._ssl, ssl.SSLContext) else _default_ssl()) if spec.tls else None,

@@ -21,6 +21,8 @@ class Reply:
     delay: float = 0.0
     close: bool = False
     """Close the connection after writing ``raw``."""
+    piece: int = 0
+    """Write ``raw`` in pieces of this many bytes, each sent on its own (0: all at once)."""
 
 
 def ok(body: bytes = b'{"ok":true}', *, extra: str = "") -> Reply:
@@ -34,6 +36,7 @@ class RawHTTPServer:
     def __init__(self, *replies: Reply) -> None:
         self.replies = list(replies) or [ok()]
         self.connections = 0
+        self.closed_connections = 0
         self.requests: list[bytes] = []
         self._served = 0
         self._loop = asyncio.new_event_loop()
@@ -86,11 +89,16 @@ class RawHTTPServer:
                 self._served += 1
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
-                writer.write(reply.raw)
-                await writer.drain()
+                step = reply.piece or len(reply.raw)
+                for i in range(0, len(reply.raw), step):
+                    writer.write(reply.raw[i : i + step])
+                    await writer.drain()
+                    if reply.piece:
+                        await asyncio.sleep(0.001)
                 if reply.close:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self.closed_connections += 1
             writer.close()
