@@ -224,3 +224,137 @@ def test_a_loop_that_is_gone_leaves_no_pool_behind(serve: list[RawHTTPServer]) -
         assert asyncio.run(t.post_json("/chat", {})) == {"ok": True}
     assert len(t._pools) == 1  # only the last run's; the four before were forgotten
     asyncio.run(t.aclose())
+
+
+# --- faults, each on the lean path (the transport's suites run them over both paths too) ------------
+
+
+async def test_a_refused_connection_is_tried_once_and_named() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    t = Transport(f"http://127.0.0.1:{port}/v1", provider="raw")
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await t.post_json("/chat", {})
+        assert t._fast is not None and t._fast[1].open == 0  # the failed connect holds no slot
+    finally:
+        await t.aclose()
+    assert info.value.message == f"cannot connect to 127.0.0.1:{port} (connection refused)"
+
+
+async def test_an_idle_connection_past_keepalive_is_not_reused(serve: list[RawHTTPServer]) -> None:
+    import asyncio
+
+    s = _start(serve)
+    t = Transport(s.url, provider="raw", keepalive_timeout=0.1)
+    try:
+        await t.post_json("/chat", {})
+        await t.post_json("/chat", {})
+        assert s.connections == 1 and t._fast is not None and t._fast[1].open == 1
+        await asyncio.sleep(0.25)
+        await t.post_json("/chat", {})
+        assert s.connections == 2 and t._fast[1].open == 1  # the stale one closed and counted out
+    finally:
+        await t.aclose()
+    assert t._fast is None
+
+
+async def test_a_body_over_its_bound_is_refused_announced_or_not(serve: list[RawHTTPServer]) -> None:
+    from llmswitch._limits import Limits
+
+    big = b'{"x":"' + b"y" * 200 + b'"}'
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + f"{len(big):x}\r\n".encode() + big + b"\r\n0\r\n\r\n"
+    )
+    s = _start(serve, ok(big), Reply(chunked), ok(b'{"x":"small"}'))
+    t = _transport(s, limits=Limits(max_body_bytes=100))
+    try:
+        with pytest.raises(E.ResponseTooLargeError) as announced:
+            await t.post_json("/chat", {})
+        with pytest.raises(E.ResponseTooLargeError) as arrived:
+            await t.post_json("/chat", {})
+        assert await t.post_json("/chat", {}) == {"x": "small"}
+    finally:
+        await t.aclose()
+    assert announced.value.message == f"the body ({len(big)} bytes announced) exceeded max_body_bytes=100 bytes; stopped reading"
+    assert arrived.value.message == "the body exceeded max_body_bytes=100 bytes; stopped reading"
+    assert s.connections == 3  # a refused body's connection is never reused
+
+
+async def test_an_error_body_is_cut_at_its_bound_and_its_connection_retired(serve: list[RawHTTPServer]) -> None:
+    from llmswitch._limits import Limits
+
+    text = b"0123456789" * 5
+    s = _start(
+        serve,
+        # in pieces, so the bound is met before the body's end: the rest is never read
+        Reply(f"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {len(text)}\r\n\r\n".encode() + text,
+              piece=20),
+        Reply(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nshort"),
+        ok(b'{"n":1}'),
+    )
+    t = _transport(s, limits=Limits(max_error_body_bytes=12))
+    try:
+        with pytest.raises(E.InvalidRequestError) as cut:
+            await t.post_json("/chat", {})
+        with pytest.raises(E.InvalidRequestError) as whole:
+            await t.post_json("/chat", {})
+        assert await t.post_json("/chat", {}) == {"n": 1}
+    finally:
+        await t.aclose()
+    assert cut.value.message == "012345678901" and cut.value.status_code == 400
+    assert whole.value.message == "short"
+    assert s.connections == 2  # the cut one was closed (its rest unread); the whole one was reused
+
+
+@pytest.mark.parametrize("ending", ["stall", "drop"])
+async def test_an_error_body_that_stalls_or_drops_gives_what_arrived(serve: list[RawHTTPServer], ending: str) -> None:
+    head = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nloading"
+    # the rest never comes: the server closes the connection, or keeps it open and silent
+    s = _start(serve, Reply(head, close=ending == "drop"))
+    t = _transport(s, timeouts=Timeouts(connect=5, read=0.3, total=30))
+    try:
+        with pytest.raises(E.ProviderError) as info:
+            await t.post_json("/chat", {})
+    finally:
+        await t.aclose()
+    assert info.value.status_code == 503 and info.value.message == "loading"
+
+
+@pytest.mark.parametrize("sent", [b"", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"half\":"])
+async def test_a_connection_dropped_after_the_request_is_lost_not_resent(serve: list[RawHTTPServer], sent: bytes) -> None:
+    s = _start(serve, Reply(sent, close=True))
+    t = _transport(s)
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await t.post_json("/chat", {})
+    finally:
+        await t.aclose()
+    assert len(s.requests) == 1  # written once, never again
+    assert info.value.outcome_unknown is True
+    assert info.value.message.startswith("connection lost")
+
+
+async def test_a_trickling_answer_keeps_the_idle_bound_moving(serve: list[RawHTTPServer]) -> None:
+    doc = json.dumps({"t": "z" * 300}).encode()
+    s = _start(serve, Reply(ok(doc).raw, piece=2))  # ~180 pieces 1 ms apart: longer than the idle bound
+    t = _transport(s, timeouts=Timeouts(connect=5, read=0.15, total=30))
+    try:
+        assert await t.post_json("/chat", {}) == json.loads(doc)
+    finally:
+        await t.aclose()
+
+
+async def test_no_content_is_none(serve: list[RawHTTPServer]) -> None:
+    s = _start(serve, Reply(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    t = _transport(s)
+    try:
+        assert await t.request("DELETE", "/thing") == (204, None)
+        assert await t.request("DELETE", "/thing") == (204, None)
+    finally:
+        await t.aclose()
+    assert s.connections == 1
