@@ -100,9 +100,8 @@ class _Conn(BaseProtocol):
                 self.lost = True
                 break
             self.message, self.payload = message, payload
-            bound = self.limit if message.code < 400 else self.error_limit
             length = message.headers.get("Content-Length")
-            if message.code < 400 and length is not None and length.isdigit() and int(length) > bound:
+            if message.code < 400 and length is not None and length.isdigit() and int(length) > self.limit:
                 self._fail(TooLarge(int(length)))
                 return
         payload = self.payload
