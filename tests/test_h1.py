@@ -358,3 +358,21 @@ async def test_no_content_is_none(serve: list[RawHTTPServer]) -> None:
     finally:
         await t.aclose()
     assert s.connections == 1
+
+
+async def test_a_body_of_exactly_its_bound_is_read_announced_or_chunked(serve: list[RawHTTPServer]) -> None:
+    from llmswitch._limits import Limits
+
+    doc = b'{"x":"' + b"y" * 92 + b'"}'  # 100 bytes
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + f"{len(doc):x}\r\n".encode() + doc + b"\r\n0\r\n\r\n"
+    )
+    s = _start(serve, ok(doc), Reply(chunked, piece=7))
+    t = _transport(s, limits=Limits(max_body_bytes=len(doc)))
+    try:
+        assert await t.post_json("/chat", {}) == json.loads(doc)
+        assert await t.post_json("/chat", {}) == json.loads(doc)
+    finally:
+        await t.aclose()
+    assert s.connections == 1
