@@ -1,7 +1,8 @@
 """The floor for any Python gateway: a bare ``aiohttp.web`` handler that reads the body, checks a
 bearer key, forwards the bytes to the backend with one reused ``aiohttp.ClientSession`` and sends
 the answer back (streams chunk by chunk). No parsing, no translation, no accounting: what the two
-HTTP hops alone cost in this interpreter. ``python -m bench.gateway_floor BACKEND_V1 PORT``."""
+HTTP hops alone cost in this interpreter.
+``python -m bench.gateway_floor BACKEND_V1 PORT [asyncio|uvloop]`` (the loop; default asyncio)."""
 
 from __future__ import annotations
 
@@ -46,4 +47,10 @@ async def main(upstream: str, port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    factory = None
+    if len(sys.argv) > 3 and sys.argv[3] == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main(sys.argv[1], int(sys.argv[2])))

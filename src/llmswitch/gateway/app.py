@@ -30,12 +30,13 @@ from ..config import LLMSwitchConfig
 from ..registry import ProviderRegistry
 from ..types import Response
 from ..usage.log import caller_scope
-from . import anthropic_format, openai_format
+from . import anthropic_format, jsonio, openai_format
 from .auth import Caller, KeyRing
 from .call import Call, Planned, plan
 from .coalesce import Coalescer
 from .errors import GatewayError, anthropic_body, anthropic_error, failure_of, openai_body, openai_error
 from .limits import CallerLimits, RoutingLimits
+from .loop import loop_name
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .targets import Targets
 
@@ -118,7 +119,7 @@ class Gateway:
             raise GatewayError(413, f"request body larger than {self.settings.max_body_bytes} bytes",
                                kind="too_large") from None
         try:
-            return json.loads(raw)
+            return jsonio.loads(raw)
         except ValueError:
             raise GatewayError(400, "the request body is not valid JSON") from None
 
@@ -169,7 +170,7 @@ class Gateway:
                     status = resp.status
                     return resp
                 status = 200
-                return web.Response(body=_encode(fmt.body(final, call.model)).encode(), content_type="application/json")
+                return web.Response(body=jsonio.dumps(fmt.body(final, call.model)), content_type="application/json")
         except asyncio.CancelledError:
             status = 499  # the caller went away (nginx's code for it)
             raise
@@ -280,8 +281,8 @@ class Gateway:
             {"id": n, "object": "model", "created": 0, "owned_by": "llmswitch"} for n in names]})
 
     async def live(self, request: web.Request) -> web.Response:
-        """``GET /health/live``: the process answers."""
-        return web.json_response({"status": "ok"})
+        """``GET /health/live``: the process answers (and says which event loop it runs on)."""
+        return web.json_response({"status": "ok", "loop": loop_name(asyncio.get_running_loop())})
 
     async def ready(self, request: web.Request) -> web.Response:
         """``GET /health/ready``: 200 when at least one provider is healthy (and the shared state
@@ -316,6 +317,3 @@ class Gateway:
         body = self.metrics.render(self.registry.items())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-
-_encode = json.JSONEncoder(separators=(",", ":")).encode
-"""One encoder for every answer (``json.dumps`` with ``separators`` builds a new one per call)."""
