@@ -179,3 +179,15 @@ def test_two_workers_share_one_port_and_stop_on_sigterm(tmp_path: Path) -> None:
                 os.kill(pid, 0)
     finally:
         server.stop()
+
+
+def test_unknown_path_is_404_and_wrong_method_is_405(gateway: RunningGateway) -> None:
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(gateway.url + "/v1/nothing-here", timeout=10)
+    assert err.value.code == 404
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(gateway.url + "/v1/chat/completions", timeout=10)  # a GET
+    assert err.value.code == 405 and err.value.headers["Allow"] == "POST"

@@ -59,8 +59,8 @@ async def serve(config: LLMSwitchConfig, host: str, port: int, *, reuse_port: bo
     check_bind(config, host)
     gateway = Gateway(config)
     s = config.gateway
-    runner = web.AppRunner(gateway.app(), handler_cancellation=True, access_log=None, shutdown_timeout=s.shutdown_timeout,
-                           max_line_size=s.max_header_bytes, max_field_size=s.max_header_bytes)
+    server = gateway.server(access_log=None, max_line_size=s.max_header_bytes, max_field_size=s.max_header_bytes)
+    runner = web.ServerRunner(server, shutdown_timeout=s.shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
     await site.start()
@@ -78,7 +78,10 @@ async def serve(config: LLMSwitchConfig, host: str, port: int, *, reuse_port: bo
         await stop.wait()
     finally:
         gateway.draining = True
-        await runner.cleanup()
+        try:
+            await runner.cleanup()
+        finally:
+            await gateway.aclose()
 
 
 def _free_reuse_port(host: str, port: int) -> int:
