@@ -191,3 +191,27 @@ def test_unknown_path_is_404_and_wrong_method_is_405(gateway: RunningGateway) ->
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(gateway.url + "/v1/chat/completions", timeout=10)  # a GET
     assert err.value.code == 405 and err.value.headers["Allow"] == "POST"
+
+
+async def test_the_application_form_mounts_the_same_endpoints(backends: Any) -> None:
+    """``Gateway.app()``: the endpoints as an ``aiohttp.web.Application``, for an application of one's own."""
+    import aiohttp
+    from aiohttp import web
+
+    from llmswitch.gateway import Gateway
+    from tests.gateway.conftest import gateway_config
+
+    runner = web.AppRunner(Gateway(gateway_config(backends)).app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "fast", "messages": HI},
+                              headers={"Authorization": f"Bearer {ALICE}"}) as r:
+                assert r.status == 200 and (await r.json())["choices"][0]["message"]["content"]
+            async with s.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "fast", "messages": HI}) as r:
+                assert r.status == 401
+    finally:
+        await runner.cleanup()
