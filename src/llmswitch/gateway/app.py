@@ -17,7 +17,6 @@ upstream request is closed by the stream's ``aclose`` on the way out.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -93,9 +92,9 @@ class Gateway:
         self._deadlines = Deadlines(self.settings.request_timeout)
 
     def _routes(self) -> dict[tuple[str, str], Handler]:
-        return {  # the two formats straight to the shared flow: one coroutine frame less on every resume
-            ("POST", "/v1/chat/completions"): functools.partial(self._serve, fmt=OPENAI),
-            ("POST", "/v1/messages"): functools.partial(self._serve, fmt=ANTHROPIC),
+        return {
+            ("POST", "/v1/chat/completions"): self.chat_completions,
+            ("POST", "/v1/messages"): self.messages,
             ("POST", "/v1/messages/count_tokens"): self.count_tokens,
             ("GET", "/v1/models"): self.models,
             ("GET", "/health/live"): self.live,
