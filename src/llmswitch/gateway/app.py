@@ -264,8 +264,8 @@ class Gateway:
                     if first is not None:
                         async for ev in events:
                             chunk = writer.event(ev)
-                            if chunk:
-                                await out.add(chunk)
+                            if chunk and out.push(chunk):
+                                await out.flush()
                     final = await stream.final()
                 except Exception as exc:  # after the status went out: the error travels in the stream
                     await out.add(fmt.stream_error(exc))
