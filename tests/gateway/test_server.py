@@ -193,25 +193,14 @@ def test_unknown_path_is_404_and_wrong_method_is_405(gateway: RunningGateway) ->
     assert err.value.code == 405 and err.value.headers["Allow"] == "POST"
 
 
-async def test_the_application_form_mounts_the_same_endpoints(backends: Any) -> None:
+def test_the_application_form_mounts_the_same_endpoints(backends: Any) -> None:
     """``Gateway.app()``: the endpoints as an ``aiohttp.web.Application``, for an application of one's own."""
-    import aiohttp
-    from aiohttp import web
-
     from llmswitch.gateway import Gateway
+    from tests.fakes._threaded import ThreadedServer
     from tests.gateway.conftest import gateway_config
 
-    runner = web.AppRunner(Gateway(gateway_config(backends)).app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with aiohttp.ClientSession() as s:
-            async with s.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "fast", "messages": HI},
-                              headers={"Authorization": f"Bearer {ALICE}"}) as r:
-                assert r.status == 200 and (await r.json())["choices"][0]["message"]["content"]
-            async with s.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "fast", "messages": HI}) as r:
-                assert r.status == 401
-    finally:
-        await runner.cleanup()
+    with ThreadedServer(lambda: Gateway(gateway_config(backends)).app()) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key=ALICE, max_retries=0, timeout=20)
+        assert client.chat.completions.create(model="fast", messages=HI).choices[0].message.content
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=server.url + "/v1", api_key="not-a-key-0123456789", max_retries=0).models.list()
