@@ -74,6 +74,17 @@ Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+async def _end(resp: web.StreamResponse) -> None:
+    """The chunked body's terminator, after the stream's last event was written. A caller that read
+    that event (``[DONE]``, ``message_stop``) may hang up before the terminator reaches it — the SDKs
+    do, and on uvloop the close is seen in time to refuse the write: it has the whole answer, so
+    that is a finished stream, not an error (it was logged as a failed request and counted a 500)."""
+    try:
+        await resp.write_eof()
+    except ConnectionResetError:
+        pass
+
+
 class Gateway:
     """One gateway over one registry: ``server()`` for ``llmswitch serve``, ``app()`` to mount it."""
 
@@ -270,13 +281,13 @@ class Gateway:
                 except Exception as exc:  # after the status went out: the error travels in the stream
                     await out.add(fmt.stream_error(exc))
                     await out.flush()
-                    await resp.write_eof()
+                    await _end(resp)
                     return resp, None, exc
                 await out.add(writer.last(final))
                 await out.flush()
             finally:
                 out.cancel()
-            await resp.write_eof()
+            await _end(resp)
             return resp, final, None
         finally:
             await stream.aclose()
