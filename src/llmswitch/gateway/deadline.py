@@ -1,7 +1,7 @@
 """The gateway's ``request_timeout`` for whole answers: one ticker per gateway, not a timer per request.
 
 Why: ``asyncio.timeout`` schedules and cancels a timer handle for every request; measured here
-that was about 3% of the gateway's CPU per call, to enforce a bound (600 s by default) that almost
+that was 2–3% of the gateway's CPU per call (py-spy), to enforce a bound (600 s by default) that almost
 no call comes near. A ``Deadlines`` keeps the running requests in a set and looks at them once per
 tick — a tenth of the timeout, at most a second — while any is running: a request pays two set
 operations, and one past its deadline is cancelled at most a tick late (a 0.5 s timeout fires
