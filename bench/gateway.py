@@ -245,16 +245,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         gw_port = _port()
         _gateway_config(backend + "/v1", args.usage_log, tmp / "llmswitch.yaml")
         gw = subprocess.Popen([sys.executable, "-m", "llmswitch", "serve", "--port", str(gw_port), "--workers",
-                               str(args.workers), "--config", str(tmp / "llmswitch.yaml")], stdout=subprocess.DEVNULL,
+                               str(args.workers), "--loop", args.loop, "--config", str(tmp / "llmswitch.yaml")],
+                              stdout=subprocess.DEVNULL,
                               env=_env(LLMSWITCH_DATA_DIR=str(tmp)),
                               cwd=ROOT)
         procs.append(gw)
         out["gateway_start_s"] = await _wait_ready(f"http://127.0.0.1:{gw_port}/health/live", gw)
+        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{gw_port}/health/live") as r:
+            out["loop"] = (await r.json()).get("loop", "asyncio")  # what the worker got; the floor runs on the same
         targets.append(Target("gateway", f"http://127.0.0.1:{gw_port}/v1", {"Authorization": f"Bearer {KEY}"}, "fake",
                               "fake-500", "hold"))
         pids = {"gateway": gw.pid}
         fl_port = _port()
-        fl = subprocess.Popen([sys.executable, "-m", "bench.gateway_floor", backend + "/v1", str(fl_port)], env=_env(), cwd=ROOT)
+        fl = subprocess.Popen([sys.executable, "-m", "bench.gateway_floor", backend + "/v1", str(fl_port), out["loop"]],
+                              env=_env(), cwd=ROOT)
         procs.append(fl)
         out["floor_start_s"] = await _wait_ready(f"http://127.0.0.1:{fl_port}/health/live", fl)
         targets.append(Target("floor", f"http://127.0.0.1:{fl_port}/v1", {"Authorization": f"Bearer {KEY}"}, "fake-1",
@@ -263,8 +267,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         if args.litellm_python:
             lt_port = _port()
             _litellm_config(backend + "/v1", tmp / "litellm.yaml")
-            code = ("import sys; from litellm_cli.main import proxy_server; sys.argv = ['litellm', '--config', sys.argv[1], "
-                    "'--host', '127.0.0.1', '--port', sys.argv[2], '--num_workers', '1']; proxy_server()")
+            code = ("import sys\n"
+                    "try:\n    from litellm_cli.main import proxy_server as cli\n"  # newer releases
+                    "except ImportError:\n    from litellm import run_server as cli\n"  # 1.108 and before
+                    "sys.argv = ['litellm', '--config', sys.argv[1], '--host', '127.0.0.1', '--port', sys.argv[2], "
+                    "'--num_workers', '1']\ncli()")
             lt = subprocess.Popen([args.litellm_python, "-c", code, str(tmp / "litellm.yaml"), str(lt_port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   env=_env(LITELLM_MASTER_KEY=MASTER), cwd=tmp)
@@ -350,7 +357,8 @@ def report(r: dict[str, Any]) -> str:
         ("RSS after the run (MB)", "rss_mb", "{:.0f}"), ("peak RSS (MB)", "peak_rss_mb", "{:.0f}"),
     ]
     lines = [f"Gateway bench ({r['profile']}, {r['cpus']} CPUs, usage log {'on' if r['usage_log'] else 'off'}, "
-             f"gateway workers {r['workers']}). floor = a bare aiohttp.web + aiohttp client forwarder (bench/gateway_floor.py)",
+             f"gateway workers {r['workers']}, {r.get('loop', 'asyncio')} loop for the gateway and the floor). "
+             "floor = a bare aiohttp.web + aiohttp client forwarder (bench/gateway_floor.py)",
              "",
              "| figure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for label, key, fmt in rows:
@@ -384,6 +392,8 @@ def main() -> int:
     ap.add_argument("--litellm-python", default=str(default_lt) if default_lt.exists() else "",
                     help="a Python with litellm's proxy dependencies ('' to skip LiteLLM)")
     ap.add_argument("--usage-log", action="store_true", help="run the gateway with its usage log on")
+    ap.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
+                    help="the gateway's event loop (llmswitch serve --loop); the floor runs on the one the gateway got")
     ap.add_argument("--workers", type=int, default=1, help="gateway worker processes (RSS and the hold figures are "
                     "the parent's when > 1)")
     args = ap.parse_args()
@@ -391,7 +401,8 @@ def main() -> int:
     text = report(r)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = ("-usage-log" if args.usage_log else "") + (f"-w{args.workers}" if args.workers > 1 else "")
+    suffix = ("-usage-log" if args.usage_log else "") + (f"-w{args.workers}" if args.workers > 1 else "") + \
+        (f"-{args.loop}" if args.loop != "auto" else "")
     (RESULTS / f"gateway{suffix}.md").write_text(text)
     (RESULTS / f"gateway{suffix}.json").write_text(json.dumps(r, indent=2))
     return 0

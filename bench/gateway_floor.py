@@ -1,7 +1,9 @@
-"""The floor for any Python gateway: a bare ``aiohttp.web`` handler that reads the body, checks a
-bearer key, forwards the bytes to the backend with one reused ``aiohttp.ClientSession`` and sends
-the answer back (streams chunk by chunk). No parsing, no translation, no accounting: what the two
-HTTP hops alone cost in this interpreter. ``python -m bench.gateway_floor BACKEND_V1 PORT``."""
+"""The floor for any Python gateway: a bare ``aiohttp.web`` handler (on the low-level ``web.Server``,
+as ``llmswitch serve`` runs) that reads the body, checks a bearer key, forwards the bytes to the
+backend with one reused ``aiohttp.ClientSession`` and sends the answer back (streams chunk by
+chunk). No parsing, no translation, no accounting: what the two HTTP hops alone cost in this
+interpreter, on the same event loop as the gateway it is compared with.
+``python -m bench.gateway_floor BACKEND_V1 PORT [asyncio|uvloop]`` (the loop; default asyncio)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ async def main(upstream: str, port: int) -> None:
     url = upstream + "/chat/completions"
     headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
 
-    async def chat(request: web.Request) -> web.StreamResponse:
+    async def chat(request: web.BaseRequest) -> web.StreamResponse:
         if request.headers.get("Authorization") != KEY:
             return web.json_response({"error": {"message": "bad key"}}, status=401)
         body = await request.read()
@@ -33,17 +35,28 @@ async def main(upstream: str, port: int) -> None:
             await resp.write_eof()
             return resp
 
-    async def live(request: web.Request) -> web.Response:
+    async def live(request: web.BaseRequest) -> web.Response:
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/health/live", live)
-    runner = web.AppRunner(app, access_log=None)
+    routes = {("POST", "/v1/chat/completions"): chat, ("GET", "/health/live"): live}
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        handler = routes.get((request.method, request.path))
+        if handler is None:
+            raise web.HTTPNotFound()
+        return await handler(request)
+
+    runner = web.ServerRunner(web.Server(handle, access_log=None))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    factory = None
+    if len(sys.argv) > 3 and sys.argv[3] == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main(sys.argv[1], int(sys.argv[2])))

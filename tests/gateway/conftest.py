@@ -20,6 +20,7 @@ from aiohttp import web
 
 from llmswitch.config import LLMSwitchConfig
 from llmswitch.gateway import hash_key, serve
+from llmswitch.gateway.loop import loop_factory
 from tests.fakes import anthropic_server, openai_server
 from tests.fakes._threaded import ThreadedServer
 from tests.fakes.openai_server import FakeOpenAI
@@ -44,8 +45,11 @@ class RunningGateway:
 
 
 def start_gateway(config: LLMSwitchConfig, host: str = "127.0.0.1") -> RunningGateway:
-    """``serve()`` in a thread on a free port; returns once it listens (or raises what stopped it)."""
-    loop = asyncio.new_event_loop()
+    """``serve()`` in a thread on a free port; returns once it listens (or raises what stopped it).
+    On the loop ``llmswitch serve`` takes by default (``--loop auto``: uvloop when installed), so the
+    SDK tests run on what ships; ``test_loop.py`` runs asyncio's loop too."""
+    factory = loop_factory("auto")
+    loop = factory() if factory is not None else asyncio.new_event_loop()
     ready = threading.Event()
     port: list[int] = []
     errors: list[BaseException] = []

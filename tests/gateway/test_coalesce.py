@@ -66,3 +66,21 @@ def test_a_failed_write_is_raised_to_the_producer() -> None:
             await out.add(b"y")
 
     asyncio.run(main())
+
+
+def test_push_says_when_the_producer_must_flush() -> None:
+    writes: list[bytes] = []
+
+    async def write(data: bytes) -> None:
+        writes.append(data)
+
+    async def main() -> None:
+        out = Coalescer(write, limit=20)
+        assert out.push(b"0123456789") is False  # 10 bytes gathered: keep going without awaiting
+        assert out.push(b"0123456789") is False  # 20: not more than the limit yet
+        assert out.push(b"x") is True  # 21: the producer awaits flush() now
+        assert writes == []
+        await out.flush()
+        assert writes == [b"0123456789" * 2 + b"x"]
+
+    asyncio.run(main())

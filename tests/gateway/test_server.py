@@ -179,3 +179,56 @@ def test_two_workers_share_one_port_and_stop_on_sigterm(tmp_path: Path) -> None:
                 os.kill(pid, 0)
     finally:
         server.stop()
+
+
+def test_unknown_path_is_404_and_wrong_method_is_405(gateway: RunningGateway) -> None:
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(gateway.url + "/v1/nothing-here", timeout=10)
+    assert err.value.code == 404
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(gateway.url + "/v1/chat/completions", timeout=10)  # a GET
+    assert err.value.code == 405 and err.value.headers["Allow"] == "POST"
+
+
+def test_the_application_form_mounts_the_same_endpoints(backends: Any) -> None:
+    """``Gateway.app()``: the endpoints as an ``aiohttp.web.Application``, for an application of one's own."""
+    from llmswitch.gateway import Gateway
+    from tests.fakes._threaded import ThreadedServer
+    from tests.gateway.conftest import gateway_config
+
+    with ThreadedServer(lambda: Gateway(gateway_config(backends)).app()) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key=ALICE, max_retries=0, timeout=20)
+        assert client.chat.completions.create(model="fast", messages=HI).choices[0].message.content
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=server.url + "/v1", api_key="not-a-key-0123456789", max_retries=0).models.list()
+
+
+def test_a_caller_that_hangs_up_right_after_done_got_a_finished_stream(gateway: RunningGateway) -> None:
+    """The SDKs close the connection once ``[DONE]`` is read, which can be before the chunked body's
+    terminator is written: that is a complete answer (status 200 in the metrics), not a failed request."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"model": "fast", "messages": HI, "stream": True}).encode()
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ALICE}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as s:
+            s.sendall(head + body)
+            got = b""
+            while b"data: [DONE]" not in got:
+                data = s.recv(65536)
+                assert data, got[-200:]
+                got += data
+        assert got.startswith(b"HTTP/1.1 200")
+    deadline = time.monotonic() + 10
+    while True:
+        text = urllib.request.urlopen(gateway.url + "/metrics", timeout=10).read().decode()
+        if 'status="200"} 20.0' in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert 'llmswitch_gateway_requests_total{caller="alice",model="fast",route="chat",status="200"} 20.0' in text
+    assert 'status="500"' not in text

@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(4000, "--port", help="Port to listen on (0: any free port)."),
         workers: int = typer.Option(1, "--workers", min=1, help="Worker processes sharing the port (SO_REUSEPORT)."),
         config: Path | None = typer.Option(None, "--config", "-c", help="Config file (providers, agents, gateway)."),
+        loop: str = typer.Option("auto", "--loop", help="Event loop: auto (uvloop when installed), asyncio or uvloop."),
         hash_key: bool = typer.Option(False, "--hash-key",
                                       help="Read a caller key on stdin, print its key_sha256 for gateway.keys, exit."),
     ) -> None:
@@ -35,11 +36,14 @@ def register(app: typer.Typer) -> None:
         try:
             from ..config import LLMSwitchConfig, load_config
             from ..gateway import run
+            from ..gateway.loop import loop_factory
 
             cfg = load_config(config) or LLMSwitchConfig()
+            loop_used = "asyncio" if loop_factory(loop) is None else "uvloop"
             console.print(f"llmswitch gateway on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}, "
-                          f"{len(cfg.gateway.keys) or 'no'} caller key{'s' if len(cfg.gateway.keys) != 1 else ''})")
-            raise typer.Exit(run(cfg, host, port, workers))
+                          f"{len(cfg.gateway.keys) or 'no'} caller key{'s' if len(cfg.gateway.keys) != 1 else ''}, "
+                          f"{loop_used} loop)")
+            raise typer.Exit(run(cfg, host, port, workers, loop=loop))
         except ImportError as exc:
             fail(ImportError(f"{exc}; install the gateway extra: pip install 'llmswitch[gateway]'"))
         except LLMSwitchError as exc:

@@ -32,6 +32,7 @@ from ..types import (
     Usage,
     as_tools,
 )
+from . import jsonio
 from .call import ANTHROPIC, Call
 from .errors import GatewayError
 
@@ -218,13 +219,8 @@ def response_body(resp: Response, model: str) -> dict[str, Any]:
             "stop_reason": stop_reason(resp.finish_reason), "stop_sequence": None, "usage": usage_body(resp.usage)}
 
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
-_string = json.JSONEncoder().encode
-"""Encoders built once (``json.dumps`` with ``separators`` builds one per call, per event here)."""
-
-
 def _sse(event: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + _encode(data).encode() + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + jsonio.dumps(data) + b"\n\n"
 
 
 _TEXT_DELTA = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":',
@@ -273,7 +269,7 @@ class EventWriter:
             assert isinstance(ev, TextDelta)
             head = self._switch("text", {"type": "text", "text": ""}) if self._open != "text" else b""
             a, b, c = _TEXT_DELTA  # the per-token event, from a template: most of a stream is these
-            return head + a + str(self._index).encode() + b + _string(ev.text).encode() + c
+            return head + a + str(self._index).encode() + b + jsonio.string(ev.text) + c
         if t is ThinkingDelta:
             assert isinstance(ev, ThinkingDelta)
             out = b""

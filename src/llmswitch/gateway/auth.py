@@ -39,7 +39,9 @@ class Caller:
 
     def may_use(self, model: str) -> bool:
         """Whether this caller may ask for ``model`` (exact name or an ``fnmatch`` pattern)."""
-        return any(p == model or p == "*" or fnmatch.fnmatchcase(model, p) for p in self.models)
+        if "*" in self.models or model in self.models:
+            return True
+        return any(fnmatch.fnmatchcase(model, p) for p in self.models)
 
     def enter(self) -> None:
         """Take one of its concurrency slots; a caller already at its limit gets a 429 at once

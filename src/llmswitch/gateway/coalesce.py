@@ -37,6 +37,13 @@ class Coalescer:
 
     async def add(self, data: bytes) -> None:
         """Queue ``data``; raises what a previous write raised (the caller went away)."""
+        if self.push(data):
+            await self.flush()
+
+    def push(self, data: bytes) -> bool:
+        """``add`` without a coroutine per event (the per-token path): queue ``data`` and return True
+        when more than ``limit`` bytes are gathered — the caller then awaits ``flush()``, so a long
+        burst goes out in pieces of about ``limit`` bytes."""
         task = self._task
         if task is not None and task.done():
             task.result()
@@ -45,8 +52,7 @@ class Coalescer:
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._kick)
-        if self._size > self.limit:  # a long burst goes out in pieces of about ``limit`` bytes
-            await self.flush()
+        return self._size > self.limit
 
     def _kick(self) -> None:
         self._scheduled = False

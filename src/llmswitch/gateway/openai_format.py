@@ -32,6 +32,7 @@ from ..types import (
     UsageEvent,
     as_tools,
 )
+from . import jsonio
 from .call import OPENAI, Call
 from .errors import GatewayError
 
@@ -213,7 +214,7 @@ class ChunkWriter:
         """One event as a chunk (None: nothing for the caller, e.g. a signature or a usage event)."""
         t = type(ev)
         if t is TextDelta:
-            return self._head + b'{"content":' + json.dumps(ev.text).encode() + b"}" + self._tail  # type: ignore[union-attr]
+            return self._head + b'{"content":' + jsonio.string(ev.text) + b"}" + self._tail  # type: ignore[union-attr]
         if t is ToolCallDelta:
             assert isinstance(ev, ToolCallDelta)
             call: dict[str, Any] = {"index": ev.index}
@@ -224,9 +225,9 @@ class ChunkWriter:
                 call["type"] = "function"
                 fn["name"] = ev.name or ""
             call["function"] = fn
-            return self._head + json.dumps({"tool_calls": [call]}).encode() + self._tail
+            return self._head + jsonio.dumps({"tool_calls": [call]}) + self._tail
         if t is ThinkingDelta and ev.text:  # type: ignore[union-attr]
-            return self._head + b'{"reasoning_content":' + json.dumps(ev.text).encode() + b"}" + self._tail  # type: ignore[union-attr]
+            return self._head + b'{"reasoning_content":' + jsonio.string(ev.text) + b"}" + self._tail  # type: ignore[union-attr]
         if t is UsageEvent:
             return None
         return None
@@ -237,5 +238,5 @@ class ChunkWriter:
         out = self._head + b"{}," + b'"finish_reason":' + reason + b"}]}\n\n"
         if self.include_usage:
             head = self._head[: self._head.index(b'"choices"')]
-            out += head + b'"choices":[],"usage":' + json.dumps(usage_body(final.usage)).encode() + b"}\n\n"
+            out += head + b'"choices":[],"usage":' + jsonio.dumps(usage_body(final.usage)) + b"}\n\n"
         return out + b"data: [DONE]\n\n"

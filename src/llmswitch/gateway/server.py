@@ -7,6 +7,7 @@ Why these rules:
   kernel spreads connections over them. Each builds its own registry after the fork (pooled
   connections and event loops must not cross a fork). Shared budgets, rate limits and breakers
   across workers need ``state: redis``.
+- The event loop is uvloop when it is installed (``loop="auto"``), else asyncio's (``gateway/loop.py``).
 - SIGTERM (and SIGINT) stop accepting at once; requests and streams already running get
   ``gateway.shutdown_timeout`` seconds to finish (new requests on kept-alive connections get a
   503 meanwhile); whatever still runs then is cancelled, which closes its upstream request.
@@ -27,6 +28,7 @@ from aiohttp import web
 from ..config import LLMSwitchConfig
 from ..errors import ConfigError
 from .app import Gateway
+from .loop import loop_factory
 
 __all__ = ["check_bind", "is_loopback", "serve", "run"]
 
@@ -57,8 +59,8 @@ async def serve(config: LLMSwitchConfig, host: str, port: int, *, reuse_port: bo
     check_bind(config, host)
     gateway = Gateway(config)
     s = config.gateway
-    runner = web.AppRunner(gateway.app(), handler_cancellation=True, access_log=None, shutdown_timeout=s.shutdown_timeout,
-                           max_line_size=s.max_header_bytes, max_field_size=s.max_header_bytes)
+    server = gateway.server(access_log=None, max_line_size=s.max_header_bytes, max_field_size=s.max_header_bytes)
+    runner = web.ServerRunner(server, shutdown_timeout=s.shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
     await site.start()
@@ -76,7 +78,10 @@ async def serve(config: LLMSwitchConfig, host: str, port: int, *, reuse_port: bo
         await stop.wait()
     finally:
         gateway.draining = True
-        await runner.cleanup()
+        try:
+            await runner.cleanup()
+        finally:
+            await gateway.aclose()
 
 
 def _free_reuse_port(host: str, port: int) -> int:
@@ -89,12 +94,21 @@ def _free_reuse_port(host: str, port: int) -> int:
         return int(s.getsockname()[1])
 
 
+def _run_worker(config: LLMSwitchConfig, host: str, port: int, factory: Callable[[], asyncio.AbstractEventLoop] | None,
+                reuse_port: bool = False, ready: Callable[[int], None] | None = None) -> None:
+    """One worker on its own loop (``asyncio.Runner``: ``asyncio.run`` takes no loop factory before 3.12)."""
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(config, host, port, reuse_port=reuse_port, ready=ready))
+
+
 def run(config: LLMSwitchConfig, host: str = "127.0.0.1", port: int = 4000, workers: int = 1,
-        ready: Callable[[int], None] | None = None) -> int:
-    """``llmswitch serve``: one worker in this process, or ``workers`` forked ones; the exit status."""
+        ready: Callable[[int], None] | None = None, loop: str = "auto") -> int:
+    """``llmswitch serve``: one worker in this process, or ``workers`` forked ones; the exit status.
+    ``loop``: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop`` (an error when missing)."""
     check_bind(config, host)
+    factory = loop_factory(loop)
     if workers <= 1:
-        asyncio.run(serve(config, host, port, ready=ready))
+        _run_worker(config, host, port, factory, ready=ready)
         return 0
     if not hasattr(socket, "SO_REUSEPORT"):
         raise ConfigError("--workers needs SO_REUSEPORT (Linux, BSD, macOS); run one worker per port behind a balancer")
@@ -105,7 +119,7 @@ def run(config: LLMSwitchConfig, host: str = "127.0.0.1", port: int = 4000, work
         if pid == 0:  # pragma: no cover - the child
             code = 0
             try:
-                asyncio.run(serve(config, host, port, reuse_port=True))
+                _run_worker(config, host, port, factory, reuse_port=True)
             except BaseException as exc:  # noqa: BLE001 - reported, then the child exits
                 print(f"llmswitch serve worker {os.getpid()}: {exc}", file=sys.stderr)
                 code = 1
