@@ -276,9 +276,9 @@ class H1Pool:
 
     async def exchange(
         self, request_line: bytes, rest: bytes, *, limit: int, error_limit: int
-    ) -> tuple[int, CIMultiDictProxy[str], bytes, bool] | None:
-        """(status, headers, body, cut) for one request; None: not sent, take the aiohttp path.
-        ``cut``: an error body was longer than ``error_limit`` and is given up to it."""
+    ) -> tuple[int, CIMultiDictProxy[str], bytes] | None:
+        """(status, headers, body) for one request; None: not sent, take the aiohttp path. An error
+        body is given up to ``error_limit``."""
         conn = self._take()
         if conn is None:
             conn = await self.new_conn()
@@ -300,7 +300,7 @@ class H1Pool:
             self.idle.append(conn)
         if message.code >= 400:
             body = body[:error_limit]
-        return message.code, message.headers, body, conn.cut
+        return message.code, message.headers, body
 
     def close(self) -> None:
         """Close the idle connections; those in use close when their exchange ends."""

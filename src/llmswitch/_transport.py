@@ -225,6 +225,8 @@ def _lean_http() -> bool:
     """``LLMSWITCH_HTTP=aiohttp`` sends every request of the transports made after it through
     aiohttp's session (the lean exchange off): a way out should a server need aiohttp's leniency."""
     return os.environ.get("LLMSWITCH_HTTP", "").strip().lower() != "aiohttp"
+
+
 _HEADER_UNSAFE = frozenset("\r\n\0")
 _MAX_TARGETS = 256
 
@@ -261,10 +263,9 @@ class _H1Spec:
             authority += f":{u.port}"
         lines = [f"Host: {authority}", "Accept: */*", "Accept-Encoding: gzip, deflate"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
-        head = ("\r\n".join(lines) + "\r\n").encode("latin-1", "strict") if all(
-            line.isascii() for line in lines) else b""
-        if not head:
+        if not all(line.isascii() for line in lines):
             return None
+        head = ("\r\n".join(lines) + "\r\n").encode("ascii")
         origin = f"{u.scheme}://{u.raw_authority}"
         return cls(host=host, port=u.port, tls=u.scheme == "https", head=head, origin=origin, targets={})
 
@@ -730,13 +731,11 @@ class Transport:
             expiry, seconds = self._expiry(timeout)
             pool = self._pool() if params is None and not headers else None
             if pool is not None:
-                answer = await self._exchange_h1(pool, method, url, data, model)
+                answer = await self._exchange_h1(pool, method, url, data, req_headers, model)
                 if answer is not None:
                     return answer
             async with await self._send(method, url, data=data, params=params, headers=req_headers) as resp:
-                if resp.status >= 400:
-                    raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
-                return resp.status, await self.read_body(resp, url)
+                return await self._read_answer(resp, url, model)
         except E.LLMSwitchError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError, HttpProcessingError) as exc:
@@ -750,8 +749,15 @@ class Transport:
             if expiry is not None:
                 expiry.done()
 
+    async def _read_answer(self, resp: aiohttp.ClientResponse, url: str, model: str | None) -> tuple[int, bytes]:
+        """(status, body) of an aiohttp answer, bounded; non-2xx raises the mapped error."""
+        if resp.status >= 400:
+            raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
+        return resp.status, await self.read_body(resp, url)
+
     async def _exchange_h1(
-        self, pool: H1Pool, method: str, url: str, data: str | None, model: str | None
+        self, pool: H1Pool, method: str, url: str, data: str | None, headers: Mapping[str, str] | None,
+        model: str | None,
     ) -> tuple[int, bytes] | None:
         """``_exchange`` through the lean exchange (``_h1``); None: not sent, take the aiohttp path.
         A redirect is followed by the aiohttp path's ``_follow``, with the same checks."""
@@ -775,16 +781,13 @@ class Transport:
             raise _too_large(what, "max_body_bytes", limits.max_body_bytes, self.provider, url) from None
         if got is None:
             return None
-        status, headers, raw, _cut = got
+        status, answered, raw = got
         if status in _REDIRECTS:
-            kw: dict[str, Any] = {"data": data, "headers": _JSON_HEADERS if data is not None else None,
-                                  "allow_redirects": False}
-            async with await self._follow(method, _Answered(status, headers, URL(url)), kw) as resp:
-                if resp.status >= 400:
-                    raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
-                return resp.status, await self.read_body(resp, url)
+            kw: dict[str, Any] = {"data": data, "headers": headers, "allow_redirects": False}
+            async with await self._follow(method, _Answered(status, answered, URL(url)), kw) as resp:
+                return await self._read_answer(resp, url, model)
         if status >= 400:
-            raise self.error_for(status, raw, headers, url, model)
+            raise self.error_for(status, raw, answered, url, model)
         return status, raw
 
     async def request_raw(
