@@ -32,6 +32,14 @@ _MAX_SERIES = 100_000
 """Label combinations kept per metric; past it new ones are counted under ``model="other"``."""
 
 
+
+def _counter(name: str, doc: str, labels: list[str], counts: dict[Any, Any]) -> CounterMetricFamily:
+    """One counter family from a {label values: count} table."""
+    fam = CounterMetricFamily(name, doc, labels=labels)
+    for values, n in counts.items():
+        fam.add_metric(values, n)
+    return fam
+
 class _Histogram:
     __slots__ = ("counts", "total", "n")
 
@@ -101,16 +109,10 @@ class Metrics:
 
     def collect(self) -> Iterator[Metric]:
         """The metric families, built from the counts now (prometheus-client's collector protocol)."""
-        fam = CounterMetricFamily("llmswitch_gateway_requests", "Requests answered, by route, model, caller and status.",
-                                  labels=["route", "model", "caller", "status"])
-        for labels, n in self.requests.items():
-            fam.add_metric(labels, n)
-        yield fam
-        fam = CounterMetricFamily("llmswitch_gateway_errors", "Failed requests by error class.",
-                                  labels=["route", "error_class"])
-        for labels2, n in self.errors.items():
-            fam.add_metric(labels2, n)
-        yield fam
+        yield _counter("llmswitch_gateway_requests", "Requests answered, by route, model, caller and status.",
+                       ["route", "model", "caller", "status"], self.requests)
+        yield _counter("llmswitch_gateway_errors", "Failed requests by error class.", ["route", "error_class"],
+                       self.errors)
         for name, doc, table in (
             ("llmswitch_gateway_request_seconds", "Time from request to last byte.", self.latency),
             ("llmswitch_gateway_time_to_first_token_seconds", "Time from request to the first streamed event.",
@@ -120,16 +122,10 @@ class Metrics:
             for route, h in table.items():
                 hist.add_metric([route], h.buckets(), h.total)
             yield hist
-        fam = CounterMetricFamily("llmswitch_gateway_tokens", "Tokens, by direction (input/output), model and caller.",
-                                  labels=["direction", "model", "caller"])
-        for labels3, n in self.tokens.items():
-            fam.add_metric(labels3, n)
-        yield fam
-        fam = CounterMetricFamily("llmswitch_gateway_cost_usd", "Priced cost in USD, by model and caller.",
-                                  labels=["model", "caller"])
-        for labels4, c in self.cost.items():
-            fam.add_metric(labels4, c)
-        yield fam
+        yield _counter("llmswitch_gateway_tokens", "Tokens, by direction (input/output), model and caller.",
+                       ["direction", "model", "caller"], self.tokens)
+        yield _counter("llmswitch_gateway_cost_usd", "Priced cost in USD, by model and caller.", ["model", "caller"],
+                       self.cost)
         yield GaugeMetricFamily("llmswitch_gateway_in_flight", "Requests being served now.", value=self.in_flight)
         gauge = GaugeMetricFamily("llmswitch_gateway_breaker_state",
                                   "Circuit breaker state per provider (0 closed, 1 half-open, 2 open).", labels=["provider"])
