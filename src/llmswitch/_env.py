@@ -1,12 +1,13 @@
-"""``${VAR}`` expansion, one implementation for the config file and for values passed to a
-provider's constructor (``api_key="${ANTHROPIC_API_KEY}"``, as the design documents write it)."""
+"""Reading the environment: ``${VAR}`` expansion, one implementation for the config file and for
+values passed to a provider's constructor (``api_key="${ANTHROPIC_API_KEY}"``, as the design
+documents write it); ``LLMSWITCH_HTTP``."""
 
 from __future__ import annotations
 
 import os
 import re
 
-__all__ = ["VAR_PATTERN", "expand_vars"]
+__all__ = ["VAR_PATTERN", "expand_vars", "lean_http"]
 
 VAR_PATTERN = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
 
@@ -31,3 +32,10 @@ def expand_vars(value: str, missing: list[str] | None = None) -> str:
         return val
 
     return VAR_PATTERN.sub(sub, value)
+
+
+def lean_http() -> bool:
+    """False when ``LLMSWITCH_HTTP=aiohttp``: llmswitch's own HTTP/1.1 code is off and everything goes
+    through aiohttp — requests (``_h1``, for transports made after it is set) and the gateway's
+    server (``gateway/ingress.py``). A way out should a peer need aiohttp's leniency."""
+    return os.environ.get("LLMSWITCH_HTTP", "").strip().lower() != "aiohttp"

@@ -41,6 +41,7 @@ from yarl import URL
 
 from . import errors as E
 from ._classify import error_from_response, extract_error, parse_retry_after
+from ._env import lean_http
 from ._h1 import H1Pool, HttpProcessingError, TooLarge
 from ._limits import DEFAULT_LIMITS, Limits, check_seconds
 
@@ -219,12 +220,6 @@ def _too_large(what: str, setting: str, limit: int, provider: str, url: str) -> 
         url=url,
         hint=f"raise {setting} in the provider's config if the server is trusted",
     )
-
-
-def _lean_http() -> bool:
-    """``LLMSWITCH_HTTP=aiohttp`` sends every request of the transports made after it through
-    aiohttp's session (the lean exchange off): a way out should a server need aiohttp's leniency."""
-    return os.environ.get("LLMSWITCH_HTTP", "").strip().lower() != "aiohttp"
 
 
 _HEADER_UNSAFE = frozenset("\r\n\0")
@@ -408,7 +403,7 @@ class Transport:
         # the lean exchange for plain requests (``_h1``): one pool per loop, like the sessions
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, H1Pool] = weakref.WeakKeyDictionary()
         self._fast: tuple[Any, H1Pool] | None = None
-        self._h1: _H1Spec | None | bool = None if _lean_http() else False
+        self._h1: _H1Spec | None | bool = None if lean_http() else False
         _LIVE.add(self)
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from llmswitch.config import BreakerConfig
+from tests.fixtures.http_paths import both_http_paths  # noqa: F401  # every test here runs on both servers
 from tests.gateway.conftest import ALICE, BOB, RunningGateway, gateway_config, start_gateway
 
 HI = [{"role": "user", "content": "hi"}]

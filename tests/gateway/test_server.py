@@ -23,6 +23,7 @@ from llmswitch.errors import ConfigError
 from llmswitch.gateway import check_bind, hash_key
 from llmswitch.usage.log import current_usage_log
 from tests.fakes import openai_server
+from tests.fixtures.http_paths import both_http_paths  # noqa: F401  # every test here runs on both servers
 from tests.gateway.conftest import ALICE, RunningGateway, start_gateway
 
 HI = [{"role": "user", "content": "hi"}]

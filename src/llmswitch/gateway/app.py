@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -36,6 +36,7 @@ from .call import Call, Planned, plan
 from .coalesce import Coalescer
 from .deadline import Deadlines
 from .errors import GatewayError, anthropic_body, anthropic_error, failure_of, openai_body, openai_error
+from .ingress import IngressServer, Request, Stream
 from .limits import CallerLimits, RoutingLimits
 from .loop import loop_name
 from .metrics import CONTENT_TYPE_LATEST, Metrics
@@ -69,12 +70,25 @@ OPENAI = _Format("chat", openai_format.parse_request, openai_format.response_bod
 ANTHROPIC = _Format("messages", anthropic_format.parse_request, anthropic_format.response_body, anthropic_error,
                     _anthropic_stream_error, lambda call, body: anthropic_format.EventWriter(call.model))
 
-Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+Incoming = web.BaseRequest | Request
+"""A request from either server: aiohttp's (``server()``, ``app()``) or the gateway's own (``ingress()``)."""
+Reply = web.StreamResponse | Stream
+Handler = Callable[[Incoming], Awaitable[Reply]]
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_SSE_HEAD = b"".join(f"{k}: {v}\r\n".encode() for k, v in _SSE_HEADERS.items())
 
 
-async def _end(resp: web.StreamResponse) -> None:
+async def _open_stream(request: Incoming) -> Reply:
+    """A 200 event-stream answer on whichever server the request came from."""
+    if isinstance(request, Request):
+        return request.open_stream(_SSE_HEAD)
+    resp = web.StreamResponse(headers=_SSE_HEADERS)
+    await resp.prepare(request)
+    return resp
+
+
+async def _end(resp: Reply) -> None:
     """The chunked body's terminator, after the stream's last event was written. A caller that read
     that event (``[DONE]``, ``message_stop``) may hang up before the terminator reaches it — the SDKs
     do, and on uvloop the close is seen in time to refuse the write: it has the whole answer, so
@@ -86,7 +100,8 @@ async def _end(resp: web.StreamResponse) -> None:
 
 
 class Gateway:
-    """One gateway over one registry: ``server()`` for ``llmswitch serve``, ``app()`` to mount it."""
+    """One gateway over one registry: ``ingress()`` for ``llmswitch serve``, ``server()`` for the same on
+    aiohttp's server (``LLMSWITCH_HTTP=aiohttp``), ``app()`` to mount it in an aiohttp application."""
 
     def __init__(self, config: LLMSwitchConfig, registry: ProviderRegistry | None = None, *,
                  limits: CallerLimits | None = None) -> None:
@@ -113,6 +128,14 @@ class Gateway:
             ("GET", "/metrics"): self.metrics_handler,
         }
 
+    def ingress(self) -> IngressServer:
+        """The gateway's own HTTP/1.1 server (``ingress.py``), which ``llmswitch serve`` runs: the
+        routes, the body and header bounds, a body that stops arriving bounded by ``request_timeout``.
+        Close the registry with ``aclose()`` after its ``shutdown``."""
+        s = self.settings
+        return IngressServer(self._routes(), max_body=s.max_body_bytes, max_header=s.max_header_bytes,
+                             body_timeout=s.request_timeout)
+
     def server(self, **kwargs: Any) -> web.Server:
         """The low-level ``aiohttp.web.Server`` that ``llmswitch serve`` runs (``kwargs`` go to each
         connection's handler: header bounds, access log). Why not an ``Application``: seven fixed routes
@@ -130,7 +153,7 @@ class Gateway:
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
             handler = routes.get((request.method, request.path))
             if handler is not None:
-                return await handler(request)
+                return cast(web.StreamResponse, await handler(request))  # on this server, always aiohttp's
             if request.path in paths:
                 allowed = sorted(m for m, p in routes if p == request.path)
                 raise web.HTTPMethodNotAllowed(request.method, allowed)
@@ -143,7 +166,7 @@ class Gateway:
         own (bodies bounded by ``gateway.max_body_bytes``; the registry is closed on its cleanup)."""
         app = web.Application(client_max_size=self.settings.max_body_bytes)
         for (method, path), handler in self._routes().items():
-            app.router.add_route(method, path, handler)
+            app.router.add_route(method, path, cast(Callable[[web.Request], Awaitable[web.StreamResponse]], handler))
         app.on_cleanup.append(self._close)
         return app
 
@@ -155,26 +178,28 @@ class Gateway:
         await self.aclose()
 
     # --- the shared request flow -------------------------------------------------------------
-    async def chat_completions(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def chat_completions(self, request: Incoming) -> Reply:
         """``POST /v1/chat/completions`` (OpenAI format)."""
         return await self._serve(request, OPENAI)
 
-    async def messages(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def messages(self, request: Incoming) -> Reply:
         """``POST /v1/messages`` (Anthropic format)."""
         return await self._serve(request, ANTHROPIC)
 
-    async def _body(self, request: web.BaseRequest) -> Any:
+    async def _body(self, request: Incoming) -> Any:
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise GatewayError(413, f"request body larger than {self.settings.max_body_bytes} bytes",
                                kind="too_large") from None
+        except web.HTTPRequestTimeout as exc:  # the gateway's own server only (ingress.py)
+            raise GatewayError(408, exc.text or "the request body stopped arriving", kind="timeout") from None
         try:
             return jsonio.loads(raw)
         except ValueError:
             raise GatewayError(400, "the request body is not valid JSON") from None
 
-    def _admit(self, request: web.BaseRequest) -> Caller:
+    def _admit(self, request: Incoming) -> Caller:
         if self.draining:
             raise GatewayError(503, "the gateway is shutting down", kind="overloaded", retry_after=1.0)
         length = request.content_length
@@ -182,7 +207,7 @@ class Gateway:
             raise GatewayError(413, f"request body larger than {self.settings.max_body_bytes} bytes", kind="too_large")
         return self.keys.caller(request.headers)
 
-    async def _serve(self, request: web.BaseRequest, fmt: _Format) -> web.StreamResponse:
+    async def _serve(self, request: Incoming, fmt: _Format) -> Reply:
         started = time.perf_counter()
         caller: Caller | None = None
         model = ""
@@ -249,8 +274,8 @@ class Gateway:
         finally:
             self._deadlines.leave(d)
 
-    async def _stream(self, request: web.BaseRequest, fmt: _Format, planned: Planned, body: Any,
-                      started: float) -> tuple[web.StreamResponse, Response | None, BaseException | None]:
+    async def _stream(self, request: Incoming, fmt: _Format, planned: Planned, body: Any,
+                      started: float) -> tuple[Reply, Response | None, BaseException | None]:
         stream = planned.stream(timeout=self.settings.request_timeout)
         events = stream.__aiter__()
         try:
@@ -262,8 +287,7 @@ class Gateway:
                 return fmt.error(exc), None, exc
             self.metrics.ttft(fmt.route, time.perf_counter() - started)
             writer = fmt.writer(planned.call, body)
-            resp = web.StreamResponse(headers=_SSE_HEADERS)
-            await resp.prepare(request)
+            resp = await _open_stream(request)
             head = writer.first()
             if first is not None:
                 chunk = writer.event(first)
@@ -294,7 +318,7 @@ class Gateway:
             await stream.aclose()
 
     # --- the other endpoints -----------------------------------------------------------------
-    async def count_tokens(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def count_tokens(self, request: Incoming) -> Reply:
         """``POST /v1/messages/count_tokens``: asked of the backend when it speaks the Messages API
         (Anthropic, llama-server), since only the backend's own tokenizer gives the true count."""
         try:
@@ -318,7 +342,7 @@ class Gateway:
         except Exception as exc:
             return anthropic_error(exc)
 
-    async def models(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def models(self, request: Incoming) -> Reply:
         """``GET /v1/models``: the names this caller may use, in OpenAI's list format (Anthropic's
         when the request carries ``anthropic-version``, as the Anthropic SDK's does)."""
         anthropic = "anthropic-version" in request.headers
@@ -334,11 +358,11 @@ class Gateway:
         return web.json_response({"object": "list", "data": [
             {"id": n, "object": "model", "created": 0, "owned_by": "llmswitch"} for n in names]})
 
-    async def live(self, request: web.BaseRequest) -> web.Response:
+    async def live(self, request: Incoming) -> Reply:
         """``GET /health/live``: the process answers (and says which event loop it runs on)."""
         return web.json_response({"status": "ok", "loop": loop_name(asyncio.get_running_loop())})
 
-    async def ready(self, request: web.BaseRequest) -> web.Response:
+    async def ready(self, request: Incoming) -> Reply:
         """``GET /health/ready``: 200 when at least one provider is healthy (and the shared state
         backend answers, when one is configured); 503 otherwise, or while draining."""
         checks = await self.registry.check_health(timeout=5.0)
@@ -366,7 +390,7 @@ class Gateway:
         finally:
             await client.aclose()
 
-    async def metrics_handler(self, request: web.BaseRequest) -> web.Response:
+    async def metrics_handler(self, request: Incoming) -> Reply:
         """``GET /metrics``: Prometheus text format."""
         body = self.metrics.render(self.registry.items())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -7,6 +7,8 @@ Why these rules:
   kernel spreads connections over them. Each builds its own registry after the fork (pooled
   connections and event loops must not cross a fork). Shared budgets, rate limits and breakers
   across workers need ``state: redis``.
+- The HTTP server is the gateway's own (``gateway/ingress.py``); ``LLMSWITCH_HTTP=aiohttp`` runs
+  aiohttp's ``web.Server`` instead.
 - The event loop is uvloop when it is installed (``loop="auto"``), else asyncio's (``gateway/loop.py``).
 - SIGTERM (and SIGINT) stop accepting at once; requests and streams already running get
   ``gateway.shutdown_timeout`` seconds to finish (new requests on kept-alive connections get a
@@ -16,15 +18,17 @@ Why these rules:
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from .._env import lean_http
 from ..config import LLMSwitchConfig
 from ..errors import ConfigError
 from .app import Gateway
@@ -59,11 +63,19 @@ async def serve(config: LLMSwitchConfig, host: str, port: int, *, reuse_port: bo
     check_bind(config, host)
     gateway = Gateway(config)
     s = config.gateway
-    server = gateway.server(access_log=None, max_line_size=s.max_header_bytes, max_field_size=s.max_header_bytes)
-    runner = web.ServerRunner(server, shutdown_timeout=s.shutdown_timeout)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
-    await site.start()
+    shutdown: Callable[[], Awaitable[None]]
+    if lean_http():
+        ingress = gateway.ingress()
+        port = await ingress.start(host, port, reuse_port=reuse_port)
+        shutdown = functools.partial(ingress.shutdown, s.shutdown_timeout)
+    else:  # LLMSWITCH_HTTP=aiohttp: aiohttp's server
+        server = gateway.server(access_log=None, max_line_size=s.max_header_bytes, max_field_size=s.max_header_bytes)
+        runner = web.ServerRunner(server, shutdown_timeout=s.shutdown_timeout)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
+        await site.start()
+        port = int(runner.addresses[0][1]) if runner.addresses else port
+        shutdown = runner.cleanup
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -72,14 +84,13 @@ async def serve(config: LLMSwitchConfig, host: str, port: int, *, reuse_port: bo
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests run it in one)
             pass
     if ready is not None:
-        addresses = runner.addresses
-        ready(int(addresses[0][1]) if addresses else port)
+        ready(port)
     try:
         await stop.wait()
     finally:
         gateway.draining = True
         try:
-            await runner.cleanup()
+            await shutdown()
         finally:
             await gateway.aclose()
 

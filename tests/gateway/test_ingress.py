@@ -1,0 +1,331 @@
+"""The gateway's own HTTP/1.1 server (``llmswitch.gateway.ingress``) on its own, with routes of the
+test's, driven by raw sockets so the framing itself is what is checked: keep-alive, pipelining,
+HTTP/1.0, bounds, ``Expect: 100-continue``, malformed requests, disconnects, idle connections,
+flow control of a streamed answer and the drain. The gateway's endpoints run on this server in
+every other test of ``tests/gateway``."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from llmswitch.gateway.ingress import IngressServer, Request
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class _Routes:
+    """Handlers that note what happened to them."""
+
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        self.written = 0
+        self.seen: list[str] = []
+
+    async def echo(self, request: Request) -> web.StreamResponse:
+        body = await request.read()
+        self.seen.append(body.decode(errors="replace")[:40])
+        return web.json_response({"len": len(body), "path": request.path})
+
+    async def refuse(self, request: Request) -> web.StreamResponse:
+        return web.json_response({"error": "no"}, status=401)
+
+    async def wait(self, request: Request) -> web.StreamResponse:
+        self.started.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return web.json_response({"waited": True})
+
+    async def stream(self, request: Request) -> Any:
+        out = request.open_stream(b"Content-Type: text/event-stream\r\n")
+        for i in range(3):
+            await out.write(b"data: %d\n\n" % i)
+        await out.write_eof()
+        return out
+
+    async def flood(self, request: Request) -> Any:
+        out = request.open_stream(b"Content-Type: application/octet-stream\r\n")
+        piece = b"x" * 65536
+        for _ in range(400):  # 25 MiB: far more than the socket buffers hold
+            await out.write(piece)
+            self.written += len(piece)
+        await out.write_eof()
+        return out
+
+    async def boom(self, request: Request) -> web.StreamResponse:
+        raise RuntimeError("a bug")
+
+    def table(self) -> dict[tuple[str, str], Any]:
+        return {("POST", "/echo"): self.echo, ("POST", "/refuse"): self.refuse, ("GET", "/wait"): self.wait,
+                ("GET", "/stream"): self.stream, ("GET", "/flood"): self.flood, ("GET", "/boom"): self.boom}
+
+
+class _Running:
+    def __init__(self, server: IngressServer, port: int, routes: _Routes) -> None:
+        self.server, self.port, self.routes = server, port, routes
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", self.port)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[_Running]:
+    routes = _Routes()
+    server = IngressServer(routes.table(), max_body=1000, max_header=2048, body_timeout=0.5, keepalive=0.5)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        yield _Running(server, port, routes)
+    finally:
+        routes.release.set()
+        await server.shutdown(1.0)
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    """One whole answer (Content-Length or chunked) off the connection."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    if "content-length" in headers:
+        return status, headers, await reader.readexactly(int(headers["content-length"]))
+    body = b""
+    if headers.get("transfer-encoding") == "chunked":
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            data = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += data[:-2]
+        return status, headers, body
+    return status, headers, await reader.read()
+
+
+def _post(path: str, body: bytes, extra: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+async def _closed(reader: asyncio.StreamReader) -> bool:
+    return await asyncio.wait_for(reader.read(), 5) == b""
+
+
+async def test_keep_alive_answers_many_requests_on_one_connection(running: _Running) -> None:
+    r, w = await running.connect()
+    for i in range(5):
+        w.write(_post("/echo", b"x" * i))
+        status, headers, body = await _answer(r)
+        assert status == 200 and json.loads(body) == {"len": i, "path": "/echo"}
+        assert headers["content-type"].startswith("application/json") and headers["date"].endswith("GMT")
+        assert "connection" not in headers
+    assert len(running.server.connections) == 1
+    w.close()
+
+
+async def test_connection_close_is_honoured(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(_post("/echo", b"abc", "Connection: close\r\n"))
+    status, headers, _ = await _answer(r)
+    assert status == 200 and headers["connection"] == "close"
+    assert await _closed(r)
+
+
+async def test_pipelined_requests_are_answered_in_order(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(b"".join(_post("/echo", str(i).encode() * (i + 1)) for i in range(4)))
+    lengths = [json.loads((await _answer(r))[2])["len"] for _ in range(4)]
+    assert lengths == [1, 2, 3, 4] and running.routes.seen == ["0", "11", "222", "3333"]
+    w.close()
+
+
+async def test_http_1_0_is_answered_then_closed_and_its_stream_is_not_chunked(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(b"POST /echo HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi")
+    status, headers, body = await _answer(r)
+    assert status == 200 and json.loads(body)["len"] == 2 and headers["connection"] == "close"
+    assert await _closed(r)
+    r, w = await running.connect()
+    w.write(b"GET /stream HTTP/1.0\r\n\r\n")
+    status, headers, body = await _answer(r)
+    assert status == 200 and "transfer-encoding" not in headers
+    assert body == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+
+
+async def test_a_streamed_answer_is_chunked(running: _Running) -> None:
+    r, w = await running.connect()
+    for _ in range(2):  # and the connection is kept for the next request
+        w.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = await _answer(r)
+        assert status == 200 and headers["transfer-encoding"] == "chunked"
+        assert headers["content-type"] == "text/event-stream" and body == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+    w.close()
+
+
+async def test_a_body_over_its_bound_is_413_announced_or_not(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(_post("/echo", b"x" * 1001))  # all of it arrived: read to its end, so the connection stays usable
+    assert (await _answer(r))[0] == 413
+    w.write(_post("/echo", b"ok"))
+    assert (await _answer(r))[0] == 200
+    r, w = await running.connect()  # announced, still arriving: refused at the bound, and the rest never parsed
+    w.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"z" * 2000)
+    status, headers, _ = await _answer(r)
+    assert status == 413 and headers["connection"] == "close"
+    assert await _closed(r)
+    r, w = await running.connect()  # chunked: no length announced, counted while it arrives
+    w.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(3):
+        w.write(b"200\r\n" + b"y" * 512 + b"\r\n")
+    status, _, _ = await _answer(r)
+    assert status == 413 and await _closed(r)
+    assert running.routes.seen == ["ok"]
+
+
+async def test_a_gzip_bomb_is_measured_after_decompression(running: _Running) -> None:
+    bomb = gzip.compress(b"\0" * 100_000)
+    assert len(bomb) < 1000
+    r, w = await running.connect()
+    w.write(_post("/echo", bomb, "Content-Encoding: gzip\r\n"))
+    status, _, _ = await _answer(r)
+    assert status == 413 and running.routes.seen == []
+    small = gzip.compress(b"z" * 500)
+    r, w = await running.connect()
+    w.write(_post("/echo", small, "Content-Encoding: gzip\r\n"))
+    status, _, body = await _answer(r)
+    assert status == 200 and json.loads(body)["len"] == 500
+    w.close()
+
+
+async def test_an_unread_body_is_not_taken_for_the_next_request(running: _Running) -> None:
+    r, w = await running.connect()
+    smuggled = _post("/echo", b"SMUGGLED")
+    w.write(_post("/refuse", smuggled))  # all of it arrived, unread: it was a body, the connection stays usable
+    assert (await _answer(r))[0] == 401
+    w.write(_post("/echo", b"next"))
+    assert (await _answer(r))[0] == 200
+    r, w = await running.connect()  # still arriving when the handler answered without reading it
+    w.write(f"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: {len(smuggled) + 50}\r\n\r\n".encode())
+    status, headers, _ = await _answer(r)
+    assert status == 401 and headers["connection"] == "close"
+    w.write(smuggled)
+    assert await _closed(r)
+    assert running.routes.seen == ["next"]
+
+
+async def test_expect_100_continue_is_answered_only_when_the_body_is_read(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    interim = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    w.write(b"hello")
+    status, _, body = await _answer(r)
+    assert status == 200 and json.loads(body)["len"] == 5
+    r, w = await running.connect()
+    w.write(b"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    status, _, _ = await _answer(r)  # the refusal comes first: no 100 before it
+    assert status == 401 and await _closed(r)
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"NOT HTTP AT ALL\r\n\r\n", 400),
+    (b"POST /echo HTTP/1.1\r\nContent-Length: nope\r\n\r\n", 400),
+    (b"GET /echo HTTP/1.1\r\nX-Big: " + b"a" * 4096 + b"\r\n\r\n", 431),
+    (b"GET /" + b"p" * 4096 + b" HTTP/1.1\r\n\r\n", 431),
+])
+async def test_a_malformed_request_is_refused_and_the_connection_closed(running: _Running, raw: bytes, status: int) -> None:
+    r, w = await running.connect()
+    w.write(raw)
+    got, headers, body = await _answer(r)
+    assert got == status and headers["connection"] == "close"
+    assert json.loads(body)["error"]["type"] == "invalid_request_error"
+    assert await _closed(r)
+
+
+async def test_unknown_path_is_404_wrong_method_405_and_a_bug_500_on_a_kept_connection(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await _answer(r))[0] == 404
+    w.write(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, _ = await _answer(r)
+    assert status == 405 and headers["allow"] == "POST"
+    w.write(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = await _answer(r)
+    assert status == 500 and "a bug" not in body.decode()  # no internals to the caller
+    w.write(_post("/echo", b"ok"))
+    assert (await _answer(r))[0] == 200
+    w.close()
+
+
+async def test_a_caller_that_disconnects_cancels_its_handler(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(running.routes.started.wait(), 5)
+    w.close()
+    await asyncio.wait_for(running.routes.cancelled.wait(), 2)
+
+
+async def test_idle_connections_and_a_trickled_head_are_closed(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(_post("/echo", b"1"))
+    assert (await _answer(r))[0] == 200
+    assert await _closed(r)  # idle past keepalive (0.5 s)
+    r, w = await running.connect()
+    w.write(b"GET /echo HTTP/1.1\r\nX-Slow: ")
+    for _ in range(3):  # a head that never ends, a byte at a time
+        w.write(b"s")
+        await asyncio.sleep(0.3)
+    assert await _closed(r)
+
+
+async def test_a_body_that_stops_arriving_is_408(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    status, headers, _ = await asyncio.wait_for(_answer(r), 5)
+    assert status == 408 and headers["connection"] == "close"
+
+
+async def test_a_slow_reader_holds_the_writer_back(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.5)
+    held = running.routes.written
+    assert held < 400 * 65536 // 2, held  # the handler waits for the caller instead of buffering 25 MiB
+    status, _, body = await _answer(r)
+    assert status == 200 and len(body) == 400 * 65536 and running.routes.written == len(body)
+    w.close()
+
+
+async def test_shutdown_stops_accepting_closes_idle_and_lets_a_running_request_finish(running: _Running) -> None:
+    idle_r, idle_w = await running.connect()
+    idle_w.write(_post("/echo", b"1"))
+    assert (await _answer(idle_r))[0] == 200
+    r, w = await running.connect()
+    w.write(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(running.routes.started.wait(), 5)
+    drain = asyncio.create_task(running.server.shutdown(5.0))
+    await asyncio.sleep(0.1)
+    assert await _closed(idle_r)
+    with pytest.raises(OSError):
+        await running.connect()
+    running.routes.release.set()
+    status, headers, body = await _answer(r)
+    assert status == 200 and json.loads(body) == {"waited": True} and headers["connection"] == "close"
+    await asyncio.wait_for(drain, 5)
+
+
+async def test_shutdown_cancels_what_outlives_its_deadline(running: _Running) -> None:
+    r, w = await running.connect()
+    w.write(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(running.routes.started.wait(), 5)
+    await asyncio.wait_for(running.server.shutdown(0.2), 5)
+    assert running.routes.cancelled.is_set()
+    assert await _closed(r)
