@@ -67,7 +67,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("_observe",),
     # Not in DESIGN.md: `hooks` (the extension points the call path offers: call observers, the
     # pricer, the model factory), `streaming` (ResponseStream), `limits` (read bounds), `paths`.
-    ("_classify", "_streaming", "hooks", "_limits", "_paths", "_env"),
+    # `_json`: the JSON codec of the hot paths (pydantic_core, json's verdict on what it refuses).
+    ("_classify", "_streaming", "hooks", "_limits", "_paths", "_env", "_json"),
     ("types",),
     ("errors",),
 ]

@@ -146,7 +146,6 @@ class _Conn(BaseProtocol):
 
     # --- the exchange ----------------------------------------------------------------------
     def _done(self) -> None:
-        self._stop_timer()
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -166,8 +165,13 @@ class _Conn(BaseProtocol):
             self.timer = None
 
     def _idle_check(self) -> None:
-        """The idle bound: one timer per exchange, moved on when bytes arrived since it was set."""
+        """The idle bound: one timer per connection, armed by the first exchange and moved on when
+        bytes arrived since it was set; between exchanges it lapses (no timer per exchange)."""
         assert self.read is not None
+        waiter = self.waiter
+        if waiter is None or waiter.done():  # no exchange running: nothing to bound
+            self.timer = None
+            return
         due = self.last_read + self.read
         if self._loop.time() >= due:
             self.timer = None
@@ -184,7 +188,7 @@ class _Conn(BaseProtocol):
         loop = self._loop
         self.waiter = waiter = loop.create_future()
         self.last_read = now = loop.time()
-        if self.read is not None:
+        if self.read is not None and self.timer is None:  # else the running one moves itself on
             self.timer = loop.call_at(now + self.read, self._idle_check)
         assert self.transport is not None
         self.transport.write(request)
@@ -233,6 +237,7 @@ class H1Pool:
 
     def _discard(self, conn: _Conn) -> None:
         self.open -= 1
+        conn._stop_timer()
         if conn.transport is not None:
             try:
                 conn.transport.close()

@@ -43,6 +43,7 @@ from . import errors as E
 from ._classify import error_from_response, extract_error, parse_retry_after
 from ._env import lean_http
 from ._h1 import H1Pool, HttpProcessingError, TooLarge
+from ._json import loads as _loads
 from ._limits import DEFAULT_LIMITS, Limits, check_seconds
 
 __all__ = [
@@ -816,7 +817,7 @@ class Transport:
         if not raw:
             return status, None
         try:
-            return status, json.loads(raw)
+            return status, _loads(raw)
         except (ValueError, RecursionError) as exc:  # invalid UTF-8, and JSON nested past the parser's depth
             raise E.ProviderError(
                 f"the server answered with malformed JSON ({type(exc).__name__}: {exc}); body starts {raw[:200]!r}",

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _json as jsonio
 from .._wire.anthropic import stop_reason_for
 from ..types import (
     ImagePart,
@@ -32,7 +33,6 @@ from ..types import (
     Usage,
     as_tools,
 )
-from . import jsonio
 from .call import ANTHROPIC, Call
 from .errors import GatewayError
 

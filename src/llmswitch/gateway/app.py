@@ -25,18 +25,19 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from .. import _json as jsonio
 from .. import errors as E
 from ..config import LLMSwitchConfig
 from ..registry import ProviderRegistry
 from ..types import Response
 from ..usage.log import current_caller
-from . import anthropic_format, jsonio, openai_format
+from . import anthropic_format, openai_format
 from .auth import Caller, KeyRing
 from .call import Call, Planned, plan
 from .coalesce import Coalescer
 from .deadline import Deadlines
 from .errors import GatewayError, anthropic_body, anthropic_error, failure_of, openai_body, openai_error
-from .ingress import IngressServer, Request, Stream
+from .ingress import IngressServer, JSONAnswer, Request, Stream
 from .limits import CallerLimits, RoutingLimits
 from .loop import loop_name
 from .metrics import CONTENT_TYPE_LATEST, Metrics
@@ -72,14 +73,14 @@ ANTHROPIC = _Format("messages", anthropic_format.parse_request, anthropic_format
 
 Incoming = web.BaseRequest | Request
 """A request from either server: aiohttp's (``server()``, ``app()``) or the gateway's own (``ingress()``)."""
-Reply = web.StreamResponse | Stream
+Reply = web.StreamResponse | Stream | JSONAnswer
 Handler = Callable[[Incoming], Awaitable[Reply]]
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _SSE_HEAD = b"".join(f"{k}: {v}\r\n".encode() for k, v in _SSE_HEADERS.items())
 
 
-async def _open_stream(request: Incoming) -> Reply:
+async def _open_stream(request: Incoming) -> web.StreamResponse | Stream:
     """A 200 event-stream answer on whichever server the request came from."""
     if isinstance(request, Request):
         return request.open_stream(_SSE_HEAD)
@@ -88,7 +89,7 @@ async def _open_stream(request: Incoming) -> Reply:
     return resp
 
 
-async def _end(resp: Reply) -> None:
+async def _end(resp: web.StreamResponse | Stream) -> None:
     """The chunked body's terminator, after the stream's last event was written. A caller that read
     that event (``[DONE]``, ``message_stop``) may hang up before the terminator reaches it — the SDKs
     do, and on uvloop the close is seen in time to refuse the write: it has the whole answer, so
@@ -248,7 +249,10 @@ class Gateway:
                 status = resp.status
                 return resp
             status = 200
-            return web.Response(body=jsonio.dumps(fmt.body(final, call.model)), content_type="application/json")
+            answer = jsonio.dumps(fmt.body(final, call.model))
+            if type(request) is Request:
+                return JSONAnswer(answer)
+            return web.Response(body=answer, content_type="application/json")
         except asyncio.CancelledError:
             status = 499  # the caller went away (nginx's code for it)
             raise

@@ -48,9 +48,9 @@ from aiohttp.http import HttpProcessingError, HttpRequestParser
 from aiohttp.http_exceptions import LineTooLong
 from multidict import CIMultiDictProxy
 
-__all__ = ["Request", "Stream", "IngressServer"]
+__all__ = ["Request", "Stream", "JSONAnswer", "IngressServer"]
 
-_log = logging.getLogger("llmswitch.gateway")
+_log = logging.getLogger(__name__)
 
 _READ_BUFSIZE = 2**16
 _MAX_HEADERS = 128
@@ -88,6 +88,21 @@ def _head(status: int, headers: bytes, close: bool) -> bytes:
 def _header_block(resp: web.StreamResponse) -> bytes:
     return b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in resp.headers.items()
                     if k.lower() not in _OWN_HEADERS)
+
+
+class JSONAnswer:
+    """A whole 200 JSON answer, written without building an ``aiohttp.web.Response`` (the path every
+    completed call takes; errors and the other endpoints answer with aiohttp's ``Response``)."""
+
+    __slots__ = ("body",)
+    status = 200
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+
+_JSON_200 = b"HTTP/1.1 200 OK\r\n"
+_JSON_TYPE = b"Content-Type: application/json\r\nContent-Length: %d\r\n"
 
 
 class Request:
@@ -277,7 +292,12 @@ class _Connection(BaseProtocol):
             if not payload.is_eof():
                 self.close_after = True  # the body was not read: it must not be parsed as the next request
             transport = self.transport
-            if not isinstance(answer, Stream) and transport is not None:
+            if type(answer) is JSONAnswer:
+                if transport is not None:
+                    json_body: bytes = answer.body
+                    transport.write(_JSON_200 + _Clock.date() + _JSON_TYPE % len(json_body)
+                                    + (b"Connection: close\r\n\r\n" if self.close_after else b"\r\n") + json_body)
+            elif not isinstance(answer, Stream) and transport is not None:
                 body = answer.body if isinstance(answer, web.Response) else None
                 if not isinstance(body, (bytes, bytearray)):
                     body = b"" if body is None else str(body).encode()

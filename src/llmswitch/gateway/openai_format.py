@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _json as jsonio
 from .._wire.assemble import parse_tool_arguments
 from ..types import (
     ImagePart,
@@ -32,7 +33,6 @@ from ..types import (
     UsageEvent,
     as_tools,
 )
-from . import jsonio
 from .call import OPENAI, Call
 from .errors import GatewayError
 
