@@ -4,10 +4,7 @@ fake backend (``bench/server.py``), driven by the same aiohttp client in the sam
 Figures (issue 18, "Performance"):
 - added latency of a non-streamed call over calling the backend directly, p50 and p99, measured
   *paired*: each round calls direct, gateway and proxy once, in a rotated order, so the noise of
-  a shared machine falls on all three alike; every call then finds the processes it crosses idle
-  since their last turn (a cold wake-up per hop, which a two-hop path pays twice). Also *warm*:
-  the same calls in blocks of 50 per target, blocks rotated, p50 of each target minus direct's,
-  as a gateway under steady traffic sees them;
+  a shared machine falls on all three alike;
 - calls/s with 64 in flight through one worker (each target alone, alternated, median of runs);
 - per-chunk cost of a 500-chunk stream and its time to first chunk, gateway vs direct;
 - start time (spawn → first 200 on the health endpoint) and RSS of a worker;
@@ -304,20 +301,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 if t.name != "direct":
                     out[f"{t.name}_added_p50_us"] = _median(added)
                     out[f"{t.name}_added_p99_us"] = _pct(added, 99)
-            # the same calls in blocks of 50 per target (blocks rotated): each process is warm, as under
-            # steady traffic; above, every call finds the processes it crosses idle since its last turn
-            warm: dict[str, list[float]] = {t.name: [] for t in targets}
-            for i in range(int(prof["rounds"]) // 50):
-                k = i % len(targets)
-                for t in targets[k:] + targets[:k]:
-                    for _ in range(50):
-                        t0 = time.perf_counter()
-                        await _call(s, t)
-                        warm[t.name].append((time.perf_counter() - t0) * 1e6)
-            for t in targets:
-                out[f"{t.name}_warm_p50_us"] = _median(warm[t.name])
-                if t.name != "direct":
-                    out[f"{t.name}_warm_added_p50_us"] = _median(warm[t.name]) - _median(warm["direct"])
             log(f"throughput: 64 in flight, {prof['tput_s']} s x {prof['tput_runs']}")
             runs: dict[str, list[float]] = {t.name: [] for t in targets}
             cpu: dict[str, list[float]] = {t.name: [] for t in targets}
@@ -337,7 +320,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 per_chunk, ttfc = [], []
                 c0 = _cpu_s(pids.get(t.name))
                 for _ in range(prof["streams"]):
-                    n, first, total = await _stream(s, t, t.stream_model)
+                    try:
+                        n, first, total = await _stream(s, t, t.stream_model)
+                    except aiohttp.ClientError as exc:
+                        raise RuntimeError(f"{t.name}: stream failed: {exc!r}") from exc
                     assert n == 500, f"{t.name}: {n} chunks"
                     per_chunk.append(total / n * 1e6)
                     ttfc.append(first * 1e6)
@@ -366,8 +352,6 @@ def report(r: dict[str, Any]) -> str:
     rows = [
         ("p50 per call (µs)", "p50_us", "{:.0f}"), ("p99 per call (µs)", "p99_us", "{:.0f}"),
         ("added p50 over direct (µs)", "added_p50_us", "{:.0f}"), ("added p99 over direct (µs)", "added_p99_us", "{:.0f}"),
-        ("warm: p50 per call, blocks of 50 (µs)", "warm_p50_us", "{:.0f}"),
-        ("warm: added p50 over direct (µs)", "warm_added_p50_us", "{:.0f}"),
         ("calls/s @64 in flight", "calls_per_s", "{:.0f}"),
         ("server CPU µs per call (its process)", "cpu_us_per_call", "{:.0f}"),
         ("server CPU µs per streamed chunk", "cpu_us_per_chunk", "{:.1f}"),
@@ -390,18 +374,12 @@ def report(r: dict[str, Any]) -> str:
                   "(issue target ≥ 20×)",
                   f"- LiteLLM added p50 ÷ gateway added p50: **{added:.0f}×** "
                   "(issue target ≥ 50×)"]
-        if "litellm_warm_added_p50_us" in r:
-            warm = r["litellm_warm_added_p50_us"] / max(r["gateway_warm_added_p50_us"], 1)
-            lines.append(f"- the same, warm (blocks of 50): **{warm:.0f}×**")
     lines += [f"- gateway calls/s ÷ floor calls/s: **{r['gateway_calls_per_s'] / r['floor_calls_per_s']:.2f}×**; "
               f"floor ÷ direct: {r['floor_calls_per_s'] / r['direct_calls_per_s']:.2f}×",
               f"- gateway calls/s ÷ direct calls/s: **{r['gateway_calls_per_s'] / r['direct_calls_per_s']:.2f}×** "
               "(target ≥ 0.5×)",
               f"- gateway added p50 {r['gateway_added_p50_us']:.0f} µs vs direct p50 {r['direct_p50_us']:.0f} µs "
               "(target: added ≤ direct)"]
-    if "gateway_warm_added_p50_us" in r:
-        lines.append(f"- warm: gateway added p50 {r['gateway_warm_added_p50_us']:.0f} µs vs direct p50 "
-                     f"{r['direct_warm_p50_us']:.0f} µs")
     h = r.get("hold")
     if h:
         lines.append(f"- {h['streams']} concurrent streams through one gateway worker: {h['completed']} completed; RSS "
