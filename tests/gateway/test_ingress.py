@@ -240,6 +240,9 @@ async def test_expect_100_continue_is_answered_only_when_the_body_is_read(runnin
     (b"POST /echo HTTP/1.1\r\nContent-Length: nope\r\n\r\n", 400),
     (b"GET /echo HTTP/1.1\r\nX-Big: " + b"a" * 4096 + b"\r\n\r\n", 431),
     (b"GET /" + b"p" * 4096 + b" HTTP/1.1\r\n\r\n", 431),
+    # request smuggling: both framings, or a bare LF between headers
+    (b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST /echo HTTP/1.1\r\nContent-Length: 1\nX: y\r\n\r\nz", 400),
 ])
 async def test_a_malformed_request_is_refused_and_the_connection_closed(running: _Running, raw: bytes, status: int) -> None:
     r, w = await running.connect()
@@ -329,3 +332,22 @@ async def test_shutdown_cancels_what_outlives_its_deadline(running: _Running) ->
     await asyncio.wait_for(running.server.shutdown(0.2), 5)
     assert running.routes.cancelled.is_set()
     assert await _closed(r)
+
+
+async def test_a_large_body_arrives_whole_through_flow_control() -> None:
+    """Bodies past the parser's buffer pause and resume reading the socket (aiohttp's flow control)."""
+    routes = _Routes()
+    server = IngressServer(routes.table(), max_body=8 * 2**20, max_header=2048, body_timeout=10, keepalive=5)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        body = bytes(range(256)) * (5 * 2**20 // 256)
+        w.write(_post("/echo", body))
+        status, _, got = await _answer(r)
+        assert status == 200 and json.loads(got)["len"] == len(body)
+        w.write(_post("/echo", b"after"))  # and the connection goes on
+        status, _, got = await _answer(r)
+        assert status == 200 and json.loads(got)["len"] == 5
+        w.close()
+    finally:
+        await server.shutdown(1.0)
