@@ -309,9 +309,11 @@ class _Connection(BaseProtocol):
     async def _refuse(self, exc: HttpProcessingError) -> None:
         """A request that could not be parsed: 431 for a header over its bound, else 400; then close
         (where the next request would start is unknown)."""
-        status = 431 if isinstance(exc, LineTooLong) else 400
-        message = exc.message if isinstance(exc.message, str) and exc.message else "malformed HTTP request"
-        body = json.dumps({"error": {"message": f"bad request: {message}", "type": "invalid_request_error"}}).encode()
+        if isinstance(exc, LineTooLong):
+            status, message = 431, f"the request line or a header is longer than {self.server.max_header} bytes"
+        else:  # the parser's words would quote the request back (its headers, a key among them): not echoed
+            status, message = 400, f"malformed HTTP request ({type(exc).__name__})"
+        body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
         self.close_after = True
         if self.transport is not None:
             self.transport.write(_head(status, b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body),
