@@ -280,7 +280,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             targets.append(Target("litellm", f"http://127.0.0.1:{lt_port}/v1", {"Authorization": f"Bearer {MASTER}"}, "fake",
                                   "fake-500", "hold"))
             pids["litellm"] = lt.pid
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2048)) as s:
+        # keepalive_timeout 4 s: under uvicorn's 5 s (LiteLLM), so the client never reuses a connection the proxy
+        # is closing at that moment (one full run lost its streams phase to that race)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2048, keepalive_timeout=4)) as s:
             for t in targets:  # warm every path (pools, caches, imports done lazily)
                 for _ in range(30):
                     await _call(s, t)
