@@ -353,3 +353,26 @@ async def test_a_large_body_arrives_whole_through_flow_control() -> None:
         w.close()
     finally:
         await server.shutdown(1.0)
+
+
+def test_the_gateway_answers_a_stalled_body_with_408_in_the_callers_format(backends: Any) -> None:
+    """End to end through ``llmswitch serve``'s server: the body bound is ``request_timeout``."""
+    import socket
+
+    from tests.gateway.conftest import ALICE, gateway_config, start_gateway
+
+    gw = start_gateway(gateway_config(backends, request_timeout=0.5))
+    try:
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+            s.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ALICE}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":".encode())
+            got = b""
+            while b"\r\n\r\n" not in got or not got.rstrip().endswith(b"}"):
+                data = s.recv(65536)
+                assert data, got
+                got += data
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408") and b"Connection: close" in head
+        assert json.loads(body)["error"]["type"] == "timeout" and "stopped arriving" in json.loads(body)["error"]["message"]
+    finally:
+        gw.stop()

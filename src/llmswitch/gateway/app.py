@@ -138,8 +138,8 @@ class Gateway:
                              body_timeout=s.request_timeout)
 
     def server(self, **kwargs: Any) -> web.Server:
-        """The low-level ``aiohttp.web.Server`` that ``llmswitch serve`` runs (``kwargs`` go to each
-        connection's handler: header bounds, access log). Why not an ``Application``: seven fixed routes
+        """The low-level ``aiohttp.web.Server`` that ``llmswitch serve`` runs under ``LLMSWITCH_HTTP=aiohttp``
+        (``kwargs`` go to each connection's handler: header bounds, access log). Why not an ``Application``: seven fixed routes
         need one dictionary lookup, not a router and a middleware chain per request (this, the deadline
         ticker and the caller set without a context manager together took 6% of the gateway's
         instructions per call). Close the registry with ``aclose()`` after the server."""
