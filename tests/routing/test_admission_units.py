@@ -29,6 +29,11 @@ from tests.routing.conftest import START, FakeClock
 IN_PRICE, OUT_PRICE = 2e-6, 10e-6
 
 
+def _budget_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """This logger's records only: asyncio may report an unclosed session of another test at any time."""
+    return [r for r in caplog.records if r.name == "llmswitch.budget"]
+
+
 def pricer(provider_type: str, model: str, usage: Usage) -> float | None:
     if model.startswith("unpriced"):
         return None
@@ -130,7 +135,7 @@ async def test_an_unpriced_model_reserves_nothing_in_dollars_says_so_once_and_se
     model = uniq("unpriced")
     with caplog.at_level(logging.WARNING, logger="llmswitch.budget"):
         ticket = await admit(p, model, MSGS, None, PARAMS)
-    notes = [r.getMessage() for r in caplog.records]
+    notes = [r.getMessage() for r in _budget_log(caplog)]
     assert notes == [f"{p.name}: model {model!r} has no known price; dollar budgets cannot count its calls "
                      "(token budgets still do)"]
     assert ticket.usd_known is False
@@ -360,7 +365,7 @@ async def test_settling_past_the_soft_limit_warns_once_per_window(
         ticket = await admit(p, uniq("m"), MSGS, None, PARAMS)
         await ticket.settle(Usage(input_tokens=1, output_tokens=0))
     assert seen == [100.0]
-    assert [r.getMessage() for r in caplog.records] == [
+    assert [r.getMessage() for r in _budget_log(caplog)] == [
         f"budget {t.label} reached its soft limit: 100 tokens spent of 100 tokens soft, 1,000 tokens hard "
         "(day window, resets 2026-12-02 00:00 UTC)"
     ]

@@ -40,6 +40,11 @@ DAY0 = START - 10 - 3 * 3600
 """2026-12-01 00:00:00 UTC."""
 
 
+def _budget_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """This logger's records only: asyncio may report an unclosed session of another test at any time."""
+    return [r for r in caplog.records if r.name == "llmswitch.budget"]
+
+
 def uniq(prefix: str = "m") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
@@ -273,11 +278,11 @@ async def test_the_soft_warning_is_given_once_at_the_exact_soft_limit(
         assert seen == [status]
         assert status in everywhere
         assert b._soft_seen == key
-        assert [r.getMessage() for r in caplog.records] == [
+        assert [r.getMessage() for r in _budget_log(caplog)] == [
             f"budget {b.label} reached its soft limit: $4.0000 spent of $4.0000 soft, $10.0000 hard "
             "(day window, resets 2026-12-02 00:00 UTC)"
         ]
-        assert caplog.records[0].levelno == logging.WARNING
+        assert _budget_log(caplog)[0].levelno == logging.WARNING
         # the flag that says it was given lives as long as the counter plus an hour
         assert await state.peek([key + ":soft"]) == [(1.0, 86400 - 3 * 3600 - 10 + 300 + 3600)]
     finally:
@@ -299,7 +304,7 @@ async def test_another_process_that_reaches_the_soft_limit_stays_quiet(
         await other.adjust(state, key, 1)
     assert [s.spent for s in first_seen] == [100.0] and other_seen == []
     assert other._soft_seen == key  # it knows now, and does not ask again
-    assert [r.getMessage() for r in caplog.records] == [
+    assert [r.getMessage() for r in _budget_log(caplog)] == [
         f"budget {name} reached its soft limit: 100 tokens spent of 100 tokens soft (day window, resets 2026-12-02 00:00 UTC)"
     ]
 
@@ -321,7 +326,7 @@ async def test_a_listener_that_raises_is_logged_and_the_others_still_run(
             await b.adjust(state, b.current()[0], 6)
         assert len(after) == 1
         # only this logger's: a session another test left unclosed may be reported by asyncio meanwhile
-        errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "llmswitch.budget"]
+        errors = [r for r in _budget_log(caplog) if r.levelno == logging.ERROR and r.name == "llmswitch.budget"]
         assert [r.getMessage() for r in errors] == [f"budget {b.label}: a soft-limit listener raised"]
         assert errors[0].exc_info is not None
     finally:
@@ -332,7 +337,7 @@ async def test_a_listener_that_raises_is_logged_and_the_others_still_run(
     with caplog.at_level(logging.WARNING, logger="llmswitch.budget"):
         await b2.adjust(state, b2.current()[0], 6)
     assert len(after) == 1
-    assert [r.levelno for r in caplog.records] == [logging.WARNING]  # no on_soft: nothing to call, nothing raised
+    assert [r.levelno for r in _budget_log(caplog)] == [logging.WARNING]  # no on_soft: nothing to call, nothing raised
 
 
 # --- the refusal -------------------------------------------------------------------------------
@@ -587,8 +592,8 @@ def test_an_unpriced_model_is_noted_once_per_provider_and_model(caplog: pytest.L
         warn_unpriced("p1", model)
         warn_unpriced("p1", model)
         warn_unpriced("p2", model)
-    assert [r.getMessage() for r in caplog.records] == [
+    assert [r.getMessage() for r in _budget_log(caplog)] == [
         f"p1: model {model!r} has no known price; dollar budgets cannot count its calls (token budgets still do)",
         f"p2: model {model!r} has no known price; dollar budgets cannot count its calls (token budgets still do)",
     ]
-    assert all(r.name == "llmswitch.budget" and r.levelno == logging.WARNING for r in caplog.records)
+    assert all(r.name == "llmswitch.budget" and r.levelno == logging.WARNING for r in _budget_log(caplog))
