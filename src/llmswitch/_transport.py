@@ -153,7 +153,9 @@ class _Watched(_Expiry):
         self.handle = None
         self.when = when
         self.watchdog = watchdog
-        watchdog.watch(self)
+        watchdog.inflight.add(self)  # ``watchdog.watch(self)`` without its call
+        if not watchdog.ticking:
+            watchdog.watch(self)
 
     def done(self) -> None:
         self.watchdog.inflight.discard(self)
@@ -190,10 +192,20 @@ class _Watchdog:
 _WATCHDOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
 
 
+_LAST_DOG: list[Any] = [None, None]
+"""(loop, its watchdog) of the last look-up: a weak dictionary's look-up makes a weak reference
+every time, and a process runs its calls on one loop. (A watchdog holds its loop already.)"""
+
+
 def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
-    w = _WATCHDOGS.get(loop)
+    last = _LAST_DOG
+    if last[0] is loop:
+        w: _Watchdog = last[1]
+        return w
+    w = _WATCHDOGS.get(loop)  # type: ignore[assignment]
     if w is None:
         w = _WATCHDOGS[loop] = _Watchdog(loop)
+    last[0], last[1] = loop, w
     return w
 
 
@@ -769,9 +781,20 @@ class Transport:
         )
         limits = self.limits
         try:
-            got = await pool.exchange(
-                request_line, rest, limit=limits.max_body_bytes, error_limit=limits.max_error_body_bytes
-            )
+            conn = pool.send(request_line, rest, limits.max_body_bytes, limits.max_error_body_bytes)
+            if conn is None:  # no idle connection: the pool opens one
+                got = await pool.exchange(
+                    request_line, rest, limit=limits.max_body_bytes, error_limit=limits.max_error_body_bytes
+                )
+            else:  # awaited here, not in a frame of the pool's
+                waiter = conn.waiter
+                assert waiter is not None
+                try:
+                    await waiter
+                except BaseException:
+                    pool.abandon(conn)
+                    raise
+                got = pool.finish(conn, limits.max_error_body_bytes)
         except TooLarge as big:
             what = "the body" if big.announced is None else f"the body ({big.announced} bytes announced)"
             raise _too_large(what, "max_body_bytes", limits.max_body_bytes, self.provider, url) from None
@@ -814,10 +837,14 @@ class Transport:
         """Send a request and return (status, parsed JSON). Non-2xx raises the mapped error."""
         url = self.url(path)
         status, raw = await self._exchange(method, url, json_body, params, model, timeout, headers)
+        return status, self._decoded(status, raw, url)
+
+    def _decoded(self, status: int, raw: bytes, url: str) -> Any:
+        """The JSON of an answer's body (None for an empty one); malformed JSON is a ProviderError."""
         if not raw:
-            return status, None
+            return None
         try:
-            return status, _loads(raw)
+            return _loads(raw)
         except (ValueError, RecursionError) as exc:  # invalid UTF-8, and JSON nested past the parser's depth
             raise E.ProviderError(
                 f"the server answered with malformed JSON ({type(exc).__name__}: {exc}); body starts {raw[:200]!r}",
@@ -831,9 +858,21 @@ class Transport:
         """GET a JSON body, with this transport's deadlines, limits and error mapping."""
         return (await self.request("GET", path, **kw))[1]
 
-    async def post_json(self, path: str, body: Any, **kw: Any) -> Any:
-        """POST a JSON body and return the decoded answer, with the same deadlines, limits and error mapping."""
-        return (await self.request("POST", path, json_body=body, **kw))[1]
+    async def post_json(
+        self,
+        path: str,
+        body: Any,
+        *,
+        params: Mapping[str, str] | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """POST a JSON body and return the decoded answer, with the same deadlines, limits and error
+        mapping. ``request`` without its frame: every completion comes through here."""
+        url = self.url(path)
+        status, raw = await self._exchange("POST", url, body, params, model, timeout, headers)
+        return self._decoded(status, raw, url)
 
     @asynccontextmanager
     async def stream(

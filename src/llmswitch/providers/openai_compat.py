@@ -48,6 +48,11 @@ class OpenAICompatibleProvider(BaseProvider):
     def _body(
         self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool
     ) -> dict[str, Any]:
+        if not params:  # the common call: none of the look-ups below
+            return wire.build_request(
+                model, messages, tools=tools, stream=stream, include_usage=self.include_usage,
+                max_tokens=self.default_max_tokens, max_tokens_field=self.max_tokens_field,
+            )
         extra: dict[str, Any] = {}
         if params:  # the common call passes none: skip the set and dict work
             unknown = set(params) - _REQUEST_PARAMS
@@ -80,9 +85,10 @@ class OpenAICompatibleProvider(BaseProvider):
 
     async def _complete(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]) -> Response:
         body = self._body(model, messages, tools, params, stream=False)
-        url = self.transport.url(_CHAT)
+        t = self.transport
+        url = t.url(_CHAT)
         started = time.perf_counter()
-        data = await self.transport.post_json(_CHAT, body, model=model)
+        data = await t.post_json(_CHAT, body, model=model)
         if isinstance(data, dict) and data.get("error") is not None:
             raise self._body_error(data, url, model)
         resp = wire.parse_response(data, provider=self.name, latency=time.perf_counter() - started, url=url, model=model)
