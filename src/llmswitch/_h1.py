@@ -298,7 +298,7 @@ class H1Pool:
             raise
         return self.finish(conn, error_limit)
 
-    # ``exchange`` in steps, for a caller that awaits the answer itself (``Transport._exchange_h1``):
+    # ``exchange`` in steps, for a caller that awaits the answer itself (``Transport._exchange``):
     # one coroutine frame less for every resume of a call.
     def send(self, request_line: bytes, rest: bytes, limit: int, error_limit: int) -> _Conn | None:
         """Write the request on an idle pooled connection; its ``waiter`` ends when the answer is
