@@ -111,6 +111,12 @@ def as_messages(messages: str | Message | Iterable[Message | dict[str, Any]]) ->
         return [Message.user(messages)]
     if isinstance(messages, Message):
         return [messages]
+    if type(messages) is list and messages:  # the common call: a list of Messages, copied as the loop below would
+        for m in messages:
+            if type(m) is not Message:
+                break
+        else:
+            return messages.copy()
     if messages is None or isinstance(messages, (bytes, dict)) or not hasattr(messages, "__iter__"):
         raise TypeError(f"messages must be {_ACCEPTED_MESSAGES}; got {type(messages).__name__}")
     out: list[Message] = []
@@ -520,7 +526,7 @@ class BaseProvider:
         timeout = params.pop("timeout", None) if params else None
         policy = self._policy_for(params.pop("retries")) if params and "retries" in params else self.retry_policy
         extra = params.pop("budget", None) if params and "budget" in params else None
-        msgs, tool_list = as_messages(messages), as_tools(tools)
+        msgs, tool_list = as_messages(messages), (as_tools(tools) if tools else None)
         self._check_key()
         if timeout is None and not _TAP and not _CALLS_LOG.isEnabledFor(_INFO):
             # the common call: no deadline object, nobody watching (hooks, INFO records)

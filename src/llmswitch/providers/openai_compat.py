@@ -88,7 +88,9 @@ class OpenAICompatibleProvider(BaseProvider):
         t = self.transport
         url = t.url(_CHAT)
         started = time.perf_counter()
-        data = await t.post_json(_CHAT, body, model=model)
+        # ``t.post_json(_CHAT, body, model=model)`` without its frame (paid on every resume of the call)
+        status, raw = await t._exchange("POST", url, body, None, model, None, None)
+        data = t._decoded(status, raw, url)
         if isinstance(data, dict) and data.get("error") is not None:
             raise self._body_error(data, url, model)
         resp = wire.parse_response(data, provider=self.name, latency=time.perf_counter() - started, url=url, model=model)
