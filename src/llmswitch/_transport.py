@@ -72,6 +72,8 @@ def _dumps(o: Any) -> str:
     if _C_ENCODER is None or isinstance(o, str):
         return _ENCODER.encode(o)
     return "".join(_C_ENCODER({}, _DEFAULT, _ASCII, None, ":", ",", False, False, True)(o, 0))
+
+
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -165,9 +167,7 @@ class _Watched(_Expiry):
         self.handle = None
         self.when = when
         self.watchdog = watchdog
-        watchdog.inflight.add(self)  # ``watchdog.watch(self)`` without its call
-        if not watchdog.ticking:
-            watchdog.watch(self)
+        watchdog.watch(self)
 
     def done(self) -> None:
         self.watchdog.inflight.discard(self)
@@ -204,20 +204,10 @@ class _Watchdog:
 _WATCHDOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
 
 
-_LAST_DOG: list[Any] = [None, None]
-"""(loop, its watchdog) of the last look-up: a weak dictionary's look-up makes a weak reference
-every time, and a process runs its calls on one loop. (A watchdog holds its loop already.)"""
-
-
 def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
-    last = _LAST_DOG
-    if last[0] is loop:
-        w: _Watchdog = last[1]
-        return w
-    w = _WATCHDOGS.get(loop)  # type: ignore[assignment]
+    w = _WATCHDOGS.get(loop)
     if w is None:
         w = _WATCHDOGS[loop] = _Watchdog(loop)
-    last[0], last[1] = loop, w
     return w
 
 

@@ -48,11 +48,6 @@ class OpenAICompatibleProvider(BaseProvider):
     def _body(
         self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any], stream: bool
     ) -> dict[str, Any]:
-        if not params:  # the common call: none of the look-ups below
-            return wire.build_request(
-                model, messages, tools=tools, stream=stream, include_usage=self.include_usage,
-                max_tokens=self.default_max_tokens, max_tokens_field=self.max_tokens_field,
-            )
         extra: dict[str, Any] = {}
         if params:  # the common call passes none: skip the set and dict work
             unknown = set(params) - _REQUEST_PARAMS

@@ -70,21 +70,9 @@ def _genai() -> Any:
     return genai_prices
 
 
-_TARGETS: dict[tuple[str, str], tuple[str, str] | None] = {}
-"""(type, model) → ``_target``'s answer: the call path prices every call, mostly the same few models."""
-_MAX_TARGETS = 4096
-_UNSEEN: Any = object()
-
-
 def _target(provider_type: str, model: str) -> tuple[str, str] | None:
-    """``price_target`` of the type's class, remembered in ``_TARGETS`` (``price_usage`` reads it first)."""
-    key = (provider_type, model)
     price_target = _price_target_of(provider_type)
-    target = price_target(model) if price_target is not None else None
-    if len(_TARGETS) >= _MAX_TARGETS:
-        _TARGETS.clear()
-    _TARGETS[key] = target
-    return target
+    return price_target(model) if price_target is not None else None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -101,9 +89,7 @@ def price_usage(provider_type: str, model: str, usage: Usage) -> float | None:
     """USD for one call, or None when the price is unknown (or genai-prices is not installed)."""
     if not model or not usage.known:
         return None
-    target = _TARGETS.get((provider_type, model), _UNSEEN)
-    if target is _UNSEEN:
-        target = _target(provider_type, model)
+    target = _target(provider_type, model)
     if target is None:
         return None
     try:
