@@ -284,17 +284,46 @@ class H1Pool:
     ) -> tuple[int, CIMultiDictProxy[str], bytes] | None:
         """(status, headers, body) for one request; None: not sent, take the aiohttp path. An error
         body is given up to ``error_limit``."""
-        conn = self._take()
+        conn = self.send(request_line, rest, limit, error_limit)
         if conn is None:
             conn = await self.new_conn()
             if conn is None:
                 return None
+            self._start(conn, request_line, rest, limit, error_limit)
+        assert conn.waiter is not None
         try:
-            await conn.start(request_line + self.head + rest, limit, error_limit)
+            await conn.waiter
         except BaseException:
-            conn._stop_timer()
-            self._discard(conn)  # cancelled or failed mid-exchange: never reused
+            self.abandon(conn)
             raise
+        return self.finish(conn, error_limit)
+
+    # ``exchange`` in steps, for a caller that awaits the answer itself (``Transport._exchange``):
+    # one coroutine frame less for every resume of a call.
+    def send(self, request_line: bytes, rest: bytes, limit: int, error_limit: int) -> _Conn | None:
+        """Write the request on an idle pooled connection; its ``waiter`` ends when the answer is
+        whole (then ``finish``; ``abandon`` if the wait fails). None: no idle connection, nothing
+        was sent (``exchange`` opens one)."""
+        conn = self._take()
+        if conn is not None:
+            self._start(conn, request_line, rest, limit, error_limit)
+        return conn
+
+    def _start(self, conn: _Conn, request_line: bytes, rest: bytes, limit: int, error_limit: int) -> None:
+        try:
+            conn.start(request_line + self.head + rest, limit, error_limit)
+        except BaseException:
+            self.abandon(conn)
+            raise
+
+    def abandon(self, conn: _Conn) -> None:
+        """An exchange cancelled or failed midway: its connection is never reused."""
+        conn._stop_timer()
+        self._discard(conn)
+
+    def finish(self, conn: _Conn, error_limit: int) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        """(status, headers, body) of the answer ``conn.waiter`` announced; the connection goes
+        back to the pool when it may be reused. An error body is given up to ``error_limit``."""
         message, payload = conn.message, conn.payload
         body = payload.read_nowait(-1) if payload.total_bytes else b""
         if conn.cut or conn.lost or message.should_close or self.closed:

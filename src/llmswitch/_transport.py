@@ -58,8 +58,22 @@ __all__ = [
 ]
 
 _CONNECTION_LIMIT = 1024
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 """``json.dumps(x, separators=...)`` builds a new JSONEncoder on every call; reuse one (same output)."""
+_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_DEFAULT = _ENCODER.default
+_ASCII = json.encoder.encode_basestring_ascii
+
+
+def _dumps(o: Any) -> str:
+    """``_ENCODER.encode(o)`` without its two Python frames and the closure ``iterencode`` makes
+    on every call: the same C encoder built with the same settings (circular check, ASCII,
+    separators, NaN allowed), so the same text and the same errors."""
+    if _C_ENCODER is None or isinstance(o, str):
+        return _ENCODER.encode(o)
+    return "".join(_C_ENCODER({}, _DEFAULT, _ASCII, None, ":", ",", False, False, True)(o, 0))
+
+
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -726,10 +740,36 @@ class Transport:
         try:
             expiry, seconds = self._expiry(timeout)
             pool = self._pool() if params is None and not headers else None
-            if pool is not None:
-                answer = await self._exchange_h1(pool, method, url, data, req_headers, model)
-                if answer is not None:
-                    return answer
+            # the lean exchange (``_h1``), inline: every frame here is paid on each resume of a call
+            sent = self._h1_request(method, url, data) if pool is not None else None
+            if sent is not None:
+                assert pool is not None
+                limits = self.limits
+                try:
+                    conn = pool.send(sent[0], sent[1], limits.max_body_bytes, limits.max_error_body_bytes)
+                    if conn is None:  # no idle connection: the pool opens one (None: full, the aiohttp path)
+                        got = await pool.exchange(
+                            sent[0], sent[1], limit=limits.max_body_bytes, error_limit=limits.max_error_body_bytes
+                        )
+                    else:
+                        waiter = conn.waiter
+                        assert waiter is not None
+                        try:
+                            await waiter
+                        except BaseException:
+                            pool.abandon(conn)
+                            raise
+                        got = pool.finish(conn, limits.max_error_body_bytes)
+                except TooLarge as big:
+                    what = "the body" if big.announced is None else f"the body ({big.announced} bytes announced)"
+                    raise _too_large(what, "max_body_bytes", limits.max_body_bytes, self.provider, url) from None
+                if got is not None:
+                    status, answered, raw = got
+                    if status in _REDIRECTS:
+                        return await self._h1_redirect(method, url, data, req_headers, model, status, answered)
+                    if status >= 400:
+                        raise self.error_for(status, raw, answered, url, model)
+                    return status, raw
             async with await self._send(method, url, data=data, params=params, headers=req_headers) as resp:
                 return await self._read_answer(resp, url, model)
         except E.LLMSwitchError:
@@ -751,12 +791,9 @@ class Transport:
             raise self.error_for(resp.status, await self.read_error_body(resp), resp.headers, url, model)
         return resp.status, await self.read_body(resp, url)
 
-    async def _exchange_h1(
-        self, pool: H1Pool, method: str, url: str, data: str | None, headers: Mapping[str, str] | None,
-        model: str | None,
-    ) -> tuple[int, bytes] | None:
-        """``_exchange`` through the lean exchange (``_h1``); None: not sent, take the aiohttp path.
-        A redirect is followed by the aiohttp path's ``_follow``, with the same checks."""
+    def _h1_request(self, method: str, url: str, data: str | None) -> tuple[bytes, bytes] | None:
+        """(request line, the bytes after the pool's header lines) for the lean exchange (``_h1``);
+        None: not for it (another origin, a target that is not plain ASCII): the aiohttp path."""
         assert self._h1 is not None and not isinstance(self._h1, bool)
         target = self._h1.target(url)
         if target is None:
@@ -767,24 +804,16 @@ class Transport:
             b"\r\n" if data is None and method == "GET"
             else b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
         )
-        limits = self.limits
-        try:
-            got = await pool.exchange(
-                request_line, rest, limit=limits.max_body_bytes, error_limit=limits.max_error_body_bytes
-            )
-        except TooLarge as big:
-            what = "the body" if big.announced is None else f"the body ({big.announced} bytes announced)"
-            raise _too_large(what, "max_body_bytes", limits.max_body_bytes, self.provider, url) from None
-        if got is None:
-            return None
-        status, answered, raw = got
-        if status in _REDIRECTS:
-            kw: dict[str, Any] = {"data": data, "headers": headers, "allow_redirects": False}
-            async with await self._follow(method, _Answered(status, answered, URL(url)), kw) as resp:
-                return await self._read_answer(resp, url, model)
-        if status >= 400:
-            raise self.error_for(status, raw, answered, url, model)
-        return status, raw
+        return request_line, rest
+
+    async def _h1_redirect(
+        self, method: str, url: str, data: str | None, headers: Mapping[str, str] | None, model: str | None,
+        status: int, answered: Mapping[str, str],
+    ) -> tuple[int, bytes]:
+        """A redirect the lean exchange received, followed by the aiohttp path's ``_follow`` with the same checks."""
+        kw: dict[str, Any] = {"data": data, "headers": headers, "allow_redirects": False}
+        async with await self._follow(method, _Answered(status, answered, URL(url)), kw) as resp:
+            return await self._read_answer(resp, url, model)
 
     async def request_raw(
         self,
@@ -814,10 +843,14 @@ class Transport:
         """Send a request and return (status, parsed JSON). Non-2xx raises the mapped error."""
         url = self.url(path)
         status, raw = await self._exchange(method, url, json_body, params, model, timeout, headers)
+        return status, self._decoded(status, raw, url)
+
+    def _decoded(self, status: int, raw: bytes, url: str) -> Any:
+        """The JSON of an answer's body (None for an empty one); malformed JSON is a ProviderError."""
         if not raw:
-            return status, None
+            return None
         try:
-            return status, _loads(raw)
+            return _loads(raw)
         except (ValueError, RecursionError) as exc:  # invalid UTF-8, and JSON nested past the parser's depth
             raise E.ProviderError(
                 f"the server answered with malformed JSON ({type(exc).__name__}: {exc}); body starts {raw[:200]!r}",
@@ -831,9 +864,21 @@ class Transport:
         """GET a JSON body, with this transport's deadlines, limits and error mapping."""
         return (await self.request("GET", path, **kw))[1]
 
-    async def post_json(self, path: str, body: Any, **kw: Any) -> Any:
-        """POST a JSON body and return the decoded answer, with the same deadlines, limits and error mapping."""
-        return (await self.request("POST", path, json_body=body, **kw))[1]
+    async def post_json(
+        self,
+        path: str,
+        body: Any,
+        *,
+        params: Mapping[str, str] | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """POST a JSON body and return the decoded answer, with the same deadlines, limits and error
+        mapping. ``request`` without its frame: every completion comes through here."""
+        url = self.url(path)
+        status, raw = await self._exchange("POST", url, body, params, model, timeout, headers)
+        return self._decoded(status, raw, url)
 
     @asynccontextmanager
     async def stream(

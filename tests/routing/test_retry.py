@@ -117,6 +117,37 @@ async def test_run_retries_then_returns_and_injected_clock_bounds_time() -> None
     assert len(calls) == 2  # the third attempt would start past max_time
 
 
+async def test_run_after_goes_on_as_run_would_from_a_first_failure() -> None:
+    """``complete`` makes the first attempt itself and hands a failure to ``run_after``: the same
+    waits, the same retry count, the same ``max_time`` bound, and the first error raised as it is
+    when it is not retryable."""
+    sleeps = Sleeps()
+    now = [0.0]
+    calls: list[int] = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        now[0] += 4.0
+        if len(calls) < 3:
+            raise E.ProviderUnavailableError("503")
+        return "ok"
+
+    calls.append(1)  # the caller's first attempt, which failed
+    first = E.ProviderUnavailableError("503")
+    assert await policy(sleeps, retries=5).run_after(first, 0.0, flaky) == "ok"
+    assert len(calls) == 3 and sleeps == [0.25, 0.5]
+    refused = E.InvalidRequestError("400")
+    with pytest.raises(E.InvalidRequestError) as info:
+        await policy(Sleeps()).run_after(refused, 0.0, flaky)
+    assert info.value is refused
+    calls[:] = [1]
+    now[0] = 4.0
+    bounded = RetryPolicy(retries=5, max_time=6, sleep=Sleeps(), clock=lambda: now[0], jitter=lambda: 0.5)
+    with pytest.raises(E.ProviderUnavailableError):
+        await bounded.run_after(E.ProviderUnavailableError("503"), 0.0, flaky)
+    assert len(calls) == 2  # as ``run``: the third attempt would start past max_time
+
+
 async def test_real_backoff_waits_briefly() -> None:
     calls: list[float] = []
 

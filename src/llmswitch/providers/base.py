@@ -111,6 +111,12 @@ def as_messages(messages: str | Message | Iterable[Message | dict[str, Any]]) ->
         return [Message.user(messages)]
     if isinstance(messages, Message):
         return [messages]
+    if type(messages) is list and messages:  # the common call: a list of Messages, copied as the loop below would
+        for m in messages:
+            if type(m) is not Message:
+                break
+        else:
+            return messages.copy()
     if messages is None or isinstance(messages, (bytes, dict)) or not hasattr(messages, "__iter__"):
         raise TypeError(f"messages must be {_ACCEPTED_MESSAGES}; got {type(messages).__name__}")
     out: list[Message] = []
@@ -308,6 +314,9 @@ class BaseProvider:
         # one admission step of complete()/stream(), which is skipped while both are empty
         self.budgets: tuple[Budget, ...] = Budget.from_settings(f"provider:{self.name}", budget)
         self.rate_limit: RateLimit | None = RateLimit.from_settings(self.name, rate_limit)
+        self._plain_resolve = type(self).resolve_model is BaseProvider.resolve_model
+        self._type_value: str = self.provider_type.value
+        """``provider_type.value`` for the pricer, read once (an Enum's ``value`` is a Python-level descriptor)."""
         self.hooks = _hooks.HookSet()
         """This provider's call hooks (``provider.hooks.add("on_response", fn)``; ``llmswitch.hooks``)."""
 
@@ -489,7 +498,7 @@ class BaseProvider:
             response.usage.cost = 0.0
             return
         if _PRICER:  # set by usage.pricing (see llmswitch.hooks)
-            response.usage.cost = _PRICER[0](self.provider_type.value, response.model, response.usage)
+            response.usage.cost = _PRICER[0](self._type_value, response.model, response.usage)
 
     def _record(self, model: str, response: Response | None, error: BaseException | None, seconds: float) -> None:
         if response is not None:
@@ -517,22 +526,37 @@ class BaseProvider:
         timeout = params.pop("timeout", None) if params else None
         policy = self._policy_for(params.pop("retries")) if params and "retries" in params else self.retry_policy
         extra = params.pop("budget", None) if params and "budget" in params else None
-        msgs, tool_list = as_messages(messages), as_tools(tools)
+        msgs, tool_list = as_messages(messages), (as_tools(tools) if tools else None)
         self._check_key()
         if timeout is None and not _TAP and not _CALLS_LOG.isEnabledFor(_INFO):
             # the common call: no deadline object, nobody watching (hooks, INFO records)
             ticket: Ticket | None = None
-            model_id = await self.resolve_model(model)
+            # a given model is the answer of the base ``resolve_model``: no coroutine for it
+            model_id = model if model and self._plain_resolve else await self.resolve_model(model)
             if self._refusing.get(model_id, self) is not None:  # None: nothing refused (the common case)
                 self._refuse_unsupported(model_id, msgs, tool_list, params)
             if self.budgets or self.rate_limit is not None or extra is not None:
                 ticket = await admit(self, model_id, msgs, tool_list, params, extra)
             started = time.perf_counter()
+            resp: Response
             try:
-                if policy is None and self.breaker is None:
+                if self.breaker is not None:
+                    resp = await self._guarded(policy, lambda: self._complete(model_id, msgs, tool_list, params))
+                elif policy is None:
                     resp = await self._complete(model_id, msgs, tool_list, params)
                 else:
-                    resp = await self._guarded(policy, lambda: self._complete(model_id, msgs, tool_list, params))
+                    # the policy's ``run`` without its frame on the first attempt: the common call
+                    # succeeds at once; a failure is handed to the policy, which goes on as ``run``
+                    first: Exception | None = None
+                    clock0 = policy.clock()
+                    try:
+                        resp = await self._complete(model_id, msgs, tool_list, params)
+                    except Exception as err:
+                        first = err
+                    if first is not None:  # outside the handler: a later error is not chained to it
+                        resp = await policy.run_after(
+                            first, clock0, lambda: self._complete(model_id, msgs, tool_list, params)
+                        )
             except BaseException as exc:
                 if ticket is not None:
                     await ticket.release()

@@ -80,9 +80,12 @@ class OpenAICompatibleProvider(BaseProvider):
 
     async def _complete(self, model: str, messages: list[Message], tools: list[Tool] | None, params: dict[str, Any]) -> Response:
         body = self._body(model, messages, tools, params, stream=False)
-        url = self.transport.url(_CHAT)
+        t = self.transport
+        url = t.url(_CHAT)
         started = time.perf_counter()
-        data = await self.transport.post_json(_CHAT, body, model=model)
+        # ``t.post_json(_CHAT, body, model=model)`` without its frame (paid on every resume of the call)
+        status, raw = await t._exchange("POST", url, body, None, model, None, None)
+        data = t._decoded(status, raw, url)
         if isinstance(data, dict) and data.get("error") is not None:
             raise self._body_error(data, url, model)
         resp = wire.parse_response(data, provider=self.name, latency=time.perf_counter() - started, url=url, model=model)

@@ -173,3 +173,25 @@ class RetryPolicy:
             if wait > 0:
                 await self.sleep(wait)
             retry += 1
+
+    async def run_after(self, first: Exception, started: float, attempt: Callable[[], Awaitable[T]]) -> T:
+        """The rest of ``run`` without a breaker, once its first attempt, made by the caller
+        (``BaseProvider.complete``), failed with ``first``; ``started`` is ``clock()`` taken before
+        that attempt. The common call succeeds at once, and then pays no frame of this policy."""
+        wait = self.wait_before(first, 0, self.clock() - started)
+        if wait is None:
+            raise first
+        last: Exception = first
+        retry = 0
+        while True:
+            await _observe.note_retry(last, retry, wait)  # the failure path only: counted, logged, hooks
+            if wait > 0:
+                await self.sleep(wait)
+            retry += 1
+            try:
+                return await attempt()
+            except Exception as exc:
+                wait = self.wait_before(exc, retry, self.clock() - started)
+                if wait is None:
+                    raise
+                last = exc
