@@ -317,8 +317,8 @@ class H1Pool:
             raise
 
     def abandon(self, conn: _Conn) -> None:
-        """An exchange cancelled or failed midway: its connection is never reused."""
-        conn._stop_timer()
+        """An exchange cancelled or failed midway: its connection is never reused (``_discard``
+        stops its idle timer)."""
         self._discard(conn)
 
     def finish(self, conn: _Conn, error_limit: int) -> tuple[int, CIMultiDictProxy[str], bytes]:
