@@ -83,9 +83,10 @@ class Metrics:
             h = self.ttft_seconds[route] = _Histogram()
         h.observe(seconds)
 
-    def done(self, route: str, model: str, caller: str, status: int, seconds: float, error: BaseException | None,
-             response: Response | None) -> None:
-        """Record one finished request."""
+    def finished(self, route: str, model: str, caller: str, status: int, seconds: float,
+                 error: BaseException | None, response: Response | None) -> None:
+        """Record one finished request (no longer in flight)."""
+        self.in_flight -= 1
         if len(self.requests) >= _MAX_SERIES:
             model = "other"
         key = (route, model, caller, str(status))
