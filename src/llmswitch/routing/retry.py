@@ -137,11 +137,31 @@ class RetryPolicy:
     async def run(self, attempt: Callable[[], Awaitable[T]], breaker: CircuitBreaker | None = None) -> T:
         """Await ``attempt()`` until it succeeds or the policy gives up (the last error is raised).
         With a ``breaker``, each attempt asks it first and reports its outcome to it."""
-        started = self.clock()
+        return await self._attempts(attempt, breaker, self.clock(), None)
+
+    async def run_after(self, first: Exception, started: float, attempt: Callable[[], Awaitable[T]]) -> T:
+        """The rest of ``run`` without a breaker, once its first attempt, made by the caller
+        (``BaseProvider.complete``), failed with ``first``; ``started`` is ``clock()`` taken before
+        that attempt. The common call succeeds at once, and then pays no frame of this policy."""
+        wait = self.wait_before(first, 0, self.clock() - started)
+        if wait is None:
+            raise first
+        return await self._attempts(attempt, None, started, (first, wait))
+
+    async def _attempts(self, attempt: Callable[[], Awaitable[T]], breaker: CircuitBreaker | None, started: float,
+                        pending: tuple[Exception, float] | None) -> T:
+        """The one retry loop of ``run`` and ``run_after``; ``pending``: (an attempt's error, the
+        wait before the next one)."""
         retry = 0
-        last: Exception | None = None
         ticket: int | None = None
+        last: Exception | None = None
         while True:
+            if pending is not None:
+                last, wait = pending
+                await _observe.note_retry(last, retry, wait)  # the failure path only: counted, logged, hooks
+                if wait > 0:
+                    await self.sleep(wait)
+                retry += 1
             if breaker is not None:
                 try:
                     # An open circuit fails fast: this provider's own retries never sit out its
@@ -158,40 +178,13 @@ class RetryPolicy:
                     breaker.after_call(exc, ticket)
                 if not isinstance(exc, Exception):
                     raise
-                wait = self.wait_before(exc, retry, self.clock() - started)
-                if wait is None:
+                after = self.wait_before(exc, retry, self.clock() - started)
+                if after is None:
                     raise
-                last = exc
                 if breaker is not None and breaker.is_open:
-                    wait = 0.0  # this failure opened it: fail fast now, not after a backoff
+                    after = 0.0  # this failure opened it: fail fast now, not after a backoff
+                pending = (exc, after)
             else:
                 if breaker is not None:
                     breaker.after_call(None, ticket)
                 return result
-            assert last is not None
-            await _observe.note_retry(last, retry, wait)  # the failure path only: counted, logged, hooks
-            if wait > 0:
-                await self.sleep(wait)
-            retry += 1
-
-    async def run_after(self, first: Exception, started: float, attempt: Callable[[], Awaitable[T]]) -> T:
-        """The rest of ``run`` without a breaker, once its first attempt, made by the caller
-        (``BaseProvider.complete``), failed with ``first``; ``started`` is ``clock()`` taken before
-        that attempt. The common call succeeds at once, and then pays no frame of this policy."""
-        wait = self.wait_before(first, 0, self.clock() - started)
-        if wait is None:
-            raise first
-        last: Exception = first
-        retry = 0
-        while True:
-            await _observe.note_retry(last, retry, wait)  # the failure path only: counted, logged, hooks
-            if wait > 0:
-                await self.sleep(wait)
-            retry += 1
-            try:
-                return await attempt()
-            except Exception as exc:
-                wait = self.wait_before(exc, retry, self.clock() - started)
-                if wait is None:
-                    raise
-                last = exc
