@@ -264,6 +264,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         targets.append(Target("floor", f"http://127.0.0.1:{fl_port}/v1", {"Authorization": f"Bearer {KEY}"}, "fake-1",
                               "fake-500", "hold-20"))
         pids["floor"] = fl.pid
+        hop_port = _port()
+        hop = subprocess.Popen([sys.executable, "-m", "bench.gateway_floor", backend + "/v1", str(hop_port), out["loop"],
+                                "own"], env=_env(), cwd=ROOT)
+        procs.append(hop)
+        out["hop_start_s"] = await _wait_ready(f"http://127.0.0.1:{hop_port}/health/live", hop)
+        targets.append(Target("hop", f"http://127.0.0.1:{hop_port}/v1", {"Authorization": f"Bearer {KEY}"}, "fake-1",
+                              "fake-500", "hold-20"))
+        pids["hop"] = hop.pid
         if args.litellm_python:
             lt_port = _port()
             _litellm_config(backend + "/v1", tmp / "litellm.yaml")
@@ -350,7 +358,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(r: dict[str, Any]) -> str:
-    names = [n for n in ("direct", "floor", "gateway", "litellm") if f"{n}_p50_us" in r]
+    names = [n for n in ("direct", "floor", "hop", "gateway", "litellm") if f"{n}_p50_us" in r]
     rows = [
         ("p50 per call (µs)", "p50_us", "{:.0f}"), ("p99 per call (µs)", "p99_us", "{:.0f}"),
         ("added p50 over direct (µs)", "added_p50_us", "{:.0f}"), ("added p99 over direct (µs)", "added_p99_us", "{:.0f}"),
@@ -363,19 +371,27 @@ def report(r: dict[str, Any]) -> str:
     ]
     lines = [f"Gateway bench ({r['profile']}, {r['cpus']} CPUs, usage log {'on' if r['usage_log'] else 'off'}, "
              f"gateway workers {r['workers']}, {r.get('loop', 'asyncio')} loop for the gateway and the floor). "
-             "floor = a bare aiohttp.web + aiohttp client forwarder (bench/gateway_floor.py)",
+             "floor = a bare aiohttp.web + aiohttp client forwarder; hop = the same forwarder on the gateway's own "
+             "HTTP parts (ingress.py in, _h1 out), no llmswitch logic (both bench/gateway_floor.py)",
              "",
              "| figure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for label, key, fmt in rows:
         cells = [fmt.format(r[f"{n}_{key}"]) if f"{n}_{key}" in r else "" for n in names]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
     if "litellm_calls_per_s" in r:
         tput = r["gateway_calls_per_s"] / r["litellm_calls_per_s"]
         added = r["litellm_added_p50_us"] / max(r["gateway_added_p50_us"], 1)
-        lines += ["", f"- gateway calls/s ÷ LiteLLM proxy calls/s: **{tput:.1f}×** "
+        lines += [f"- gateway calls/s ÷ LiteLLM proxy calls/s: **{tput:.1f}×** "
                   "(issue target ≥ 20×)",
                   f"- LiteLLM added p50 ÷ gateway added p50: **{added:.0f}×** "
                   "(issue target ≥ 50×)"]
+        if "hop_added_p50_us" in r:
+            lines.append(f"- LiteLLM added p50 ÷ hop added p50: {r['litellm_added_p50_us'] / max(r['hop_added_p50_us'], 1):.0f}× "
+                         "(the most any gateway on these HTTP parts could reach here)")
+    if "hop_added_p50_us" in r:
+        lines.append(f"- the gateway's own work per call: added p50 {r['gateway_added_p50_us']:.0f} µs − the bare hop's "
+                     f"{r['hop_added_p50_us']:.0f} µs = **{r['gateway_added_p50_us'] - r['hop_added_p50_us']:.0f} µs**")
     lines += [f"- gateway calls/s ÷ floor calls/s: **{r['gateway_calls_per_s'] / r['floor_calls_per_s']:.2f}×**; "
               f"floor ÷ direct: {r['floor_calls_per_s'] / r['direct_calls_per_s']:.2f}×",
               f"- gateway calls/s ÷ direct calls/s: **{r['gateway_calls_per_s'] / r['direct_calls_per_s']:.2f}×** "
@@ -401,15 +417,18 @@ def main() -> int:
                     help="the gateway's event loop (llmswitch serve --loop); the floor runs on the one the gateway got")
     ap.add_argument("--workers", type=int, default=1, help="gateway worker processes (RSS and the hold figures are "
                     "the parent's when > 1)")
+    ap.add_argument("--out", type=Path, default=None, help="the report's path (.md; the figures go beside it as "
+                    ".json); default bench/results/gateway[-usage-log][-wN][-LOOP].md")
     args = ap.parse_args()
     r = asyncio.run(measure(args))
     text = report(r)
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = ("-usage-log" if args.usage_log else "") + (f"-w{args.workers}" if args.workers > 1 else "") + \
         (f"-{args.loop}" if args.loop != "auto" else "")
-    (RESULTS / f"gateway{suffix}.md").write_text(text)
-    (RESULTS / f"gateway{suffix}.json").write_text(json.dumps(r, indent=2))
+    out: Path = args.out or RESULTS / f"gateway{suffix}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(r, indent=2))
     return 0
 
 
