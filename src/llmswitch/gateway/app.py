@@ -260,12 +260,9 @@ class Gateway:
             if entered and caller is not None:
                 caller.leave()
                 self.limits.settle(caller, final, error)
-            # the metrics once the answer is written (the server writes it in this same step of the
-            # handler's task; a callback runs after that step): off the caller's wait, and still
-            # before the loop reads the next request
-            asyncio.get_running_loop().call_soon(self.metrics.finished, fmt.route, model,
-                                                 caller.name if caller else "", status,
-                                                 time.perf_counter() - started, error, final)
+            self.metrics.in_flight -= 1
+            self.metrics.done(fmt.route, model, caller.name if caller else "", status, time.perf_counter() - started,
+                              error, final)
 
     async def _complete(self, planned: Planned) -> Response:
         """The whole answer within ``request_timeout`` (``deadline.py``: one ticker for all requests

@@ -83,10 +83,9 @@ class Metrics:
             h = self.ttft_seconds[route] = _Histogram()
         h.observe(seconds)
 
-    def finished(self, route: str, model: str, caller: str, status: int, seconds: float,
-                 error: BaseException | None, response: Response | None) -> None:
-        """Record one finished request (no longer in flight)."""
-        self.in_flight -= 1
+    def done(self, route: str, model: str, caller: str, status: int, seconds: float, error: BaseException | None,
+             response: Response | None) -> None:
+        """Record one finished request."""
         if len(self.requests) >= _MAX_SERIES:
             model = "other"
         key = (route, model, caller, str(status))
