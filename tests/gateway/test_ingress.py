@@ -7,15 +7,18 @@ every other test of ``tests/gateway``."""
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import gzip
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from llmswitch.gateway.ingress import IngressServer, Request
+from llmswitch.gateway.ingress import IngressServer, JSONAnswer, Request
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,7 +75,7 @@ class _Routes:
 
 
 class _Running:
-    def __init__(self, server: IngressServer, port: int, routes: _Routes) -> None:
+    def __init__(self, server: IngressServer, port: int, routes: Any) -> None:
         self.server, self.port, self.routes = server, port, routes
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -376,3 +379,231 @@ def test_the_gateway_answers_a_stalled_body_with_408_in_the_callers_format(backe
         assert json.loads(body)["error"]["type"] == "timeout" and "stopped arriving" in json.loads(body)["error"]["message"]
     finally:
         gw.stop()
+
+
+# --- the exact bytes, the edges of each bound, and the paths a handler rarely takes -----------------
+class _Edges(_Routes):
+    """More routes: the answer kinds the server writes itself, and handlers that outlive their caller."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[str] = []
+        self.stream_status: list[int] = []
+
+    async def whole(self, request: Request) -> JSONAnswer:
+        return JSONAnswer(b'{"ok":true}')
+
+    async def odd(self, request: Request) -> web.StreamResponse:
+        return web.Response(status=299, body=b"abc", headers={"X-Own": "1", "Server": "other", "Date": "never"})
+
+    async def empty(self, request: Request) -> web.StreamResponse:
+        return web.Response(status=202)
+
+    async def twice(self, request: Request) -> web.StreamResponse:
+        first, second = await request.read(), await request.read()
+        return web.json_response({"first": len(first), "second": len(second)})
+
+    async def unwritten(self, request: Request) -> Any:
+        out = request.open_stream(b"Content-Type: text/event-stream\r\n")
+        self.stream_status.append(out.status)
+        await out.write_eof()  # no event at all: the head goes out with the terminator
+        return out
+
+    async def orphan(self, request: Request) -> Any:
+        out = request.open_stream(b"Content-Type: text/event-stream\r\n")
+        await out.write(b"data: 0\n\n")
+        self.started.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:  # the caller left: a write now says so, whichever write it is
+            for data in (b"data: 1\n\n", None):
+                try:
+                    await (out.write(data) if data is not None else out.write_eof())
+                except ConnectionResetError as exc:
+                    self.errors.append(str(exc))
+            raise
+        return out
+
+    def table(self) -> dict[tuple[str, str], Any]:
+        return {**super().table(), ("GET", "/whole"): self.whole, ("GET", "/odd"): self.odd,
+                ("GET", "/empty"): self.empty, ("POST", "/twice"): self.twice, ("GET", "/unwritten"): self.unwritten,
+                ("GET", "/orphan"): self.orphan}
+
+
+@pytest.fixture
+async def edges() -> AsyncIterator[_Running]:
+    """Keep-alive long (30 s), so a connection closed in a test was closed by the rule under test,
+    not by the idle bound."""
+    routes = _Edges()
+    server = IngressServer(routes.table(), max_body=1000, max_header=2048, body_timeout=2.0, keepalive=30.0)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        yield _Running(server, port, routes)
+    finally:
+        routes.release.set()
+        await server.shutdown(1.0)
+
+
+async def _raw_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """(head with its final CRLFCRLF, body) of a Content-Length answer, bytes as sent."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    return head, await asyncio.wait_for(reader.readexactly(length), 10)
+
+
+async def test_a_whole_json_answer_is_written_exactly_with_date_and_server(edges: _Running) -> None:
+    r, w = await edges.connect()
+    w.write(b"GET /whole HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, body = await _raw_answer(r)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\nDate: ") and body == b'{"ok":true}'
+    assert head.endswith(b"\r\nServer: llmswitch\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n")
+    date = email.utils.parsedate_to_datetime(head.split(b"Date: ")[1].split(b"\r\n")[0].decode())
+    assert abs(date.timestamp() - time.time()) < 5 and date.tzname() == "UTC"
+    w.write(b"GET /whole HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, body = await _raw_answer(r)
+    assert head.endswith(b"\r\nContent-Length: 11\r\nConnection: close\r\n\r\n") and body == b'{"ok":true}'
+    assert await _closed(r)
+
+
+async def test_an_aiohttp_answer_keeps_its_own_headers_and_the_server_owns_the_framing(edges: _Running) -> None:
+    r, w = await edges.connect()
+    w.write(b"GET /odd HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, body = await _raw_answer(r)
+    assert head.startswith(b"HTTP/1.1 299 Unknown\r\n") and body == b"abc"  # a status without a reason phrase
+    assert b"\r\nX-Own: 1\r\n" in head and b"\r\nContent-Length: 3\r\n" in head
+    assert head.count(b"Server: ") == 1 and b"Server: llmswitch\r\n" in head  # the route's Server and Date are dropped
+    assert head.count(b"Date: ") == 1 and b"never" not in head
+    w.write(b"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, body = await _raw_answer(r)
+    assert head.startswith(b"HTTP/1.1 202 Accepted\r\n") and b"\r\nContent-Length: 0\r\n" in head and body == b""
+    w.write(b"GET /whole HTTP/1.1\r\nHost: x\r\n\r\n")  # and the connection goes on
+    assert (await _raw_answer(r))[1] == b'{"ok":true}'
+    w.close()
+
+
+async def test_a_handler_bug_is_a_json_500_and_is_logged_with_the_route(edges: _Running,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    r, w = await edges.connect()
+    with caplog.at_level(logging.ERROR, logger="llmswitch.gateway.ingress"):
+        w.write(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, body = await _raw_answer(r)
+    assert head.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"\r\nContent-Type: application/json; charset=utf-8\r\n" in head
+    assert json.loads(body) == {"error": {"message": "internal error in the gateway", "type": "server_error"}}
+    logged = [rec for rec in caplog.records if rec.name == "llmswitch.gateway.ingress"]
+    assert [rec.getMessage() for rec in logged] == ["unhandled error in the gateway handling GET /boom"]
+    assert logged[0].exc_info is not None and isinstance(logged[0].exc_info[1], RuntimeError)
+    w.close()
+
+
+@pytest.mark.parametrize(("raw", "status", "says"), [
+    (b"NOT HTTP\r\n\r\n", 400, "malformed HTTP request (Bad"),
+    (b"GET /echo HTTP/1.1\r\nX-Big: " + b"a" * 4096 + b"\r\n\r\n", 431, "longer than 2048 bytes"),
+])
+async def test_a_refused_request_says_why_and_the_connection_is_closed_at_once(edges: _Running, raw: bytes, status: int,
+                                                                               says: str) -> None:
+    r, w = await edges.connect()
+    w.write(raw)
+    head, body = await _raw_answer(r)
+    assert head.startswith(b"HTTP/1.1 %d " % status)
+    assert b"\r\nContent-Type: application/json\r\n" in head and head.endswith(b"Connection: close\r\n\r\n")
+    error = json.loads(body)["error"]
+    assert error["type"] == "invalid_request_error" and says in error["message"]
+    assert "NoneType" not in error["message"]
+    assert await _closed(r)  # now, not after the idle bound (30 s here)
+
+
+async def test_an_upgrade_request_is_answered_then_the_connection_closed(edges: _Running) -> None:
+    r, w = await edges.connect()
+    w.write(b"GET /whole HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    assert (await _raw_answer(r))[1] == b'{"ok":true}'
+    assert await _closed(r)  # the gateway speaks no other protocol
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_body_of_exactly_the_bound_passes_and_one_byte_more_is_413(edges: _Running, chunked: bool) -> None:
+    """Announced (whole in one read) or chunked in many small pieces (counted across them)."""
+    def request(size: int) -> bytes:
+        if not chunked:
+            return _post("/echo", b"b" * size)
+        pieces = b"".join(b"a\r\n" + b"c" * 10 + b"\r\n" for _ in range(size // 10)) + (
+            b"%x\r\n%s\r\n" % (size % 10, b"d" * (size % 10)) if size % 10 else b"")
+        return b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + pieces + b"0\r\n\r\n"
+
+    r, w = await edges.connect()
+    w.write(request(1000))
+    status, _, body = await _answer(r)
+    assert status == 200 and json.loads(body)["len"] == 1000
+    w.write(request(1001))
+    status, _, body = await _answer(r)
+    assert status == 413 and b"size 1000 exceeded" in body  # the bound it passed
+    w.close()
+
+
+async def test_a_body_read_twice_is_the_same_body(edges: _Running) -> None:
+    r, w = await edges.connect()
+    w.write(_post("/twice", b"x" * 7))
+    status, _, body = await _answer(r)
+    assert status == 200 and json.loads(body) == {"first": 7, "second": 7}
+    w.close()
+
+
+async def test_a_stream_ended_before_any_event_still_sends_its_head(edges: _Running) -> None:
+    r, w = await edges.connect()
+    w.write(b"GET /unwritten HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nTransfer-Encoding: chunked\r\n" in head
+    assert await asyncio.wait_for(r.readexactly(5), 10) == b"0\r\n\r\n"
+    assert edges.routes.stream_status == [200]
+    w.write(b"GET /whole HTTP/1.1\r\nHost: x\r\n\r\n")  # the chunked answer ended cleanly: the connection goes on
+    assert (await _raw_answer(r))[1] == b'{"ok":true}'
+    w.close()
+
+
+async def test_an_http_1_0_stream_ends_by_closing_the_connection(edges: _Running) -> None:
+    r, w = await edges.connect()
+    w.write(b"GET /stream HTTP/1.0\r\n\r\n")
+    head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+    assert head.endswith(b"Connection: close\r\n\r\n") and b"Transfer-Encoding" not in head
+    assert await asyncio.wait_for(r.read(), 5) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"  # then EOF: closed at once
+
+
+async def test_writing_to_a_caller_that_left_raises_connection_reset(edges: _Running) -> None:
+    r, w = await edges.connect()
+    w.write(b"GET /orphan HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(edges.routes.started.wait(), 5)
+    w.close()
+    for _ in range(100):
+        if len(edges.routes.errors) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert edges.routes.errors == ["the caller closed the connection"] * 2
+
+
+async def test_a_connection_is_forgotten_once_its_caller_leaves(edges: _Running) -> None:
+    r, w = await edges.connect()
+    w.write(b"GET /whole HTTP/1.1\r\nHost: x\r\n\r\n")
+    await _raw_answer(r)
+    assert len(edges.server.connections) == 1
+    w.close()
+    for _ in range(100):
+        if not edges.server.connections:
+            break
+        await asyncio.sleep(0.02)
+    assert not edges.server.connections
+
+
+async def test_the_idle_bound_counts_from_the_last_answer_not_from_the_connection() -> None:
+    """Requests 0.4 s apart on a 1 s bound keep a connection for longer than the bound; idle, it closes."""
+    routes = _Edges()
+    server = IngressServer(routes.table(), max_body=1000, max_header=2048, body_timeout=2.0, keepalive=1.0)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(4):  # 1.6 s in all
+            await asyncio.sleep(0.4)
+            w.write(b"GET /whole HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await _raw_answer(r))[1] == b'{"ok":true}'
+        assert await _closed(r)
+    finally:
+        await server.shutdown(1.0)
