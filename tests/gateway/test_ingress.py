@@ -7,6 +7,7 @@ every other test of ``tests/gateway``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import gzip
 import json
@@ -82,16 +83,24 @@ class _Running:
         return await asyncio.open_connection("127.0.0.1", self.port)
 
 
-@pytest.fixture
-async def running() -> AsyncIterator[_Running]:
-    routes = _Routes()
-    server = IngressServer(routes.table(), max_body=1000, max_header=2048, body_timeout=0.5, keepalive=0.5)
+@contextlib.asynccontextmanager
+async def _serving(routes: _Routes, *, max_body: int = 1000, body_timeout: float,
+                   keepalive: float) -> AsyncIterator[_Running]:
+    """A server on a free loopback port with ``routes``; drained (waiting handlers released) after."""
+    server = IngressServer(routes.table(), max_body=max_body, max_header=2048, body_timeout=body_timeout,
+                           keepalive=keepalive)
     port = await server.start("127.0.0.1", 0)
     try:
         yield _Running(server, port, routes)
     finally:
         routes.release.set()
         await server.shutdown(1.0)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[_Running]:
+    async with _serving(_Routes(), body_timeout=0.5, keepalive=0.5) as running:
+        yield running
 
 
 async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
@@ -434,14 +443,8 @@ class _Edges(_Routes):
 async def edges() -> AsyncIterator[_Running]:
     """Keep-alive long (30 s), so a connection closed in a test was closed by the rule under test,
     not by the idle bound."""
-    routes = _Edges()
-    server = IngressServer(routes.table(), max_body=1000, max_header=2048, body_timeout=2.0, keepalive=30.0)
-    port = await server.start("127.0.0.1", 0)
-    try:
-        yield _Running(server, port, routes)
-    finally:
-        routes.release.set()
-        await server.shutdown(1.0)
+    async with _serving(_Edges(), body_timeout=2.0, keepalive=30.0) as running:
+        yield running
 
 
 async def _raw_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
@@ -595,15 +598,10 @@ async def test_a_connection_is_forgotten_once_its_caller_leaves(edges: _Running)
 
 async def test_the_idle_bound_counts_from_the_last_answer_not_from_the_connection() -> None:
     """Requests 0.4 s apart on a 1 s bound keep a connection for longer than the bound; idle, it closes."""
-    routes = _Edges()
-    server = IngressServer(routes.table(), max_body=1000, max_header=2048, body_timeout=2.0, keepalive=1.0)
-    port = await server.start("127.0.0.1", 0)
-    try:
-        r, w = await asyncio.open_connection("127.0.0.1", port)
+    async with _serving(_Edges(), body_timeout=2.0, keepalive=1.0) as running:
+        r, w = await running.connect()
         for _ in range(4):  # 1.6 s in all
             await asyncio.sleep(0.4)
             w.write(b"GET /whole HTTP/1.1\r\nHost: x\r\n\r\n")
             assert (await _raw_answer(r))[1] == b'{"ok":true}'
         assert await _closed(r)
-    finally:
-        await server.shutdown(1.0)
