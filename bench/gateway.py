@@ -256,22 +256,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         targets.append(Target("gateway", f"http://127.0.0.1:{gw_port}/v1", {"Authorization": f"Bearer {KEY}"}, "fake",
                               "fake-500", "hold"))
         pids = {"gateway": gw.pid}
-        fl_port = _port()
-        fl = subprocess.Popen([sys.executable, "-m", "bench.gateway_floor", backend + "/v1", str(fl_port), out["loop"]],
-                              env=_env(), cwd=ROOT)
-        procs.append(fl)
-        out["floor_start_s"] = await _wait_ready(f"http://127.0.0.1:{fl_port}/health/live", fl)
-        targets.append(Target("floor", f"http://127.0.0.1:{fl_port}/v1", {"Authorization": f"Bearer {KEY}"}, "fake-1",
-                              "fake-500", "hold-20"))
-        pids["floor"] = fl.pid
-        hop_port = _port()
-        hop = subprocess.Popen([sys.executable, "-m", "bench.gateway_floor", backend + "/v1", str(hop_port), out["loop"],
-                                "own"], env=_env(), cwd=ROOT)
-        procs.append(hop)
-        out["hop_start_s"] = await _wait_ready(f"http://127.0.0.1:{hop_port}/health/live", hop)
-        targets.append(Target("hop", f"http://127.0.0.1:{hop_port}/v1", {"Authorization": f"Bearer {KEY}"}, "fake-1",
-                              "fake-500", "hold-20"))
-        pids["hop"] = hop.pid
+        for name, parts in (("floor", "aiohttp"), ("hop", "own")):  # the two floors (bench/gateway_floor.py)
+            fl_port = _port()
+            fl = subprocess.Popen([sys.executable, "-m", "bench.gateway_floor", backend + "/v1", str(fl_port),
+                                   out["loop"], parts], env=_env(), cwd=ROOT)
+            procs.append(fl)
+            out[f"{name}_start_s"] = await _wait_ready(f"http://127.0.0.1:{fl_port}/health/live", fl)
+            targets.append(Target(name, f"http://127.0.0.1:{fl_port}/v1", {"Authorization": f"Bearer {KEY}"}, "fake-1",
+                                  "fake-500", "hold-20"))
+            pids[name] = fl.pid
         if args.litellm_python:
             lt_port = _port()
             _litellm_config(backend + "/v1", tmp / "litellm.yaml")
